@@ -1,0 +1,225 @@
+package activitylog
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Paging limits.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 1000
+)
+
+// Orderings lists the fields a query can be ordered by. Prefix one with
+// "-" for descending order. Ties are broken by event id in the same
+// direction, so every ordering is total and pages never overlap.
+var Orderings = []string{"time", "kind", "action", "status", "duration", "actor_id", "tenant", "object_type"}
+
+// DefaultOrdering is newest first.
+const DefaultOrdering = "-time"
+
+// Filter selects events. The zero Filter matches every event, newest
+// first, 50 to a page. String fields match exactly; Search matches a
+// substring, case-insensitively, of the message, path, object repr and
+// actor name.
+type Filter struct {
+	Kind       Kind      // one kind, or all when empty
+	Action     string    // exact action
+	From       time.Time // inclusive; zero means no lower bound
+	To         time.Time // exclusive; zero means no upper bound
+	LastHours  int       // events of the last N hours; sets From at query time; 0 means unset
+	ActorID    string    // exact actor id
+	Tenant     string    // exact tenant
+	RemoteIP   string    // exact client IP
+	ObjectType string    // exact object type
+	ObjectID   string    // exact object id
+	StatusMin  int       // response status >= StatusMin; 0 means unset
+	StatusMax  int       // response status <= StatusMax; 0 means unset
+	Search     string    // free text, at most 256 bytes
+	Ordering   string    // one of Orderings, "-" for descending; default "-time"
+	Cursor     string    // an opaque Page.Next or Page.Prev; excludes Page > 1
+	Page       int       // 1-based page number for offset paging; default 1
+	PageSize   int       // 1 to 1000; default 50
+}
+
+// Page is one page of a query's results.
+type Page struct {
+	Events []Event
+	// Next is a cursor for the page after this one, or "" when this is
+	// the last page.
+	Next string
+	// Prev is a cursor for the page before this one, or "" when this is
+	// the first page.
+	Prev string
+}
+
+// Normalize checks f and fills in its defaults: Ordering, Page,
+// PageSize, and From from LastHours (relative to now). Every Querier
+// calls it first, so that every store refuses the same bad filters with
+// the same *FieldError, naming the query parameter (date_from, page_size,
+// …) and the value.
+func (f Filter) Normalize(now time.Time) (Filter, error) {
+	if f.Kind != "" && !f.Kind.Valid() {
+		return f, invalid("kind", string(f.Kind), "must be one of crud, auth, request, cors, external, system, export, custom")
+	}
+	if f.LastHours < 0 || f.LastHours > 24*366*100 {
+		return f, invalid("last_hours", strconv.Itoa(f.LastHours), "must be between 1 and 876600")
+	}
+	if f.LastHours > 0 {
+		if !f.From.IsZero() {
+			return f, invalid("last_hours", strconv.Itoa(f.LastHours), "cannot be combined with date_from")
+		}
+		f.From = now.Add(-time.Duration(f.LastHours) * time.Hour)
+		f.LastHours = 0
+	}
+	for _, t := range []struct {
+		name string
+		v    time.Time
+	}{{"date_from", f.From}, {"date_to", f.To}} {
+		if !t.v.IsZero() && (t.v.Before(MinTime) || t.v.After(MaxTime)) {
+			return f, invalid(t.name, t.v.Format(time.RFC3339Nano), "must be between 1970 and 2200")
+		}
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		return f, invalid("date_to", f.To.Format(time.RFC3339Nano), "must be after date_from "+f.From.Format(time.RFC3339Nano))
+	}
+	if f.RemoteIP != "" {
+		if _, err := netip.ParseAddr(f.RemoteIP); err != nil {
+			return f, invalid("remote_ip", f.RemoteIP, "is not an IP address")
+		}
+	}
+	if f.StatusMin != 0 && (f.StatusMin < 100 || f.StatusMin > 599) {
+		return f, invalid("status_gte", strconv.Itoa(f.StatusMin), "must be between 100 and 599")
+	}
+	if f.StatusMax != 0 && (f.StatusMax < 100 || f.StatusMax > 599) {
+		return f, invalid("status_lte", strconv.Itoa(f.StatusMax), "must be between 100 and 599")
+	}
+	if f.StatusMin != 0 && f.StatusMax != 0 && f.StatusMin > f.StatusMax {
+		return f, invalid("status_lte", strconv.Itoa(f.StatusMax), "must not be below status_gte "+strconv.Itoa(f.StatusMin))
+	}
+	if len(f.Search) > 256 {
+		return f, invalid("search", truncate(f.Search, 32), "is longer than 256 bytes")
+	}
+	for _, s := range [...]struct{ name, v string }{
+		{"action", f.Action}, {"user_id", f.ActorID}, {"tenant", f.Tenant},
+		{"object_type", f.ObjectType}, {"object_id", f.ObjectID},
+	} {
+		if len(s.v) > MaxShortField {
+			return f, invalid(s.name, truncate(s.v, 32), "is longer than "+strconv.Itoa(MaxShortField)+" bytes")
+		}
+	}
+	if f.Ordering == "" {
+		f.Ordering = DefaultOrdering
+	}
+	if !contains(Orderings, strings.TrimPrefix(f.Ordering, "-")) {
+		return f, invalid("ordering", f.Ordering, "must be one of "+join(Orderings)+", with - for descending")
+	}
+	if f.PageSize == 0 {
+		f.PageSize = DefaultPageSize
+	}
+	if f.PageSize < 1 || f.PageSize > MaxPageSize {
+		return f, invalid("page_size", strconv.Itoa(f.PageSize), "must be between 1 and 1000")
+	}
+	if f.Page == 0 {
+		f.Page = 1
+	}
+	if f.Page < 1 || f.Page > 1_000_000 {
+		return f, invalid("page", strconv.Itoa(f.Page), "must be between 1 and 1000000")
+	}
+	if f.Cursor != "" {
+		if f.Page > 1 {
+			return f, invalid("cursor", truncate(f.Cursor, 32), "cannot be combined with page")
+		}
+		c, err := DecodeCursor(f.Cursor)
+		if err != nil {
+			return f, err
+		}
+		if c.Ordering != f.Ordering {
+			return f, invalid("cursor", truncate(f.Cursor, 32), "was made for ordering "+c.Ordering+", not "+f.Ordering)
+		}
+	}
+	return f, nil
+}
+
+// Descending reports whether the normalized ordering is descending, and
+// Field returns its field name without the "-".
+func (f Filter) Descending() bool { return strings.HasPrefix(f.Ordering, "-") }
+
+// Field returns the ordering's field name, without "-".
+func (f Filter) Field() string { return strings.TrimPrefix(f.Ordering, "-") }
+
+// Cursor is the position a keyset page starts after (or before). Stores
+// encode it into Page.Next and Page.Prev with EncodeCursor and read it
+// back with DecodeCursor; callers treat it as opaque.
+type Cursor struct {
+	Ordering string `json:"o"`           // the normalized ordering it was made for
+	Before   bool   `json:"b,omitempty"` // true: the page before Key; false: the page after
+	Int      int64  `json:"i,omitempty"` // the ordering field's value, for numeric fields (time in ns)
+	Str      string `json:"s,omitempty"` // the ordering field's value, for text fields
+	ID       ID     `json:"id"`          // the id of the boundary event, the tiebreak
+}
+
+// EncodeCursor returns c as an opaque URL-safe string.
+func EncodeCursor(c Cursor) string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DecodeCursor parses a string made by EncodeCursor. Its error is a
+// *FieldError naming "cursor".
+func DecodeCursor(s string) (Cursor, error) {
+	var c Cursor
+	if len(s) > 2048 {
+		return c, invalid("cursor", truncate(s, 32), "is too long")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return c, invalid("cursor", truncate(s, 32), "is not a cursor returned by this API")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil || c.ID.IsZero() || !contains(Orderings, strings.TrimPrefix(c.Ordering, "-")) {
+		return Cursor{}, invalid("cursor", truncate(s, 32), "is not a cursor returned by this API")
+	}
+	return c, nil
+}
+
+// NumericOrdering reports whether the ordering field is numeric (its
+// cursor value is in Cursor.Int) rather than text (Cursor.Str).
+func NumericOrdering(field string) bool {
+	switch field {
+	case "time", "status", "duration":
+		return true
+	}
+	return false
+}
+
+// OrderingValue returns e's value for the ordering field, as the cursor
+// carries it: time and duration in nanoseconds, status as a number,
+// text fields as strings.
+func OrderingValue(e *Event, field string) (int64, string) {
+	switch field {
+	case "time":
+		return e.Time.UnixNano(), ""
+	case "status":
+		return int64(e.Response.Status), ""
+	case "duration":
+		return int64(e.Response.Duration), ""
+	case "kind":
+		return 0, string(e.Kind)
+	case "action":
+		return 0, e.Action
+	case "actor_id":
+		return 0, e.Actor.ID
+	case "tenant":
+		return 0, e.Tenant
+	case "object_type":
+		return 0, e.Object.Type
+	}
+	return 0, ""
+}
