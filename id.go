@@ -138,13 +138,17 @@ func (g *idGen) random(n int) []byte {
 func (g *idGen) next(ms int64) ID {
 	var id ID
 	g.mu.Lock()
-	if ms > g.lastMS {
+	// A clock that stepped back a little (NTP) keeps the last time and
+	// counts on, so ids stay increasing; a time far from the last one
+	// (a caller's own clock) starts afresh rather than pin every later
+	// id to it.
+	if ms > g.lastMS || ms < g.lastMS-10_000 {
 		g.lastMS = ms
 		// Seed the counter with its top bit clear, leaving room to count.
 		r := g.random(6)
 		g.counter = (uint64(binary.BigEndian.Uint16(r))<<32 | uint64(binary.BigEndian.Uint32(r[2:]))) & (1<<41 - 1)
 	} else {
-		// The clock stood still or went back: keep the last time and count on.
+		// Same millisecond, or a small step back: keep the last time and count on.
 		g.counter++
 		if g.counter >= 1<<42 {
 			g.lastMS++

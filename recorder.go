@@ -136,6 +136,8 @@ type Recorder struct {
 	w        Writer
 	opts     Options
 	redactor *Redactor
+	ids      *idGen
+	buf      []Event // the batcher's reusable write buffer
 	disabled [len(kindOrder)]bool
 
 	q        chan item
@@ -228,6 +230,7 @@ func NewRecorder(w Writer, opts *Options) *Recorder {
 		w:        w,
 		opts:     o,
 		redactor: NewRedactor(o.Redact),
+		ids:      &idGen{used: len(idGen{}.pool)},
 		q:        make(chan item, o.QueueSize),
 		stop:     make(chan struct{}),
 		flushReq: make(chan chan struct{}),
@@ -263,15 +266,31 @@ func (r *Recorder) Record(ctx context.Context, e Event) error {
 	if r.skip(ctx, &e) {
 		return nil
 	}
-	return r.enqueue(ctx, e, false)
+	return r.enqueue(ctx, &e, false)
 }
 
 func (r *Recorder) skip(ctx context.Context, e *Event) bool {
-	if r.disabled[kindIndex(e.Kind)] || (r.opts.Filter != nil && !r.opts.Filter(ctx, e)) {
+	if r.disabled[kindIndex(e.Kind)] || (r.opts.Filter != nil && !r.filter(ctx, e)) {
 		r.filtered.Add(1)
 		return true
 	}
 	return false
+}
+
+// filter runs Options.Filter on a copy, so that only recorders with a
+// filter pay for the event escaping to the heap. An event the filter
+// changed into an invalid one is dropped as filtered rather than stored.
+func (r *Recorder) filter(ctx context.Context, e *Event) bool {
+	c := *e
+	if !r.opts.Filter(ctx, &c) {
+		return false
+	}
+	if c.Validate() != nil {
+		r.opts.Logger.Error("activitylog: filter made an event invalid; not recorded", "kind", c.Kind, "action", c.Action)
+		return false
+	}
+	*e = c
+	return true
 }
 
 // prepare enriches and validates e.
@@ -282,7 +301,7 @@ func (r *Recorder) prepare(ctx context.Context, e *Event) error {
 	}
 	e.Time = e.Time.UTC()
 	if e.ID.IsZero() {
-		e.ID = NewID(now)
+		e.ID = r.ids.next(now.UnixMilli())
 	}
 	if e.Service == "" {
 		e.Service = r.opts.Service
@@ -371,7 +390,7 @@ func defaultSeverity(e *Event) Severity {
 
 // enqueue puts e on the queue under the full-queue policy. reserved
 // means a Reservation already holds its slot.
-func (r *Recorder) enqueue(ctx context.Context, e Event, reserved bool) error {
+func (r *Recorder) enqueue(ctx context.Context, e *Event, reserved bool) error {
 	if !reserved {
 		if r.pending.Add(1) > int64(r.opts.QueueSize) {
 			return r.full(ctx, e)
@@ -381,18 +400,18 @@ func (r *Recorder) enqueue(ctx context.Context, e Event, reserved bool) error {
 		r.pending.Add(-1)
 		return ErrClosed
 	}
-	it := item{ev: e}
+	var done chan error
 	if r.opts.Mode == Sync {
-		it.done = make(chan error, 1)
+		done = make(chan error, 1)
 	}
-	r.q <- it // never blocks: pending <= QueueSize
+	r.q <- item{ev: *e, done: done} // never blocks: pending <= QueueSize
 	r.recorded.Add(1)
-	return r.wait(ctx, it.done)
+	return r.wait(ctx, done)
 }
 
 // full handles a Record that found the queue full. pending already
 // counts it.
-func (r *Recorder) full(ctx context.Context, e Event) error {
+func (r *Recorder) full(ctx context.Context, e *Event) error {
 	switch r.opts.OnFull {
 	case Drop:
 		r.pending.Add(-1)
@@ -408,7 +427,7 @@ func (r *Recorder) full(ctx context.Context, e Event) error {
 		r.pending.Add(-1)
 		return ErrClosed
 	}
-	it := item{ev: e}
+	it := item{ev: *e}
 	if r.opts.Mode == Sync {
 		it.done = make(chan error, 1)
 	}
@@ -476,7 +495,7 @@ func (v *Reservation) Record(ctx context.Context, e Event) error {
 		r.pending.Add(-1)
 		return nil
 	}
-	return r.enqueue(ctx, e, true)
+	return r.enqueue(ctx, &e, true)
 }
 
 // Release frees an unused slot. It is a no-op after Record.
@@ -680,7 +699,8 @@ func (b *batcher) takeWaiting() {
 
 func (b *batcher) flush() {
 	b.r.writeBatch(b.batch, b.events)
-	clear(b.batch)
+	// The slice is reused as it is: clearing it costs more than the
+	// references it keeps alive until the next batch overwrites them.
 	b.batch = b.batch[:0]
 	b.events = 0
 }
@@ -725,7 +745,7 @@ func (r *Recorder) lossEvent() (Event, bool) {
 	since := r.lossSince
 	r.lossSince = now
 	e := Event{
-		ID:       NewID(now),
+		ID:       r.ids.next(now.UnixMilli()),
 		Time:     now,
 		Kind:     KindSystem,
 		Action:   "security",
@@ -757,7 +777,12 @@ func (r *Recorder) writeBatch(batch []item, n int) {
 	if n == 0 && !hasLoss {
 		return
 	}
-	events := make([]Event, 0, n+1)
+	// The buffer is reused: Writers must not retain the slice.
+	events := r.buf[:0]
+	if cap(events) < n+1 {
+		events = make([]Event, 0, n+1)
+	}
+	defer func() { r.buf = events[:0] }()
 	for i := range batch {
 		if g := batch[i].group; g != nil {
 			for _, e := range g {
