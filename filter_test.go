@@ -44,7 +44,7 @@ func TestFilterNormalizeRefusesBadValues(t *testing.T) {
 		{activitylog.Filter{LastHours: 1, From: now}, "last_hours"},
 		{activitylog.Filter{From: now, To: now.Add(-time.Hour)}, "date_to"},
 		{activitylog.Filter{Cursor: "!!!"}, "cursor"},
-		{activitylog.Filter{Cursor: "e30"}, "cursor"}, // "{}"
+		{activitylog.Filter{Cursor: "e30"}, "cursor"},  // "{}"
 		{activitylog.Filter{Cursor: cursor}, "cursor"}, // made for another ordering
 		{activitylog.Filter{Cursor: cursor, Ordering: "status", Page: 2}, "cursor"},
 		{activitylog.Filter{Search: string(make([]byte, 257))}, "search"},
