@@ -223,3 +223,36 @@ func OrderingValue(e *Event, field string) (int64, string) {
 	}
 	return 0, ""
 }
+
+// PageOf builds the Page for events, which a store fetched for the
+// normalized filter f in display order, so that every store makes its
+// cursors the same way. cursorUsed says f had a cursor, before that it
+// was a "before" cursor, and more that the store found at least one more
+// matching event beyond the page in the direction it scanned (it asks
+// for PageSize+1 rows).
+func PageOf(f Filter, events []Event, cursorUsed, before, more bool) Page {
+	p := Page{Events: events}
+	if len(events) == 0 {
+		return p
+	}
+	field := f.Field()
+	mk := func(e *Event, before bool) string {
+		i, s := OrderingValue(e, field)
+		return EncodeCursor(Cursor{Ordering: f.Ordering, Before: before, Int: i, Str: s, ID: e.ID})
+	}
+	first, last := &events[0], &events[len(events)-1]
+	if before {
+		if more {
+			p.Prev = mk(first, true)
+		}
+		p.Next = mk(last, false)
+		return p
+	}
+	if more {
+		p.Next = mk(last, false)
+	}
+	if cursorUsed || f.Page > 1 {
+		p.Prev = mk(first, true)
+	}
+	return p
+}

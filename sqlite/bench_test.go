@@ -1,0 +1,143 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/sqlite"
+)
+
+const benchBatch = 500
+
+var (
+	benchPaths   = []string{"/api/orders", "/api/orders/%d", "/api/customers/%d/invoices", "/login", "/api/products/%d/reviews", "/static/app.js"}
+	benchMethods = []string{"GET", "GET", "GET", "POST", "PUT", "DELETE"}
+	benchStatus  = []int{200, 200, 200, 201, 204, 302, 400, 401, 404, 500}
+)
+
+// requestEvent is a realistic request event as the HTTP middleware
+// records it: actor, tenant, path, route, client IP, user agent,
+// status, duration, bytes and a little extra.
+func requestEvent(i int, t time.Time) activitylog.Event {
+	p := i % len(benchPaths)
+	return activitylog.Event{
+		ID:       activitylog.NewID(t),
+		Time:     t,
+		Kind:     activitylog.KindRequest,
+		Action:   benchMethods[p],
+		Severity: activitylog.SeverityInfo,
+		Message:  benchMethods[p] + " " + benchPaths[p],
+		Tenant:   fmt.Sprintf("tenant-%d", i%10),
+		Service:  "shop",
+		Actor: activitylog.Actor{ID: fmt.Sprintf("user-%d", i*7919%1000), Name: fmt.Sprintf("User %d", i*7919%1000),
+			Email: fmt.Sprintf("user%d@example.com", i*7919%1000), Type: activitylog.ActorUser},
+		Request: activitylog.Request{
+			RequestID: fmt.Sprintf("req-%016x", i),
+			TraceID:   "4bf92f3577b34da6a3ce929d0e0e4736",
+			SpanID:    "00f067aa0ba902b7",
+			Method:    benchMethods[p],
+			Host:      "shop.example.com",
+			Path:      benchPath(p, i),
+			Route:     benchMethods[p] + " " + benchPaths[p],
+			Query:     "page=2&sort=-created",
+			RemoteIP:  fmt.Sprintf("10.%d.%d.%d", i%7, i*31%256, i*17%256),
+			UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+			Browser:   "Firefox",
+			OS:        "Linux",
+			Device:    "desktop",
+		},
+		Response: activitylog.Response{
+			Status:        benchStatus[i%len(benchStatus)],
+			Duration:      time.Duration(1_000_000 + i*7919%50_000_000),
+			RequestBytes:  int64(i % 2048),
+			ResponseBytes: int64(i * 31 % 65536),
+		},
+		Extra: map[string]any{"region": "eu-west-1", "build": "2026.11.3", "cache_hit": i%3 == 0},
+	}
+}
+
+func benchPath(p, i int) string {
+	if strings.Contains(benchPaths[p], "%d") {
+		return fmt.Sprintf(benchPaths[p], i%5000)
+	}
+	return benchPaths[p]
+}
+
+func benchEvents(start, n int, t0 time.Time) []activitylog.Event {
+	es := make([]activitylog.Event, n)
+	for j := range es {
+		i := start + j
+		es[j] = requestEvent(i, t0.Add(time.Duration(i)*137*time.Microsecond))
+	}
+	return es
+}
+
+// BenchmarkWrite writes batches of 500 request events (one Write call
+// per op) to a file database with every index in place. events/s is the
+// throughput; ns/op is per batch of 500.
+func BenchmarkWrite(b *testing.B) {
+	s, err := sqlite.Open(filepath.Join(b.TempDir(), "bench.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	t0 := time.Now().Add(-time.Hour)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		es := benchEvents(i*benchBatch, benchBatch, t0)
+		b.StartTimer()
+		if err := s.Write(ctx, es); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkQuery reads the first page (50) of a filtered, newest-first
+// listing over 100,000 events.
+func BenchmarkQuery(b *testing.B) {
+	s, err := sqlite.Open(filepath.Join(b.TempDir(), "bench.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	t0 := time.Now().Add(-24 * time.Hour)
+	const total = 100_000
+	for i := 0; i < total; i += benchBatch {
+		if err := s.Write(ctx, benchEvents(i, benchBatch, t0)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, bc := range []struct {
+		name string
+		f    activitylog.Filter
+	}{
+		{"all", activitylog.Filter{}},
+		{"actor", activitylog.Filter{ActorID: "user-42"}},
+		{"tenant+action", activitylog.Filter{Tenant: "tenant-3", Action: "GET"}},
+		{"status", activitylog.Filter{StatusMin: 500}},
+		{"search", activitylog.Filter{Search: "customers/12"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				p, err := s.Query(ctx, bc.f)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(p.Events) == 0 {
+					b.Fatal("no events")
+				}
+			}
+		})
+	}
+}
