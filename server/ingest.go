@@ -1,0 +1,468 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/activitylog/activitylog"
+)
+
+// ingest handles POST /api/v1/events.
+func (s *server) ingest(w http.ResponseWriter, r *http.Request) {
+	ndjson, ok := mediaType(r.Header.Get("Content-Type"))
+	if !ok {
+		ct := clipN(r.Header.Get("Content-Type"), 128)
+		s.writeError(w, http.StatusUnsupportedMediaType, apiError{
+			Code:    "unsupported_media_type",
+			Message: "Content-Type " + strconv.Quote(ct) + " is not supported: send application/json or application/x-ndjson, in UTF-8",
+			Field:   "Content-Type",
+			Value:   &ct,
+		})
+		return
+	}
+	tooLarge := func() {
+		s.writeError(w, http.StatusRequestEntityTooLarge, apiError{
+			Code:    "too_large",
+			Message: "the request body is larger than " + strconv.FormatInt(s.maxBody, 10) + " bytes",
+		})
+	}
+	if r.ContentLength > s.maxBody {
+		tooLarge()
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			tooLarge()
+			return
+		}
+		s.log.DebugContext(r.Context(), "activitylog server: read body", "err", err)
+		s.writeError(w, http.StatusBadRequest, apiError{Code: "invalid", Message: "the request body could not be read"})
+		return
+	}
+	events, err := decodeEvents(body, ndjson, s.maxBatch)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ids, err := assignIDs(events)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// The events describe other processes' activity: do not let the
+	// Recorder enrich them with the actor, request and trace that
+	// middleware put in this request's context. Keep its cancellation.
+	ctx, cancel := detach(r.Context())
+	defer cancel()
+	if err := s.in.Commit(ctx, events); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusCreated, struct {
+		Accepted int              `json:"accepted"`
+		IDs      []activitylog.ID `json:"ids"`
+	}{len(ids), ids})
+}
+
+// mediaType reports whether ct is one that ingest takes, and whether it
+// is NDJSON. A charset parameter, if any, must be UTF-8.
+func mediaType(ct string) (ndjson, ok bool) {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false, false
+	}
+	if cs, has := params["charset"]; has && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+		return false, false
+	}
+	switch mt {
+	case "application/json":
+		return false, true
+	case "application/x-ndjson":
+		return true, true
+	}
+	return false, false
+}
+
+// detach returns a context that ends when parent does but carries none
+// of its values.
+func detach(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	stop := context.AfterFunc(parent, func() { cancel(parent.Err()) })
+	return ctx, func() {
+		stop()
+		cancel(nil)
+	}
+}
+
+// assignIDs gives every event without an id a new one, and refuses an
+// id that appears twice: only one of the two would be stored.
+func assignIDs(events []activitylog.Event) ([]activitylog.ID, error) {
+	ids := make([]activitylog.ID, len(events))
+	seen := make(map[activitylog.ID]int, len(events))
+	now := time.Now()
+	for i := range events {
+		e := &events[i]
+		if e.ID.IsZero() {
+			e.ID = activitylog.NewID(now)
+		} else if j, dup := seen[e.ID]; dup {
+			return nil, activitylog.Invalid(index(i)+".id", e.ID.String(), "repeats the id of "+index(j))
+		}
+		seen[e.ID] = i
+		ids[i] = e.ID
+	}
+	return ids, nil
+}
+
+func index(i int) string { return "events[" + strconv.Itoa(i) + "]" }
+
+// decodeEvents decodes a POST body: one JSON object, a JSON array of
+// objects, or (ndjson) one object per line. Every error is a
+// *activitylog.FieldError naming "body", "events" or the event's field.
+func decodeEvents(body []byte, ndjson bool, maxBatch int) ([]activitylog.Event, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, activitylog.Invalid("body", "", "is empty: send an event, an array of events, or NDJSON")
+	}
+	if ndjson {
+		return decodeNDJSON(body, maxBatch)
+	}
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	switch trimmed[0] {
+	case '{':
+		raw, err := oneValue(body)
+		if err != nil {
+			return nil, syntaxError("body", "", body, err)
+		}
+		e, err := decodeEvent(raw, 0)
+		if err != nil {
+			return nil, err
+		}
+		return []activitylog.Event{e}, nil
+	case '[':
+		return decodeArray(body, maxBatch)
+	}
+	return nil, activitylog.Invalid("body", clip(string(trimmed)), "must be a JSON object or an array of objects")
+}
+
+func decodeArray(body []byte, maxBatch int) ([]activitylog.Event, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil { // the '['
+		return nil, syntaxError("body", "", body, err)
+	}
+	var events []activitylog.Event
+	n := 0
+	for ; dec.More(); n++ {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, syntaxError(index(n), "", body, err)
+		}
+		if n >= maxBatch {
+			continue // count the rest, for the error
+		}
+		e, err := decodeEvent(raw, n)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, e)
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim(']') {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, syntaxError("body", "", body, err)
+	}
+	if err := trailing(dec); err != nil {
+		return nil, syntaxError("body", "", body, err)
+	}
+	if err := batchSize(n, maxBatch); err != nil {
+		return nil, err
+	}
+	return events, nil
+}
+
+func decodeNDJSON(body []byte, maxBatch int) ([]activitylog.Event, error) {
+	var events []activitylog.Event
+	n := 0
+	for lineNo := 1; len(body) > 0; lineNo++ {
+		line := body
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i], body[i+1:]
+		} else {
+			body = nil
+		}
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		n++
+		if n > maxBatch {
+			continue // count the rest, for the error
+		}
+		where := "line " + strconv.Itoa(lineNo) + ": "
+		if line[0] != '{' {
+			return nil, activitylog.Invalid(index(n-1), clip(string(line)), where+"must be a JSON object")
+		}
+		raw, err := oneValue(line)
+		if err != nil {
+			return nil, syntaxError(index(n-1), where, line, err)
+		}
+		e, err := decodeEvent(raw, n-1)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, e)
+	}
+	if err := batchSize(n, maxBatch); err != nil {
+		return nil, err
+	}
+	return events, nil
+}
+
+func batchSize(n, maxBatch int) error {
+	if n == 0 {
+		return activitylog.Invalid("events", "0 events", "must hold at least one event")
+	}
+	if n > maxBatch {
+		return activitylog.Invalid("events", strconv.Itoa(n)+" events", "is more than "+strconv.Itoa(maxBatch)+" in one request")
+	}
+	return nil
+}
+
+// oneValue returns the single JSON value in b, refusing data after it.
+func oneValue(b []byte) (json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return nil, err
+	}
+	if err := trailing(dec); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// trailingError says that data followed a JSON value, from byte off.
+type trailingError struct{ off int64 }
+
+func (e *trailingError) Error() string {
+	return "data after the JSON value at byte " + strconv.FormatInt(e.off, 10)
+}
+
+// trailing refuses anything but white space after the decoder's value.
+func trailing(dec *json.Decoder) error {
+	off := dec.InputOffset()
+	if _, err := dec.Token(); err != io.EOF {
+		return &trailingError{off}
+	}
+	return nil
+}
+
+// syntaxError explains a JSON syntax error in b, for field. where, if
+// set, starts the reason ("line 3: ").
+func syntaxError(field, where string, b []byte, err error) error {
+	if te, ok := errors.AsType[*trailingError](err); ok {
+		rest := bytes.TrimSpace(b[min(int(te.off), len(b)):])
+		return activitylog.Invalid(field, clip(string(rest)), where+"has data after the end of the JSON value, at byte "+strconv.FormatInt(te.off, 10))
+	}
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		// The decoder's offsets point near the error, not always at
+		// it, so no snippet is quoted as the value.
+		return activitylog.Invalid(field, "", where+"is not valid JSON near byte "+strconv.FormatInt(se.Offset, 10)+": "+se.Error())
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return activitylog.Invalid(field, "", where+"ends in the middle of a JSON value")
+	}
+	return activitylog.Invalid(field, "", where+"is not valid JSON")
+}
+
+// wireEvent is an Event as it arrives: id and time are read as strings
+// (they shadow the embedded fields) so that a malformed one can be named.
+type wireEvent struct {
+	activitylog.Event
+	ID   *string `json:"id"`
+	Time *string `json:"time"`
+}
+
+const nilUUID = "00000000-0000-0000-0000-000000000000"
+
+// decodeEvent decodes the JSON object raw strictly, as event i.
+func decodeEvent(raw json.RawMessage, i int) (activitylog.Event, error) {
+	at := index(i)
+	if len(raw) == 0 || raw[0] != '{' {
+		return activitylog.Event{}, activitylog.Invalid(at, clip(string(raw)), "must be a JSON object")
+	}
+	var w wireEvent
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+			field := strings.TrimPrefix(te.Field, "Event.")
+			if field == "" {
+				field = at
+			} else {
+				field = at + "." + field
+			}
+			return activitylog.Event{}, activitylog.Invalid(field, te.Value, "has the wrong type: want "+typeName(te.Type))
+		}
+		if key, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			path, value := unknownField(raw, eventType)
+			if path == "" {
+				path, _ = strconv.Unquote(key)
+			}
+			return activitylog.Event{}, activitylog.Invalid(at+"."+path, value, "is not a field of an event")
+		}
+		return activitylog.Event{}, syntaxError(at, "", raw, err)
+	}
+	e := w.Event
+	if w.ID != nil && *w.ID != "" && *w.ID != nilUUID {
+		id, err := activitylog.ParseID(*w.ID)
+		if err != nil {
+			return activitylog.Event{}, activitylog.Invalid(at+".id", clip(*w.ID), "is not a UUID in the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx")
+		}
+		e.ID = id
+	}
+	if w.Time != nil && *w.Time != "" {
+		if err := e.Time.UnmarshalText([]byte(*w.Time)); err != nil {
+			return activitylog.Event{}, activitylog.Invalid(at+".time", clip(*w.Time), "is not an RFC 3339 time, like 2025-01-02T15:04:05Z")
+		}
+	}
+	return e, nil
+}
+
+var eventType = reflect.TypeFor[activitylog.Event]()
+
+// typeName says in JSON terms what a Go type takes.
+func typeName(t reflect.Type) string {
+	if t == nil {
+		return "a JSON value"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "a JSON value"
+}
+
+// unknownField finds the first key in the JSON object raw, in document
+// order, that type t has no field for, matching keys as encoding/json
+// does (exactly, else ignoring case). It returns the key's dotted path,
+// as in "actor.nick", and its value, or "" when every key is known.
+func unknownField(raw []byte, t reflect.Type) (path, value string) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	path, value, _ = walk(dec, t, "")
+	return path, value
+}
+
+func walk(dec *json.Decoder, t reflect.Type, path string) (string, string, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return "", "", err
+	}
+	d, ok := tok.(json.Delim)
+	if !ok {
+		return "", "", nil // a scalar
+	}
+	if t != nil && (t.Kind() == reflect.Interface || leaf(t)) {
+		t = nil // anything goes below here
+	}
+	switch d {
+	case '[':
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		for i := 0; dec.More(); i++ {
+			if p, v, err := walk(dec, elem, path+"["+strconv.Itoa(i)+"]"); p != "" || err != nil {
+				return p, v, err
+			}
+		}
+	case '{':
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return "", "", err
+			}
+			key, _ := kt.(string)
+			p := key
+			if path != "" {
+				p = path + "." + key
+			}
+			var ft reflect.Type
+			if t != nil {
+				switch t.Kind() {
+				case reflect.Struct:
+					f, ok := jsonField(t, key)
+					if !ok {
+						var v json.RawMessage
+						dec.Decode(&v)
+						var s string
+						if json.Unmarshal(v, &s) != nil {
+							s = string(v)
+						}
+						return p, clip(s), nil
+					}
+					ft = f
+				case reflect.Map:
+					ft = t.Elem()
+				}
+			}
+			if p, v, err := walk(dec, ft, p); p != "" || err != nil {
+				return p, v, err
+			}
+		}
+	}
+	_, err = dec.Token() // the closing delimiter
+	return "", "", err
+}
+
+// leaf reports whether t decodes itself, so its JSON shape is its own.
+func leaf(t reflect.Type) bool {
+	p := reflect.PointerTo(t)
+	return p.Implements(reflect.TypeFor[json.Unmarshaler]()) || p.Implements(reflect.TypeFor[interface{ UnmarshalText([]byte) error }]())
+}
+
+// jsonField returns the type of t's field that encoding/json decodes
+// key into.
+func jsonField(t reflect.Type, key string) (reflect.Type, bool) {
+	var fold reflect.Type
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if name == key {
+			return f.Type, true
+		}
+		if fold == nil && strings.EqualFold(name, key) {
+			fold = f.Type
+		}
+	}
+	return fold, fold != nil
+}

@@ -1,0 +1,206 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/activitylog/activitylog"
+)
+
+// FilterParams lists the query parameters that ParseFilter knows.
+var FilterParams = []string{
+	"kind", "action", "date_from", "date_to", "last_hours", "user_id", "tenant", "remote_ip",
+	"object_type", "object_id", "status_gte", "status_lte", "search", "ordering", "cursor", "page", "page_size",
+}
+
+// ParseFilter turns query parameters into a Filter:
+//
+//	kind, action                 exact match
+//	date_from, date_to           RFC 3339 times; from inclusive, to exclusive
+//	last_hours                   events of the last N hours (integer)
+//	user_id                      the actor's id
+//	tenant, remote_ip            exact match
+//	object_type, object_id       exact match
+//	status_gte, status_lte       response status bounds (integers)
+//	search                       substring of message, path, object repr, actor name
+//	ordering                     one of activitylog.Orderings, "-" for descending
+//	cursor                       a "next" or "previous" cursor from an earlier answer
+//	page, page_size              offset paging (integers)
+//
+// It checks syntax only: an unknown parameter, a repeated one, a value
+// that is not an integer or a time, and an explicit 0 for an integer
+// (which a Filter cannot tell from "unset"). An empty value means the
+// parameter is unset. Ranges and combinations are checked by
+// Filter.Normalize, which every Querier calls. Every error is a
+// *activitylog.FieldError naming the parameter and the value.
+func ParseFilter(v url.Values) (activitylog.Filter, error) {
+	var f activitylog.Filter
+	names := make([]string, 0, len(v))
+	for name := range v {
+		names = append(names, name)
+	}
+	slices.Sort(names) // the same query always gets the same error
+	for _, name := range names {
+		vs := v[name]
+		if !slices.Contains(FilterParams, name) {
+			first := ""
+			if len(vs) > 0 {
+				first = vs[0]
+			}
+			return activitylog.Filter{}, activitylog.Invalid(clip(name), clip(first),
+				"is not a known parameter; known are "+strings.Join(FilterParams, ", "))
+		}
+		if len(vs) > 1 {
+			return activitylog.Filter{}, activitylog.Invalid(name, clip(vs[1]), "is given more than once")
+		}
+		if len(vs) == 0 || vs[0] == "" {
+			continue
+		}
+		if err := setParam(&f, name, vs[0]); err != nil {
+			return activitylog.Filter{}, err
+		}
+	}
+	return f, nil
+}
+
+// setParam sets the field of f that the parameter name stands for.
+func setParam(f *activitylog.Filter, name, v string) (err error) {
+	switch name {
+	case "kind":
+		f.Kind = activitylog.Kind(v)
+	case "action":
+		f.Action = v
+	case "date_from":
+		f.From, err = parseTime(name, v)
+	case "date_to":
+		f.To, err = parseTime(name, v)
+	case "last_hours":
+		f.LastHours, err = parseCount(name, v, 1, 876600)
+	case "user_id":
+		f.ActorID = v
+	case "tenant":
+		f.Tenant = v
+	case "remote_ip":
+		f.RemoteIP = v
+	case "object_type":
+		f.ObjectType = v
+	case "object_id":
+		f.ObjectID = v
+	case "status_gte":
+		f.StatusMin, err = parseCount(name, v, 100, 599)
+	case "status_lte":
+		f.StatusMax, err = parseCount(name, v, 100, 599)
+	case "search":
+		f.Search = v
+	case "ordering":
+		f.Ordering = v
+	case "cursor":
+		f.Cursor = v
+	case "page":
+		f.Page, err = parseCount(name, v, 1, 1_000_000)
+	case "page_size":
+		f.PageSize, err = parseCount(name, v, 1, activitylog.MaxPageSize)
+	}
+	return err
+}
+
+// parseCount parses an integer parameter whose zero means "unset" in a
+// Filter, so that an explicit 0 must be refused here, with the range
+// that Filter.Normalize states for other values out of [lo, hi]. The
+// range itself is Normalize's to check.
+func parseCount(name, v string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, activitylog.Invalid(name, clip(v), "is not an integer")
+	}
+	if n == 0 {
+		return 0, activitylog.Invalid(name, v, "must be between "+strconv.Itoa(lo)+" and "+strconv.Itoa(hi))
+	}
+	return n, nil
+}
+
+func parseTime(name, v string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil && strings.Contains(v, " ") {
+		// A "+" in an unescaped query string arrives as a space:
+		// 2025-01-02T15:04:05+01:00 becomes …05 01:00.
+		t, err = time.Parse(time.RFC3339, strings.ReplaceAll(v, " ", "+"))
+	}
+	if err != nil {
+		return time.Time{}, activitylog.Invalid(name, clip(v), "is not an RFC 3339 time, like 2025-01-02T15:04:05Z")
+	}
+	return t, nil
+}
+
+// list handles GET /api/v1/events.
+func (s *server) list(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	f, err := ParseFilter(v)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	page, err := s.q.Query(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	n, err := s.q.Count(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	results := page.Events
+	if results == nil {
+		results = []activitylog.Event{}
+	}
+	s.writeJSON(w, http.StatusOK, struct {
+		Count    int64               `json:"count"`
+		Next     *string             `json:"next"`
+		Previous *string             `json:"previous"`
+		Results  []activitylog.Event `json:"results"`
+	}{n, link(v, page.Next), link(v, page.Prev), results})
+}
+
+// link returns the relative URL "?…" of the page at cursor, keeping the
+// other parameters of v; or nil when there is no such page. Being
+// relative, it works wherever the handler is mounted.
+func link(v url.Values, cursor string) *string {
+	if cursor == "" {
+		return nil
+	}
+	q := url.Values{}
+	for name, vs := range v {
+		if name == "cursor" || name == "page" || len(vs) == 0 || vs[0] == "" {
+			continue
+		}
+		q.Set(name, vs[0])
+	}
+	q.Set("cursor", cursor)
+	s := "?" + q.Encode()
+	return &s
+}
+
+// get handles GET /api/v1/events/{id}.
+func (s *server) get(w http.ResponseWriter, r *http.Request) {
+	id, err := activitylog.ParseID(r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	e, err := s.q.Get(r.Context(), id)
+	if errors.Is(err, activitylog.ErrNotFound) {
+		s.writeError(w, http.StatusNotFound, apiError{Code: "not_found", Message: "no event has id " + id.String()})
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, e)
+}

@@ -1,0 +1,393 @@
+package server_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/server"
+)
+
+var base = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// seedEvents is a varied trail: every filter parameter selects a
+// different part of it. The last event is recent, for last_hours.
+func seedEvents() []activitylog.Event {
+	at := func(h int) time.Time { return base.Add(time.Duration(h) * time.Hour) }
+	ev := []activitylog.Event{
+		0: {Time: at(1), Kind: activitylog.KindCRUD, Action: "create", Tenant: "t1", Message: "created invoice",
+			Actor:   activitylog.Actor{ID: "u1", Name: "Ann"},
+			Object:  activitylog.Object{Type: "invoice", ID: "INV-1", Repr: "Invoice 1"},
+			Request: activitylog.Request{RemoteIP: "10.0.0.1"}},
+		1: {Time: at(2), Kind: activitylog.KindCRUD, Action: "update", Tenant: "t1",
+			Actor:   activitylog.Actor{ID: "u2", Name: "Bob"},
+			Object:  activitylog.Object{Type: "invoice", ID: "INV-1"},
+			Changes: map[string]activitylog.Change{"status": {Old: "draft", New: "sent"}}},
+		2: {Time: at(3), Kind: activitylog.KindAuth, Action: "login", Tenant: "t2",
+			Actor:   activitylog.Actor{ID: "u1", Name: "Ann"},
+			Request: activitylog.Request{RemoteIP: "10.0.0.2"}},
+		3: {Time: at(4), Kind: activitylog.KindRequest, Action: "GET",
+			Request:  activitylog.Request{Method: "GET", Path: "/api/orders", RemoteIP: "10.0.0.1"},
+			Response: activitylog.Response{Status: 200, Duration: 5 * time.Millisecond}},
+		4: {Time: at(5), Kind: activitylog.KindRequest, Action: "POST",
+			Request:  activitylog.Request{Method: "POST", Path: "/api/orders"},
+			Response: activitylog.Response{Status: 404, Duration: time.Millisecond}},
+		5: {Time: at(6), Kind: activitylog.KindRequest, Action: "GET", Message: "Boom in handler",
+			Request:  activitylog.Request{Method: "GET", Path: "/api/pay"},
+			Response: activitylog.Response{Status: 500, Duration: 9 * time.Millisecond}},
+		6: {Time: at(7), Kind: activitylog.KindSystem, Action: "error", Tenant: "t2", Message: "disk full"},
+		7: {Time: time.Now().Add(-30 * time.Minute), Kind: activitylog.KindCustom, Action: "deploy"},
+	}
+	for i := range ev {
+		ev[i].ID = activitylog.NewID(ev[i].Time)
+	}
+	return ev
+}
+
+func TestList(t *testing.T) {
+	t.Parallel()
+	seed := seedEvents()
+	ls := func(q string) string { return "/api/v1/events" + q }
+	for _, sc := range []scenario{
+		{name: "all, newest first", url: ls(""), wantStatus: 200, wantResults: []int{7, 6, 5, 4, 3, 2, 1, 0},
+			wantContent: []string{`"count":8`, `"next":null`, `"previous":null`}},
+		{name: "empty store", url: ls(""), seed: []activitylog.Event{}, wantStatus: 200,
+			wantContent: []string{`{"count":0,"next":null,"previous":null,"results":[]}`}},
+		{name: "no match", url: ls("?kind=export"), wantStatus: 200, wantResults: []int{}, wantContent: []string{`"count":0`, `"results":[]`}},
+		{name: "kind", url: ls("?kind=request"), wantStatus: 200, wantResults: []int{5, 4, 3}, wantContent: []string{`"count":3`}},
+		{name: "action", url: ls("?action=update"), wantStatus: 200, wantResults: []int{1}},
+		{name: "kind and action", url: ls("?kind=request&action=GET"), wantStatus: 200, wantResults: []int{5, 3}},
+		{name: "date_from inclusive", url: ls("?date_from=2025-01-01T05:00:00Z"), wantStatus: 200, wantResults: []int{7, 6, 5, 4}},
+		{name: "date_to exclusive", url: ls("?date_to=2025-01-01T03:00:00Z"), wantStatus: 200, wantResults: []int{1, 0}},
+		{name: "date range with offsets", url: ls("?date_from=2025-01-01T03:00:00%2B01:00&date_to=2025-01-01T05:00:00Z"), wantStatus: 200, wantResults: []int{3, 2, 1}},
+		{name: "unescaped plus in a time", url: ls("?date_from=2025-01-01T03:00:00+01:00&date_to=2025-01-01T05:00:00Z"), wantStatus: 200, wantResults: []int{3, 2, 1}},
+		{name: "fractional seconds", url: ls("?date_to=2025-01-01T01:00:00.000000001Z"), wantStatus: 200, wantResults: []int{0}},
+		{name: "last_hours", url: ls("?last_hours=1"), wantStatus: 200, wantResults: []int{7}},
+		{name: "user_id", url: ls("?user_id=u1"), wantStatus: 200, wantResults: []int{2, 0}},
+		{name: "tenant", url: ls("?tenant=t2"), wantStatus: 200, wantResults: []int{6, 2}},
+		{name: "remote_ip", url: ls("?remote_ip=10.0.0.1"), wantStatus: 200, wantResults: []int{3, 0}},
+		{name: "object_type", url: ls("?object_type=invoice"), wantStatus: 200, wantResults: []int{1, 0}},
+		{name: "object_id", url: ls("?object_id=INV-1&action=create"), wantStatus: 200, wantResults: []int{0}},
+		{name: "status_gte", url: ls("?status_gte=400"), wantStatus: 200, wantResults: []int{5, 4}},
+		{name: "status_lte", url: ls("?status_lte=404&kind=request"), wantStatus: 200, wantResults: []int{4, 3}},
+		{name: "status range", url: ls("?status_gte=400&status_lte=499"), wantStatus: 200, wantResults: []int{4}},
+		{name: "search message, any case", url: ls("?search=BOOM"), wantStatus: 200, wantResults: []int{5}},
+		{name: "search path", url: ls("?search=/api/orders"), wantStatus: 200, wantResults: []int{4, 3}},
+		{name: "search actor name", url: ls("?search=bob"), wantStatus: 200, wantResults: []int{1}},
+		{name: "search object repr", url: ls("?search=Invoice+1"), wantStatus: 200, wantResults: []int{0}},
+		{name: "ordering ascending", url: ls("?ordering=time&kind=request"), wantStatus: 200, wantResults: []int{3, 4, 5}},
+		{name: "ordering by status", url: ls("?ordering=-status&kind=request"), wantStatus: 200, wantResults: []int{5, 4, 3}},
+		{name: "ordering by duration", url: ls("?ordering=duration&kind=request"), wantStatus: 200, wantResults: []int{4, 3, 5}},
+		{name: "page_size", url: ls("?page_size=3"), wantStatus: 200, wantResults: []int{7, 6, 5},
+			wantContent: []string{`"count":8`, `"next":"?cursor=`, `page_size=3`, `"previous":null`}},
+		{name: "page", url: ls("?page=2&page_size=3"), wantStatus: 200, wantResults: []int{4, 3, 2},
+			wantContent: []string{`"count":8`, `"next":"?cursor=`, `"previous":"?cursor=`}, notContent: []string{"page=2"}},
+		{name: "last page", url: ls("?page=3&page_size=3"), wantStatus: 200, wantResults: []int{1, 0}, wantContent: []string{`"next":null`}},
+		{name: "page past the end", url: ls("?page=9&page_size=3"), wantStatus: 200, wantResults: []int{}, wantContent: []string{`"count":8`}},
+		{name: "empty values are unset", url: ls("?kind=&page_size=&user_id=&date_from="), wantStatus: 200, wantResults: []int{7, 6, 5, 4, 3, 2, 1, 0}},
+		{name: "links keep the filter", url: ls("?kind=request&page_size=1&search=api"), wantStatus: 200, wantResults: []int{5},
+			wantContent: []string{`"next":"?cursor=`, `kind=request`, `search=api`}},
+
+		// Refused: the parameter and value are named.
+		{name: "unknown parameter", url: ls("?kind=crud&colour=red"), wantStatus: 400,
+			wantError: &wantError{code: "invalid", field: "colour", value: "red"}, wantContent: []string{"not a known parameter"}},
+		{name: "unknown parameter without a value", url: ls("?verbose"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "verbose", value: ""}},
+		{name: "parameter names are case-sensitive", url: ls("?Kind=crud"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "Kind", value: "crud"}},
+		{name: "repeated parameter", url: ls("?kind=crud&kind=auth"), wantStatus: 400,
+			wantError: &wantError{code: "invalid", field: "kind", value: "auth"}, wantContent: []string{"more than once"}},
+		{name: "bad kind", url: ls("?kind=party"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "kind", value: "party"}},
+		{name: "bad date_from", url: ls("?date_from=yesterday"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "date_from", value: "yesterday"}},
+		{name: "date without time", url: ls("?date_to=2025-01-01"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "date_to", value: "2025-01-01"}},
+		{name: "date_to before date_from", url: ls("?date_from=2025-01-02T00:00:00Z&date_to=2025-01-01T00:00:00Z"), wantStatus: 400,
+			wantError: &wantError{code: "invalid", field: "date_to", value: "2025-01-01T00:00:00Z"}},
+		{name: "date out of range", url: ls("?date_from=1900-01-01T00:00:00Z"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "date_from", value: "1900-01-01T00:00:00Z"}},
+		{name: "last_hours not a number", url: ls("?last_hours=two"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "last_hours", value: "two"}},
+		{name: "last_hours negative", url: ls("?last_hours=-1"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "last_hours", value: "-1"}},
+		{name: "last_hours with date_from", url: ls("?last_hours=2&date_from=2025-01-01T00:00:00Z"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "last_hours", value: "2"}},
+		{name: "bad remote_ip", url: ls("?remote_ip=localhost"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "remote_ip", value: "localhost"}},
+		{name: "status_gte not a number", url: ls("?status_gte=4xx"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "status_gte", value: "4xx"}},
+		{name: "status_gte out of range", url: ls("?status_gte=99"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "status_gte", value: "99"}},
+		{name: "status_lte below status_gte", url: ls("?status_gte=500&status_lte=400"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "status_lte", value: "400"}},
+		{name: "search too long", url: ls("?search=" + strings.Repeat("x", 257)), wantStatus: 400, wantError: &wantError{code: "invalid", field: "search", value: strings.Repeat("x", 32) + "…"}},
+		{name: "bad ordering", url: ls("?ordering=-colour"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "ordering", value: "-colour"}},
+		{name: "page zero", url: ls("?page=0"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "page", value: "0"}},
+		{name: "page negative", url: ls("?page=-2"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "page", value: "-2"}},
+		{name: "last_hours zero", url: ls("?last_hours=0"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "last_hours", value: "0"}},
+		{name: "status_lte zero", url: ls("?status_lte=0"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "status_lte", value: "0"}},
+		{name: "page_size zero", url: ls("?page_size=0"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "page_size", value: "0"},
+			wantContent: []string{`"message":"invalid page_size \"0\": must be between 1 and 1000"`}},
+		{name: "page_size too big", url: ls("?page_size=1001"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "page_size", value: "1001"}},
+		{name: "page_size overflow", url: ls("?page_size=99999999999999999999"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "page_size", value: "99999999999999999999"}},
+		{name: "bad cursor", url: ls("?cursor=garbage"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "cursor", value: "garbage"}},
+	} {
+		if sc.seed == nil {
+			sc.seed = seed
+		}
+		t.Run(sc.name, sc.run)
+	}
+}
+
+func TestGet(t *testing.T) {
+	t.Parallel()
+	seed := seedEvents()
+	for _, sc := range []scenario{
+		{name: "found", seed: seed, url: "/api/v1/events/" + seed[1].ID.String(), wantStatus: 200,
+			wantContent: []string{`"id":"` + seed[1].ID.String() + `"`, `"action":"update"`, `"changes":{"status":{"old":"draft","new":"sent"}}`}},
+		{name: "found by upper-case id", seed: seed, url: "/api/v1/events/" + strings.ToUpper(seed[1].ID.String()), wantStatus: 200,
+			wantContent: []string{`"id":"` + seed[1].ID.String() + `"`}},
+		{name: "absent", seed: seed, url: "/api/v1/events/0190c2a1-0000-7000-8000-000000000001", wantStatus: 404,
+			wantError: &wantError{code: "not_found"}, wantContent: []string{"0190c2a1-0000-7000-8000-000000000001"}},
+		{name: "malformed", seed: seed, url: "/api/v1/events/42", wantStatus: 400, wantError: &wantError{code: "invalid", field: "id", value: "42"}},
+		{name: "not hex", seed: seed, url: "/api/v1/events/0190c2a1-0000-7000-8000-00000000000g", wantStatus: 400,
+			wantError: &wantError{code: "invalid", field: "id", value: "0190c2a1-0000-7000-8000-00000000000g"}},
+		{name: "nil uuid", seed: seed, url: "/api/v1/events/00000000-0000-0000-0000-000000000000", wantStatus: 400,
+			wantError: &wantError{code: "invalid", field: "id", value: "00000000-0000-0000-0000-000000000000"}},
+	} {
+		t.Run(sc.name, sc.run)
+	}
+}
+
+// TestCursorPaging walks the next links to the end and the previous
+// links back, with a filter that the links must keep.
+func TestCursorPaging(t *testing.T) {
+	t.Parallel()
+	var seed []activitylog.Event
+	var crud []activitylog.ID // newest first
+	for i := range 28 {
+		e := activitylog.Event{Time: base.Add(time.Duration(i) * time.Minute), Kind: activitylog.KindCRUD, Action: "update",
+			Response: activitylog.Response{Status: 200 + i%3}}
+		if i%6 == 5 {
+			e.Kind, e.Action = activitylog.KindAuth, "login"
+		}
+		e.ID = activitylog.NewID(e.Time)
+		seed = append(seed, e)
+		if e.Kind == activitylog.KindCRUD {
+			crud = append([]activitylog.ID{e.ID}, crud...)
+		}
+	}
+	for _, tc := range []struct {
+		name, query string
+		want        []activitylog.ID
+	}{
+		{"newest first", "kind=crud&page_size=5", crud},
+		{"oldest first", "kind=crud&page_size=4&ordering=time", reversed(crud)},
+		{"by status, ties broken by id", "kind=crud&page_size=3&ordering=-status", byStatus(seed, crud)},
+		{"one page", "kind=crud&page_size=1000", crud},
+		{"page size one", "kind=crud&page_size=1", crud},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, nil)
+			e.seed(t, seed)
+			size, _ := strconv.Atoi(query(tc.query).Get("page_size"))
+
+			// Forward.
+			var pages [][]activitylog.ID
+			link := "?" + tc.query
+			for n := 0; ; n++ {
+				if n > 100 {
+					t.Fatal("no end to the next links")
+				}
+				p := getPage(t, e, link)
+				if p.Count != int64(len(tc.want)) {
+					t.Fatalf("count = %d, want %d", p.Count, len(tc.want))
+				}
+				if (n == 0) != (p.Previous == nil) {
+					t.Errorf("page %d: previous = %v", n, p.Previous)
+				}
+				pages = append(pages, ids(p.Results))
+				if len(p.Results) > size {
+					t.Fatalf("page %d has %d events, more than %d", n, len(p.Results), size)
+				}
+				if p.Next == nil {
+					break
+				}
+				checkLink(t, *p.Next, tc.query)
+				link = *p.Next
+			}
+			if got := slices.Concat(pages...); !slices.Equal(got, tc.want) {
+				t.Fatalf("walked %d events in %d pages, want %d:\n got %v\nwant %v", len(got), len(pages), len(tc.want), got, tc.want)
+			}
+
+			// And back, from the last page.
+			last := getPage(t, e, link)
+			back := [][]activitylog.ID{ids(last.Results)}
+			for p := last; p.Previous != nil; {
+				checkLink(t, *p.Previous, tc.query)
+				p = getPage(t, e, *p.Previous)
+				back = append([][]activitylog.ID{ids(p.Results)}, back...)
+				if len(back) > len(pages) {
+					t.Fatal("more pages back than forward")
+				}
+			}
+			if !slices.EqualFunc(back, pages, slices.Equal) {
+				t.Errorf("pages walking back differ:\n back %v\nforth %v", back, pages)
+			}
+		})
+	}
+}
+
+func getPage(t *testing.T, e *env, link string) listBody {
+	t.Helper()
+	w := e.do(t, "GET", "/api/v1/events"+link, "", nil)
+	if w.Code != 200 {
+		t.Fatalf("GET %s: %d %s", link, w.Code, w.Body)
+	}
+	var p listBody
+	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// checkLink checks that link is relative and keeps every parameter of
+// the first query but page, and has a cursor.
+func checkLink(t *testing.T, link, first string) {
+	t.Helper()
+	if !strings.HasPrefix(link, "?") {
+		t.Fatalf("link %q is not relative", link)
+	}
+	got, want := query(link[1:]), query(first)
+	if got.Get("cursor") == "" {
+		t.Errorf("link %q has no cursor", link)
+	}
+	for k := range want {
+		if k != "page" && got.Get(k) != want.Get(k) {
+			t.Errorf("link %q lost %s=%s", link, k, want.Get(k))
+		}
+	}
+	if got.Has("page") {
+		t.Errorf("link %q keeps page", link)
+	}
+}
+
+func query(s string) url.Values {
+	v, _ := url.ParseQuery(s)
+	return v
+}
+
+func ids(events []activitylog.Event) []activitylog.ID {
+	out := make([]activitylog.ID, len(events))
+	for i := range events {
+		out[i] = events[i].ID
+	}
+	return out
+}
+
+func reversed(s []activitylog.ID) []activitylog.ID {
+	out := slices.Clone(s)
+	slices.Reverse(out)
+	return out
+}
+
+// byStatus orders the ids by status descending, then id descending.
+func byStatus(seed []activitylog.Event, idsIn []activitylog.ID) []activitylog.ID {
+	status := map[activitylog.ID]int{}
+	for _, e := range seed {
+		status[e.ID] = e.Response.Status
+	}
+	out := slices.Clone(idsIn)
+	slices.SortFunc(out, func(a, b activitylog.ID) int {
+		if c := status[b] - status[a]; c != 0 {
+			return c
+		}
+		return strings.Compare(b.String(), a.String())
+	})
+	return out
+}
+
+// TestOffsetThenCursor: the next link of a numbered page continues
+// where that page ends.
+func TestOffsetThenCursor(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	seed := seedEvents()
+	e.seed(t, seed)
+	p := getPage(t, e, "?page=2&page_size=3")
+	if p.Next == nil || p.Previous == nil {
+		t.Fatalf("page 2: next %v previous %v", p.Next, p.Previous)
+	}
+	next := getPage(t, e, *p.Next)
+	if got, want := ids(next.Results), []activitylog.ID{seed[1].ID, seed[0].ID}; !slices.Equal(got, want) {
+		t.Errorf("after page 2: %v, want %v", got, want)
+	}
+	prev := getPage(t, e, *p.Previous)
+	if got, want := ids(prev.Results), []activitylog.ID{seed[7].ID, seed[6].ID, seed[5].ID}; !slices.Equal(got, want) {
+		t.Errorf("before page 2: %v, want %v", got, want)
+	}
+}
+
+func TestParseFilter(t *testing.T) {
+	t.Parallel()
+	from := time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("", 3600))
+	q := url.Values{
+		"kind": {"crud"}, "action": {"update"}, "date_from": {from.Format(time.RFC3339)},
+		"date_to": {"2025-02-01T00:00:00.5Z"}, "last_hours": {"3"}, "user_id": {"42"}, "tenant": {"acme"},
+		"remote_ip": {"::1"}, "object_type": {"invoice"}, "object_id": {"INV-7"}, "status_gte": {"400"},
+		"status_lte": {"499"}, "search": {"boom"}, "ordering": {"-status"}, "cursor": {"abc"}, "page": {"2"},
+		"page_size": {"10"},
+	}
+	got, err := server.ParseFilter(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := activitylog.Filter{
+		Kind: "crud", Action: "update", From: from, To: time.Date(2025, 2, 1, 0, 0, 0, 5e8, time.UTC), LastHours: 3,
+		ActorID: "42", Tenant: "acme", RemoteIP: "::1", ObjectType: "invoice", ObjectID: "INV-7",
+		StatusMin: 400, StatusMax: 499, Search: "boom", Ordering: "-status", Cursor: "abc", Page: 2, PageSize: 10,
+	}
+	if !got.From.Equal(want.From) || !got.To.Equal(want.To) {
+		t.Errorf("times: %v %v, want %v %v", got.From, got.To, want.From, want.To)
+	}
+	got.From, got.To, want.From, want.To = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	if got != want {
+		t.Errorf("ParseFilter:\n got %+v\nwant %+v", got, want)
+	}
+	if len(q) != len(server.FilterParams) {
+		t.Errorf("this test covers %d parameters, FilterParams lists %d", len(q), len(server.FilterParams))
+	}
+	for _, p := range server.FilterParams {
+		if !q.Has(p) {
+			t.Errorf("parameter %s is not covered", p)
+		}
+	}
+
+	// Errors are FieldErrors naming the parameter, the same one every time.
+	for range 20 {
+		_, err := server.ParseFilter(url.Values{"zeta": {"1"}, "alpha": {"2"}, "page": {"x"}})
+		var fe *activitylog.FieldError
+		if !errors.As(err, &fe) || fe.Field != "alpha" {
+			t.Fatalf("err = %v, want the first unknown parameter, alpha", err)
+		}
+	}
+	_, err = server.ParseFilter(url.Values{strings.Repeat("é", 40): {strings.Repeat("ü", 40)}})
+	var fe *activitylog.FieldError
+	if !errors.As(err, &fe) || !strings.HasSuffix(fe.Field, "…") || !strings.HasSuffix(fe.Value, "…") || len(fe.Value) > 40 {
+		t.Errorf("long name and value not clipped: %v", err)
+	}
+	if f, err := server.ParseFilter(nil); err != nil || f != (activitylog.Filter{}) {
+		t.Errorf("ParseFilter(nil) = %+v, %v", f, err)
+	}
+}
+
+func TestListStoreClosed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.store.Close()
+	for _, path := range []string{"/api/v1/events", "/api/v1/events/0190c2a1-0000-7000-8000-000000000001"} {
+		w := e.do(t, "GET", path, "", nil)
+		if w.Code != 503 {
+			t.Errorf("GET %s with the store closed: %d %s", path, w.Code, w.Body)
+		}
+		checkError(t, w.Body.Bytes(), wantError{code: "unavailable"})
+		if strings.Contains(w.Body.String(), "sql") {
+			t.Errorf("answer shows internal detail: %s", w.Body)
+		}
+	}
+}
