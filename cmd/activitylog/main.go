@@ -1,0 +1,203 @@
+// Command activitylog runs the activitylog audit trail as a service: an
+// embedded SQLite store, the Recorder that batches events into it, and
+// the REST API that ingests and queries them.
+//
+//	activitylog serve --demo     # API on http://127.0.0.1:8080, a demo shop making events
+//	activitylog migrate          # create or upgrade the schema, print its version
+//	activitylog version
+//	activitylog help [command]
+//
+// Every setting is a flag, an ACTIVITYLOG_* environment variable and a
+// key of an optional YAML file, in that order of precedence; run
+// `activitylog help` for the full list.
+//
+// # Exit status
+//
+// 0 on success (serve: after a graceful shutdown on SIGINT or SIGTERM),
+// 1 when a command fails at run time, 2 for a bad command line or a bad
+// configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/activitylog/activitylog/internal/config"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal, stop catching them, so that a second one
+	// ends a shutdown that takes too long.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv))
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string // one line, for the command list
+	about   string // a paragraph, for the command's help
+	// flags says the command takes configuration flags (config.For).
+	flags bool
+	run   func(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error
+}
+
+var commands = []*command{
+	{
+		name:    "serve",
+		summary: "run the REST API; with --demo, also a demo shop that makes events",
+		about: "Opens the SQLite database (running its migrations), starts the recorder that writes to it, " +
+			"and serves the REST API: POST and GET /api/v1/events, GET /api/v1/events/{id}, /healthz, /readyz, " +
+			"and the recorder's counters at GET /debug/vars. With --demo, a small instrumented shop is mounted " +
+			"under /demo/ and driven by a traffic generator. On SIGINT or SIGTERM it stops accepting requests, " +
+			"writes every queued event and closes the database, within shutdown_timeout; a second signal stops it at once.",
+		flags: true,
+		run:   serve,
+	},
+	{
+		name:    "migrate",
+		summary: "create or upgrade the database schema, and print its version",
+		about:   "Opens the SQLite database, applies the migrations it lacks, and prints the schema version and how many migrations were applied.",
+		flags:   true,
+		run:     migrate,
+	},
+	{
+		name:    "version",
+		summary: "print the version",
+		about:   "Prints the version of this binary, from its build information.",
+		run:     printVersion,
+	},
+	{
+		name:    "help",
+		summary: "print this help, or a command's: activitylog help serve",
+	},
+}
+
+func lookup(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// run is the whole command, minus the process: it returns the exit
+// code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "activitylog: no command given")
+		fmt.Fprint(stderr, shortUsage())
+		return exitUsage
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		return help(rest, stdout, stderr)
+	case "-version", "--version":
+		name = "version"
+	}
+	cmd := lookup(name)
+	if cmd == nil {
+		if strings.HasPrefix(name, "-") {
+			fmt.Fprintf(stderr, "activitylog: unknown flag %s: flags go after the command, as in: activitylog serve %s\n", name, name)
+		} else {
+			fmt.Fprintf(stderr, "activitylog: unknown command %q\n", name)
+		}
+		fmt.Fprint(stderr, shortUsage())
+		return exitUsage
+	}
+
+	fs, flags := flagSet(cmd)
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			commandUsage(stdout, cmd)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "activitylog %s: %s\nRun 'activitylog %s --help' for usage.\n", cmd.name, flagError(err), cmd.name)
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "activitylog %s: unexpected argument %q\nRun 'activitylog %s --help' for usage.\n", cmd.name, fs.Arg(0), cmd.name)
+		return exitUsage
+	}
+	var cfg config.Config
+	if cmd.flags {
+		var err error
+		if cfg, err = flags.Load(lookupEnv); err != nil {
+			fmt.Fprintf(stderr, "activitylog %s: %v\n", cmd.name, err)
+			return exitUsage
+		}
+	}
+	if err := cmd.run(ctx, cfg, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "activitylog %s: %v\n", cmd.name, err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// flagSet returns the flags of cmd: the configuration flags if it takes
+// them, and -h/--help in any case.
+func flagSet(cmd *command) (*flag.FlagSet, *config.Flags) {
+	fs := flag.NewFlagSet("activitylog "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors and usage are printed by run
+	var flags *config.Flags
+	if cmd.flags {
+		flags = config.Bind(fs, cmd.name)
+	}
+	return fs, flags
+}
+
+// flagError rephrases the flag package's errors with the -- spelling
+// that the help shows.
+func flagError(err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return "unknown flag --" + name
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return "flag --" + name + " needs a value"
+	}
+	return msg
+}
+
+func help(args []string, stdout, stderr io.Writer) int {
+	switch {
+	case len(args) == 0:
+		fullUsage(stdout)
+		return exitOK
+	case len(args) > 1:
+		fmt.Fprintf(stderr, "activitylog help: unexpected argument %q\n", args[1])
+		return exitUsage
+	}
+	cmd := lookup(args[0])
+	if cmd == nil || cmd.name == "help" {
+		if cmd != nil {
+			fullUsage(stdout)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "activitylog help: unknown command %q\n", args[0])
+		fmt.Fprint(stderr, shortUsage())
+		return exitUsage
+	}
+	commandUsage(stdout, cmd)
+	return exitOK
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/activitylog/activitylog/internal/config"
+)
+
+const width = 78
+
+const precedence = "Every setting can be given as a flag, as an environment variable, or as a key of a YAML file " +
+	"named by --config or ACTIVITYLOG_CONFIG (unknown keys are refused). Flags win over the environment, " +
+	"which wins over the file, which wins over the defaults. An empty environment variable counts as unset. " +
+	"Durations are written like 200ms, 5s or 1m30s."
+
+func shortUsage() string {
+	return commandList() + "\nRun 'activitylog help' for every flag, or 'activitylog <command> --help'.\n"
+}
+
+func commandList() string {
+	var b strings.Builder
+	b.WriteString("Usage: activitylog <command> [flags]\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-8s  %s\n", c.name, c.summary)
+	}
+	return b.String()
+}
+
+// fullUsage documents every command and every flag.
+func fullUsage(w io.Writer) {
+	fmt.Fprintln(w, "activitylog: an audit trail for Go services, with its REST API.")
+	fmt.Fprintln(w)
+	fmt.Fprint(w, commandList())
+	fmt.Fprintln(w)
+	fmt.Fprint(w, wrap(precedence, 0))
+	for _, c := range commands {
+		if !c.flags {
+			continue
+		}
+		fmt.Fprintf(w, "\nFlags of activitylog %s:\n", c.name)
+		flagHelp(w, c)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprint(w, wrap(exitStatus, 0))
+}
+
+const exitStatus = "Exit status: 0 on success, 1 when the command fails, 2 for a bad command line or configuration."
+
+// commandUsage documents one command and its flags.
+func commandUsage(w io.Writer, c *command) {
+	if c.flags {
+		fmt.Fprintf(w, "Usage: activitylog %s [flags]\n\n", c.name)
+	} else {
+		fmt.Fprintf(w, "Usage: activitylog %s\n\n", c.name)
+	}
+	fmt.Fprint(w, wrap(c.about, 0))
+	if c.flags {
+		fmt.Fprintln(w)
+		fmt.Fprint(w, wrap(precedence, 0))
+		fmt.Fprintln(w, "\nFlags:")
+		flagHelp(w, c)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprint(w, wrap(exitStatus, 0))
+}
+
+func flagHelp(w io.Writer, c *command) {
+	fmt.Fprintf(w, "  --%s FILE\n", config.ConfigFlag)
+	fmt.Fprint(w, wrap("YAML file of settings, keyed by the yaml names shown here; it may hold the settings of every command.", 6))
+	fmt.Fprint(w, wrap("env "+config.ConfigEnv+", default none", 6))
+	for _, s := range config.For(c.name) {
+		if s.Arg == "" {
+			fmt.Fprintf(w, "  --%s\n", s.Flag)
+		} else {
+			fmt.Fprintf(w, "  --%s %s\n", s.Flag, s.Arg)
+		}
+		fmt.Fprint(w, wrap(s.Usage, 6))
+		fmt.Fprint(w, wrap(s.Describe(), 6))
+	}
+}
+
+// wrap breaks text into lines of at most width columns, each indented
+// by indent spaces, and ends it with a newline.
+func wrap(text string, indent int) string {
+	var b strings.Builder
+	pad := strings.Repeat(" ", indent)
+	line := 0
+	for i, word := range strings.Fields(text) {
+		if i > 0 && line+1+len(word) > width {
+			b.WriteString("\n")
+			line = 0
+		}
+		if line == 0 {
+			b.WriteString(pad)
+			line = indent
+		} else {
+			b.WriteString(" ")
+			line++
+		}
+		b.WriteString(word)
+		line += len(word)
+	}
+	b.WriteString("\n")
+	return b.String()
+}

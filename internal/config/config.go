@@ -1,0 +1,461 @@
+// Package config is the configuration of the activitylog command: one
+// Config struct, and the loader that fills it from four layers, each
+// winning over the one before:
+//
+//  1. the defaults (Default);
+//  2. an optional YAML file, named by --config or ACTIVITYLOG_CONFIG;
+//  3. environment variables, ACTIVITYLOG_ and the key in upper case
+//     (ACTIVITYLOG_ADDR, ACTIVITYLOG_ON_FULL, …);
+//  4. flags, the key with "-" for "_" (--addr, --on-full, …).
+//
+// Every setting has one key, and Settings lists them all with their
+// flag, environment variable, default and meaning, so that help texts
+// and docs are made from the same table as the loader.
+//
+// # Errors
+//
+// Every error names the setting, the value that was refused and where
+// it came from, as in
+//
+//	config: on_full "sometimes": must be one of block, drop, fail (set by --on-full)
+//	config: /etc/activitylog.yaml line 3: unknown key "adr"; known keys: addr, db, …
+//
+// Unknown YAML keys are refused, so that a misspelt key cannot be
+// silently ignored.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/activitylog/activitylog"
+)
+
+// Config is everything the activitylog command can be told. Default
+// returns it with every default filled in; the loader never leaves a
+// field at a zero value that means "default".
+type Config struct {
+	Addr            string        // listen address, host:port
+	DB              string        // SQLite database path, or :memory:
+	Service         string        // service name set on events that name none
+	Mode            string        // async or sync
+	OnFull          string        // block, drop or fail
+	QueueSize       int           // events waiting to be written
+	BatchSize       int           // most events in one write
+	FlushInterval   time.Duration // longest an event waits for its batch
+	BlockTimeout    time.Duration // how long on_full=block waits for room
+	WriteTimeout    time.Duration // bound on one write attempt
+	MaxBodyBytes    int64         // bound on a POST /api/v1/events body
+	MaxBatch        int           // most events one POST may carry; at most QueueSize
+	Demo            bool          // mount the demo shop and drive it
+	DemoInterval    time.Duration // period of the demo traffic generator
+	LogLevel        string        // debug, info, warn or error
+	LogFormat       string        // text or json
+	ShutdownTimeout time.Duration // bound on the graceful shutdown
+}
+
+// Default returns the defaults. The listen address is loopback only:
+// the API has no authentication of its own.
+func Default() Config {
+	return Config{
+		Addr:            "127.0.0.1:8080",
+		DB:              "./activitylog.db",
+		Mode:            "async",
+		OnFull:          "block",
+		QueueSize:       8192,
+		BatchSize:       500,
+		FlushInterval:   200 * time.Millisecond,
+		BlockTimeout:    time.Second,
+		WriteTimeout:    10 * time.Second,
+		MaxBodyBytes:    10 << 20,
+		MaxBatch:        1000,
+		DemoInterval:    200 * time.Millisecond,
+		LogLevel:        "info",
+		LogFormat:       "text",
+		ShutdownTimeout: 30 * time.Second,
+	}
+}
+
+// Limits of the numeric settings.
+const (
+	MaxQueueSize    = 1_000_000 // each queued event takes about 750 bytes up front
+	MaxBatchSize    = 100_000
+	MaxMaxBodyBytes = 1 << 30
+	MinInterval     = time.Millisecond // flush_interval and demo_interval
+)
+
+// Setting describes one key of Config.
+type Setting struct {
+	Key   string // YAML key, e.g. "on_full"
+	Flag  string // flag name without dashes, e.g. "on-full"
+	Env   string // environment variable, e.g. "ACTIVITYLOG_ON_FULL"
+	Arg   string // what the value is, for help texts, e.g. "POLICY"; "" for a bool
+	Usage string // one or two sentences
+	// Commands lists the subcommands that take the setting as a flag.
+	// Every setting is read from the file and the environment by every
+	// subcommand, and validated.
+	Commands []string
+
+	field func(c *Config) any // pointer to the field: *string, *int, *int64, *bool or *time.Duration
+	check func(c *Config) string
+}
+
+// Default returns the setting's default value, formatted as a flag or
+// environment variable would give it.
+func (s *Setting) Default() string {
+	c := Default()
+	return format(s.field(&c))
+}
+
+// Value returns the setting's value in c, formatted as Default is.
+func (s *Setting) Value(c *Config) string { return format(s.field(c)) }
+
+// Bool reports whether the setting is a boolean, given as a flag
+// without a value.
+func (s *Setting) Bool() bool {
+	_, ok := s.field(&Config{}).(*bool)
+	return ok
+}
+
+const (
+	serve   = "serve"
+	migrate = "migrate"
+)
+
+func oneOf(v string, allowed ...string) string {
+	for _, a := range allowed {
+		if v == a {
+			return ""
+		}
+	}
+	return "must be one of " + strings.Join(allowed, ", ")
+}
+
+func between[T int | int64 | time.Duration](v, lo, hi T) string {
+	if v < lo || v > hi {
+		return fmt.Sprintf("must be between %v and %v", lo, hi)
+	}
+	return ""
+}
+
+func positive(d time.Duration) string {
+	if d <= 0 {
+		return "must be positive"
+	}
+	return ""
+}
+
+// ConfigFlag and ConfigEnv name the YAML file. They are not a Setting:
+// the file cannot name itself.
+const (
+	ConfigFlag = "config"
+	ConfigEnv  = "ACTIVITYLOG_CONFIG"
+)
+
+// Settings lists every setting, in the order help texts show them.
+var Settings = []*Setting{
+	{
+		Key: "addr", Arg: "HOST:PORT", Commands: []string{serve},
+		Usage: "Address the HTTP server listens on. The default is loopback only, because the API has no authentication of its own: " +
+			"put it behind an authenticating proxy before you listen on another interface. Port 0 picks a free port.",
+		field: func(c *Config) any { return &c.Addr },
+		check: func(c *Config) string { return checkAddr(c.Addr) },
+	},
+	{
+		Key: "db", Arg: "PATH", Commands: []string{serve, migrate},
+		Usage: "SQLite database file, created if missing; migrations run on open. :memory: keeps events in memory until exit.",
+		field: func(c *Config) any { return &c.DB },
+		check: func(c *Config) string {
+			if c.DB == "" {
+				return "must not be empty"
+			}
+			return ""
+		},
+	},
+	{
+		Key: "service", Arg: "NAME", Commands: []string{serve},
+		Usage: "Service name set on recorded and ingested events that name none.",
+		field: func(c *Config) any { return &c.Service },
+		check: func(c *Config) string {
+			if len(c.Service) > activitylog.MaxShortField {
+				return "is longer than " + strconv.Itoa(activitylog.MaxShortField) + " bytes"
+			}
+			return ""
+		},
+	},
+	{
+		Key: "mode", Arg: "MODE", Commands: []string{serve},
+		Usage: "async: Record returns once the event is queued. sync: Record returns once the event is stored. " +
+			"POST /api/v1/events always waits for the store.",
+		field: func(c *Config) any { return &c.Mode },
+		check: func(c *Config) string { return oneOf(c.Mode, "async", "sync") },
+	},
+	{
+		Key: "on_full", Arg: "POLICY", Commands: []string{serve},
+		Usage: "What recording does when the queue is full. block: wait up to block_timeout, then drop. " +
+			"drop: drop at once. fail: refuse (fail-closed). Drops and refusals are counted and recorded as audit_loss events.",
+		field: func(c *Config) any { return &c.OnFull },
+		check: func(c *Config) string { return oneOf(c.OnFull, "block", "drop", "fail") },
+	},
+	{
+		Key: "queue_size", Arg: "N", Commands: []string{serve},
+		Usage: "Most events waiting to be written.",
+		field: func(c *Config) any { return &c.QueueSize },
+		check: func(c *Config) string { return between(c.QueueSize, 1, MaxQueueSize) },
+	},
+	{
+		Key: "batch_size", Arg: "N", Commands: []string{serve},
+		Usage: "Most events written to the database in one transaction.",
+		field: func(c *Config) any { return &c.BatchSize },
+		check: func(c *Config) string { return between(c.BatchSize, 1, MaxBatchSize) },
+	},
+	{
+		Key: "flush_interval", Arg: "DURATION", Commands: []string{serve},
+		Usage: "Longest an event waits for its batch to fill.",
+		field: func(c *Config) any { return &c.FlushInterval },
+		check: func(c *Config) string { return between(c.FlushInterval, MinInterval, time.Hour) },
+	},
+	{
+		Key: "block_timeout", Arg: "DURATION", Commands: []string{serve},
+		Usage: "How long on_full=block waits for room in the queue.",
+		field: func(c *Config) any { return &c.BlockTimeout },
+		check: func(c *Config) string { return positive(c.BlockTimeout) },
+	},
+	{
+		Key: "write_timeout", Arg: "DURATION", Commands: []string{serve},
+		Usage: "Bound on one attempt to write a batch; a failed write is retried with backoff.",
+		field: func(c *Config) any { return &c.WriteTimeout },
+		check: func(c *Config) string { return positive(c.WriteTimeout) },
+	},
+	{
+		Key: "max_body_bytes", Arg: "BYTES", Commands: []string{serve},
+		Usage: "Largest body POST /api/v1/events accepts.",
+		field: func(c *Config) any { return &c.MaxBodyBytes },
+		check: func(c *Config) string { return between(c.MaxBodyBytes, 1, MaxMaxBodyBytes) },
+	},
+	{
+		Key: "max_batch", Arg: "N", Commands: []string{serve},
+		Usage: "Most events one POST /api/v1/events may carry; at most queue_size, and queue_size when that is smaller and this is not set.",
+		field: func(c *Config) any { return &c.MaxBatch },
+		check: func(c *Config) string {
+			if c.MaxBatch > c.QueueSize && c.QueueSize > 0 {
+				return "must not be more than queue_size " + strconv.Itoa(c.QueueSize)
+			}
+			return between(c.MaxBatch, 1, MaxQueueSize)
+		},
+	},
+	{
+		Key: "demo", Commands: []string{serve},
+		Usage: "Mount a small instrumented demo shop under /demo/ and drive it with generated traffic, so that events appear at once.",
+		field: func(c *Config) any { return &c.Demo },
+	},
+	{
+		Key: "demo_interval", Arg: "DURATION", Commands: []string{serve},
+		Usage: "Period of the demo traffic generator: one request to the demo shop each time.",
+		field: func(c *Config) any { return &c.DemoInterval },
+		check: func(c *Config) string { return between(c.DemoInterval, MinInterval, time.Hour) },
+	},
+	{
+		Key: "log_level", Arg: "LEVEL", Commands: []string{serve},
+		Usage: "Least important log messages written to stderr: debug, info, warn or error.",
+		field: func(c *Config) any { return &c.LogLevel },
+		check: func(c *Config) string { return oneOf(c.LogLevel, "debug", "info", "warn", "error") },
+	},
+	{
+		Key: "log_format", Arg: "FORMAT", Commands: []string{serve},
+		Usage: "Format of the log on stderr: text or json.",
+		field: func(c *Config) any { return &c.LogFormat },
+		check: func(c *Config) string { return oneOf(c.LogFormat, "text", "json") },
+	},
+	{
+		Key: "shutdown_timeout", Arg: "DURATION", Commands: []string{serve},
+		Usage: "On SIGINT or SIGTERM, how long to wait for requests in flight and for queued events to be written before giving up.",
+		field: func(c *Config) any { return &c.ShutdownTimeout },
+		check: func(c *Config) string { return positive(c.ShutdownTimeout) },
+	},
+}
+
+func init() {
+	for _, s := range Settings {
+		s.Flag = strings.ReplaceAll(s.Key, "_", "-")
+		s.Env = "ACTIVITYLOG_" + strings.ToUpper(s.Key)
+	}
+}
+
+// Lookup returns the setting with that YAML key, or nil.
+func Lookup(key string) *Setting {
+	for _, s := range Settings {
+		if s.Key == key {
+			return s
+		}
+	}
+	return nil
+}
+
+// For returns the settings that command takes as flags, in order.
+func For(command string) []*Setting {
+	var out []*Setting
+	for _, s := range Settings {
+		for _, c := range s.Commands {
+			if c == command {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+func checkAddr(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "must be host:port, like 127.0.0.1:8080"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "must have a port number between 0 and 65535"
+	}
+	return ""
+}
+
+// Validate checks every setting of c, and returns the first that is
+// not acceptable, naming the key and the value.
+func (c *Config) Validate() error {
+	for _, s := range Settings {
+		if err := s.validate(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Setting) validate(c *Config) error {
+	if s.check == nil {
+		return nil
+	}
+	if reason := s.check(c); reason != "" {
+		return &Error{Key: s.Key, Value: s.Value(c), Reason: reason}
+	}
+	return nil
+}
+
+// Error is a setting that was refused. It wraps activitylog.ErrInvalid.
+type Error struct {
+	Key    string // the YAML key, e.g. "on_full"
+	Value  string // the value refused
+	Reason string // why, e.g. "must be one of block, drop, fail"
+	Source string // where the value came from, e.g. "--on-full"; "" for a default or an unknown source
+}
+
+func (e *Error) Error() string {
+	v := e.Value
+	if len(v) > 100 {
+		v = strings.ToValidUTF8(v[:100], "") + "…"
+	}
+	s := "config: " + e.Key + " " + strconv.Quote(v) + ": " + e.Reason
+	if e.Source != "" {
+		s += " (set by " + e.Source + ")"
+	}
+	return s
+}
+
+// Unwrap returns activitylog.ErrInvalid.
+func (e *Error) Unwrap() error { return activitylog.ErrInvalid }
+
+// parse sets the field ptr from text.
+func parse(ptr any, text string) string {
+	switch p := ptr.(type) {
+	case *string:
+		*p = text
+	case *bool:
+		v, err := strconv.ParseBool(text)
+		if err != nil {
+			return "is not a boolean: use true or false"
+		}
+		*p = v
+	case *int:
+		v, err := strconv.Atoi(text)
+		if err != nil {
+			return "is not an integer"
+		}
+		*p = v
+	case *int64:
+		v, err := strconv.ParseInt(text, 10, 64)
+		if err != nil {
+			return "is not an integer"
+		}
+		*p = v
+	case *time.Duration:
+		v, err := time.ParseDuration(text)
+		if err != nil {
+			return "is not a duration: use a number and a unit, like 200ms, 5s or 1m30s"
+		}
+		*p = v
+	default:
+		panic(fmt.Sprintf("config: unsupported field type %T", ptr))
+	}
+	return ""
+}
+
+func format(ptr any) string {
+	switch p := ptr.(type) {
+	case *string:
+		return *p
+	case *bool:
+		return strconv.FormatBool(*p)
+	case *int:
+		return strconv.Itoa(*p)
+	case *int64:
+		return strconv.FormatInt(*p, 10)
+	case *time.Duration:
+		return p.String()
+	}
+	panic(fmt.Sprintf("config: unsupported field type %T", ptr))
+}
+
+// RecorderOptions maps c onto the Recorder's options.
+func (c *Config) RecorderOptions(logger *slog.Logger) *activitylog.Options {
+	o := &activitylog.Options{
+		Service:       c.Service,
+		QueueSize:     c.QueueSize,
+		BlockTimeout:  c.BlockTimeout,
+		BatchSize:     c.BatchSize,
+		FlushInterval: c.FlushInterval,
+		WriteTimeout:  c.WriteTimeout,
+		Logger:        logger,
+	}
+	if c.Mode == "sync" {
+		o.Mode = activitylog.Sync
+	}
+	switch c.OnFull {
+	case "drop":
+		o.OnFull = activitylog.Drop
+	case "fail":
+		o.OnFull = activitylog.Fail
+	}
+	return o
+}
+
+// Level returns the slog level of LogLevel.
+func (c *Config) Level() slog.Level {
+	switch c.LogLevel {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// IsConfigError reports whether err is a configuration error (a refused
+// setting, a bad or missing file) rather than a failure at run time.
+func IsConfigError(err error) bool {
+	var e *Error
+	var fe *FileError
+	return errors.As(err, &e) || errors.As(err, &fe)
+}
