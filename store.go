@@ -35,3 +35,13 @@ type Store interface {
 	Querier
 	Close() error
 }
+
+// Enricher fills in fields of an event before it is written, such as
+// the geo location of its client address. The Recorder calls Enrich
+// from its one batcher goroutine, on each event in turn, before
+// redaction; an Enricher used by one Recorder is never called
+// concurrently by it. Enrich must only add what the event leaves empty,
+// must not keep e, and should be fast: it delays the batch.
+type Enricher interface {
+	Enrich(e *Event)
+}

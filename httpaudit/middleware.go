@@ -58,6 +58,24 @@ type Options struct {
 	// it set it on the request the middleware passed on.
 	Route func(*http.Request) string
 
+	// Actor, when set, names the actor of a request from its
+	// credentials as it arrives: jwtaudit.Verifier.Actor reads a JWT
+	// from the Authorization header. It returns the zero Actor and a nil
+	// error when the request carries no credentials; an error when they
+	// are invalid (expired, malformed, badly signed), and the request is
+	// then recorded with an anonymous actor and the reason
+	// "token_invalid" in Extra["auth"]. An actor the host already put in
+	// the context (activitylog.WithActor) wins, and Actor is not called.
+	// Actor must never block for long: it runs before the handler.
+	// Default: nil, no credentials are read.
+	Actor func(r *http.Request) (activitylog.Actor, error)
+
+	// Client, when set, describes the client from the request headers:
+	// browser, platform, OS and device. useragent.Parser.Client parses
+	// the User-Agent with a maintained library. Default: ClientHints,
+	// which reads the Sec-CH-UA client hints only.
+	Client func(h http.Header) Client
+
 	// OnError, when set, is called with the error Record returned. It is
 	// called from the request's goroutine after the response has been
 	// written. Default: nil, the error is ignored, because
