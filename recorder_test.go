@@ -577,3 +577,58 @@ func indexOf(s, sub string) int {
 	}
 	return -1
 }
+
+// cityEnricher fills the geo of events that have a client address, and
+// panics on one address, to show that a faulty Enricher costs the event
+// only its enrichment.
+type cityEnricher struct{ calls atomic.Int64 }
+
+func (c *cityEnricher) Enrich(e *activitylog.Event) {
+	c.calls.Add(1)
+	switch e.Request.RemoteIP {
+	case "":
+	case "198.51.100.66":
+		e.Request.Geo.City = "half-written"
+		panic("boom")
+	default:
+		if e.Request.Geo == (activitylog.Geo{}) {
+			e.Request.Geo = activitylog.Geo{City: "Testville", CountryCode: "TV"}
+		}
+	}
+}
+
+func TestEnrichersRunInBatcher(t *testing.T) {
+	t.Parallel()
+	w := &memWriter{}
+	en := &cityEnricher{}
+	r := activitylog.NewRecorder(w, &activitylog.Options{Enrichers: []activitylog.Enricher{en}})
+	for _, ip := range []string{"203.0.113.9", "198.51.100.66", ""} {
+		e := ev("x")
+		e.Request.RemoteIP = ip
+		if err := r.Record(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept := ev("kept")
+	kept.Request = activitylog.Request{RemoteIP: "203.0.113.10", Geo: activitylog.Geo{City: "Own"}}
+	if err := r.Record(context.Background(), kept); err != nil {
+		t.Fatal(err)
+	}
+	shutdown(t, r)
+	got := map[string]string{}
+	for _, e := range w.all() {
+		got[e.Action+"/"+e.Request.RemoteIP] = e.Request.Geo.City
+	}
+	want := map[string]string{"x/203.0.113.9": "Testville", "x/198.51.100.66": "", "x/": "", "kept/203.0.113.10": "Own"}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("event %s: city %q (present %v), want %q", k, g, ok, v)
+		}
+	}
+	if n := en.calls.Load(); n != 4 {
+		t.Errorf("Enrich called %d times, want 4", n)
+	}
+	if s := r.Stats(); s.Written != 4 || s.Failed != 0 {
+		t.Errorf("stats %+v: a panicking enricher must not lose events", s)
+	}
+}
