@@ -14,9 +14,12 @@ import (
 // http.ResponseController reach the rest (deadlines, full duplex).
 type responseWriter struct {
 	w           http.ResponseWriter
-	status      int   // the first final status written
-	bytes       int64 // body bytes written through this writer
-	wroteHeader bool  // a final status was written, explicitly or not
+	status      int    // the first final status written
+	bytes       int64  // body bytes written through this writer
+	wroteHeader bool   // a final status was written, explicitly or not
+	keep        int    // body bytes to keep (LevelRequestResponse); 0 keeps none
+	kept        []byte // the first keep body bytes written
+	cut         bool   // more than keep bytes were written
 }
 
 var (
@@ -53,6 +56,9 @@ func (rw *responseWriter) Write(p []byte) (int, error) {
 	rw.implicitOK()
 	n, err := rw.w.Write(p)
 	rw.bytes += int64(n)
+	if rw.keep > 0 && n > 0 {
+		rw.kept, rw.cut = keepBytes(rw.kept, p[:n], rw.keep, rw.cut)
+	}
 	return n, err
 }
 
@@ -60,6 +66,9 @@ func (rw *responseWriter) Write(p []byte) (int, error) {
 // writer (like net/http's) takes strings.
 func (rw *responseWriter) WriteString(s string) (int, error) {
 	rw.implicitOK()
+	if rw.keep > 0 {
+		return rw.Write([]byte(s))
+	}
 	var n int
 	var err error
 	if sw, ok := rw.w.(io.StringWriter); ok {
@@ -75,6 +84,11 @@ func (rw *responseWriter) WriteString(s string) (int, error) {
 // net/http can still use sendfile or splice.
 func (rw *responseWriter) ReadFrom(src io.Reader) (int64, error) {
 	rw.implicitOK()
+	if rw.keep > 0 {
+		// Keeping the body means seeing it: copy through Write, which
+		// gives up sendfile at this level only.
+		return io.Copy(writerOnly{rw}, src)
+	}
 	var n int64
 	var err error
 	if rf, ok := rw.w.(io.ReaderFrom); ok {
