@@ -3,6 +3,7 @@ package geoip
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/activitylog/activitylog/internal/lru"
 	"math/bits"
 	"net/netip"
 	"strings"
@@ -40,7 +41,7 @@ type Options struct {
 type Reader struct {
 	lang   string
 	langs  [2]string // lang's primary language, and "en"; "" when the same as one before
-	cache  *cache[netip.Addr, result]
+	cache  *lru.Cache[netip.Addr, result]
 	closed atomic.Bool
 	misses atomic.Uint64 // database reads, when there is no cache
 	errors atomic.Uint64
@@ -103,7 +104,7 @@ func Open(path string, opts *Options) (*Reader, error) {
 	if o.Language != "en" && r.langs[0] != "en" {
 		r.langs[1] = "en"
 	}
-	r.cache = newCache[netip.Addr, result](o.CacheSize, hashAddr)
+	r.cache = lru.New[netip.Addr, result](o.CacheSize, hashAddr)
 	return r, nil
 }
 
@@ -136,11 +137,11 @@ func (r *Reader) Lookup(ip netip.Addr) (activitylog.Geo, bool) {
 		res := r.read(ip)
 		return res.geo, res.ok
 	}
-	if res, ok := r.cache.get(ip); ok {
+	if res, ok := r.cache.Get(ip); ok {
 		return res.geo, res.ok
 	}
 	res := r.read(ip)
-	r.cache.put(ip, res)
+	r.cache.Put(ip, res)
 	return res.geo, res.ok
 }
 
@@ -166,7 +167,7 @@ func (r *Reader) Enrich(e *activitylog.Event) {
 func (r *Reader) Stats() Stats {
 	s := Stats{Misses: r.misses.Load(), Errors: r.errors.Load()}
 	if r.cache != nil {
-		s.Hits, s.Misses, s.Entries = r.cache.stats()
+		s.Hits, s.Misses, s.Entries = r.cache.Stats()
 	}
 	return s
 }

@@ -2,6 +2,7 @@ package useragent
 
 import (
 	"bytes"
+	"github.com/activitylog/activitylog/internal/lru"
 	"hash/maphash"
 	"net/http"
 	"strings"
@@ -28,7 +29,7 @@ type Options struct {
 // be called from many goroutines at once.
 type Parser struct {
 	ua     *mua.Parser
-	cache  *cache[string, httpaudit.Client] // nil when disabled
+	cache  *lru.Cache[string, httpaudit.Client] // nil when disabled
 	seed   maphash.Seed
 	misses atomic.Uint64 // parses, when there is no cache
 }
@@ -58,7 +59,7 @@ func New(opts *Options) *Parser {
 		o.CacheSize = 4096
 	}
 	p := &Parser{ua: mua.NewParser(), seed: maphash.MakeSeed()}
-	p.cache = newCache[string, httpaudit.Client](o.CacheSize, func(s string) uint64 {
+	p.cache = lru.New[string, httpaudit.Client](o.CacheSize, func(s string) uint64 {
 		return maphash.String(p.seed, s)
 	})
 	return p
@@ -135,11 +136,11 @@ func (p *Parser) Parse(ua string) httpaudit.Client {
 		}
 		return p.parse(ua)
 	}
-	if c, ok := p.cache.get(ua); ok {
+	if c, ok := p.cache.Get(ua); ok {
 		return c
 	}
 	c := p.parse(ua)
-	p.cache.put(strings.Clone(ua), c)
+	p.cache.Put(strings.Clone(ua), c)
 	return c
 }
 
@@ -149,7 +150,7 @@ func (p *Parser) Stats() Stats {
 	if p.cache == nil {
 		return Stats{Misses: p.misses.Load()}
 	}
-	hits, misses, n := p.cache.stats()
+	hits, misses, n := p.cache.Stats()
 	return Stats{Hits: hits, Misses: misses, Entries: n}
 }
 

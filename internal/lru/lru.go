@@ -1,15 +1,15 @@
-package useragent
+// Package lru is a bounded, sharded least-recently-used cache, safe for
+// concurrent use, shared by the packages that cache lookups (geoip,
+// useragent).
+package lru
 
 import "sync"
 
-// This file is the same in geoip and useragent, but for the package
-// clause. A third user should move it to internal/.
-
-// cache is a bounded map from K to V, safe for concurrent use, that
+// Cache is a bounded map from K to V, safe for concurrent use, that
 // forgets its least recently used entry when full. It is split into
 // shards, each with its own lock, so that parallel lookups rarely wait
 // for each other. It allocates only when it grows.
-type cache[K comparable, V any] struct {
+type Cache[K comparable, V any] struct {
 	shards []cacheShard[K, V]
 	hash   func(K) uint64
 }
@@ -37,9 +37,9 @@ const (
 	cacheMaxSize     = 1 << 30 // larger sizes are cut to this
 )
 
-// newCache returns a cache of at most size entries, or nil when size is
+// New returns a cache of at most size entries, or nil when size is
 // not positive. hash spreads keys over the shards.
-func newCache[K comparable, V any](size int, hash func(K) uint64) *cache[K, V] {
+func New[K comparable, V any](size int, hash func(K) uint64) *Cache[K, V] {
 	if size <= 0 {
 		return nil
 	}
@@ -48,7 +48,7 @@ func newCache[K comparable, V any](size int, hash func(K) uint64) *cache[K, V] {
 	if size >= cacheShards*cacheMinPerShard {
 		n = cacheShards
 	}
-	c := &cache[K, V]{shards: make([]cacheShard[K, V], n), hash: hash}
+	c := &Cache[K, V]{shards: make([]cacheShard[K, V], n), hash: hash}
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.max = size / n
@@ -58,16 +58,20 @@ func newCache[K comparable, V any](size int, hash func(K) uint64) *cache[K, V] {
 	return c
 }
 
-func (c *cache[K, V]) shard(k K) *cacheShard[K, V] {
+func (c *Cache[K, V]) shard(k K) *cacheShard[K, V] {
 	if len(c.shards) == 1 {
 		return &c.shards[0]
 	}
 	return &c.shards[c.hash(k)%uint64(len(c.shards))]
 }
 
-// get returns the value for k and marks it most recently used. It counts
-// a hit or a miss.
-func (c *cache[K, V]) get(k K) (V, bool) {
+// Get returns the value for k and marks it most recently used. It counts
+// a hit or a miss. A nil Cache holds nothing.
+func (c *Cache[K, V]) Get(k K) (V, bool) {
+	if c == nil {
+		var zero V
+		return zero, false
+	}
 	s := c.shard(k)
 	s.mu.Lock()
 	i, ok := s.index[k]
@@ -84,9 +88,12 @@ func (c *cache[K, V]) get(k K) (V, bool) {
 	return v, true
 }
 
-// put sets the value for k, forgetting the least recently used entry of
-// its shard when that is full.
-func (c *cache[K, V]) put(k K, v V) {
+// Put sets the value for k, forgetting the least recently used entry of
+// its shard when that is full. On a nil Cache it does nothing.
+func (c *Cache[K, V]) Put(k K, v V) {
+	if c == nil {
+		return
+	}
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -109,9 +116,12 @@ func (c *cache[K, V]) put(k K, v V) {
 	s.pushFront(i)
 }
 
-// stats returns the hits and misses that get counted, and the number of
+// Stats returns the hits and misses that Get counted, and the number of
 // entries held.
-func (c *cache[K, V]) stats() (hits, misses uint64, n int) {
+func (c *Cache[K, V]) Stats() (hits, misses uint64, n int) {
+	if c == nil {
+		return 0, 0, 0
+	}
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
