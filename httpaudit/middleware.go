@@ -2,7 +2,9 @@ package httpaudit
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -76,6 +78,52 @@ type Options struct {
 	// which reads the Sec-CH-UA client hints only.
 	Client func(h http.Header) Client
 
+	// TrustedProxies are the proxies whose forwarding headers
+	// (Forwarded, X-Forwarded-For, X-Real-IP, and X-Forwarded-Proto for
+	// the scheme) are believed; ParseTrustedProxies reads them from
+	// strings. The client is the right-most address of the chain that
+	// is not a trusted proxy. Default: none, the client is RemoteAddr
+	// and those headers are ignored.
+	TrustedProxies []netip.Prefix
+
+	// Policy decides how much of each request is recorded: nothing,
+	// metadata, the request body too, or both bodies (see Level and
+	// NewPolicy). Default: NewPolicy(nil), every request at
+	// LevelMetadata except the paths of DefaultDeny.
+	Policy *Policy
+
+	// MaxBody is how much of a request or response body is kept at the
+	// levels that record bodies; the event says when a body was cut.
+	// Default: DefaultMaxBody (64 KiB). At most activitylog.MaxBodyField.
+	MaxBody int
+
+	// Recover, when true (the default, NoRecover false), recovers a
+	// panic in the handler: it is recorded as a critical system event
+	// (category "panic") with its value, stack, function, file and
+	// line, and answered with 500 if nothing was written yet.
+	// http.ErrAbortHandler is never recovered. NoRecover: panics are
+	// recorded and go on unchanged.
+	NoRecover bool
+	// Repanic, with recovery on, raises the panic again after recording
+	// it, for a server that must crash or an outer recoverer.
+	Repanic bool
+
+	// SlowThreshold is the duration past which a request is also
+	// recorded as a system event of action "performance". Default: 1s.
+	// Negative: never.
+	SlowThreshold time.Duration
+
+	// NoSecurity turns off the detection of suspicious requests (path
+	// traversal, SQL injection, XSS, command injection, scanners, probes
+	// for secrets), which Detect does and which is recorded as system
+	// events of action "security". Default: false, detection on.
+	NoSecurity bool
+	// SecurityWindow is the window of the rate limit on security
+	// events: per client address and rule, the first signal in a
+	// window is recorded at once, and the rest are counted and recorded
+	// as one summary event when the window ends. Default: 1m.
+	SecurityWindow time.Duration
+
 	// OnError, when set, is called with the error Record returned. It is
 	// called from the request's goroutine after the response has been
 	// written. Default: nil, the error is ignored, because
@@ -84,10 +132,14 @@ type Options struct {
 	OnError func(error)
 }
 
+// DefaultSlowThreshold is Options.SlowThreshold's default.
+const DefaultSlowThreshold = time.Second
+
 // Middleware returns middleware that records one activitylog.Event of
-// Kind request for every request that reaches it. See the package
-// documentation for what the event holds. rec must not be nil; opts may
-// be.
+// Kind request (or cors, for a cross-origin request) for every request
+// that reaches it, and system events for panics, slow requests and
+// suspicious requests. See the package documentation for what the
+// events hold. rec must not be nil; opts may be.
 func Middleware(rec Recorder, opts *Options) func(http.Handler) http.Handler {
 	if rec == nil {
 		panic("httpaudit: Middleware called with a nil Recorder")
@@ -99,6 +151,24 @@ func Middleware(rec Recorder, opts *Options) func(http.Handler) http.Handler {
 	if o.RequestIDHeader == "" {
 		o.RequestIDHeader = "X-Request-ID"
 	}
+	if o.Policy == nil {
+		o.Policy = defaultPolicy
+	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.MaxBody > activitylog.MaxBodyField/2 {
+		o.MaxBody = activitylog.MaxBodyField / 2
+	}
+	if o.SlowThreshold == 0 {
+		o.SlowThreshold = DefaultSlowThreshold
+	}
+	if o.SecurityWindow <= 0 {
+		o.SecurityWindow = time.Minute
+	}
+	if o.Client == nil {
+		o.Client = DefaultClient
+	}
 	cfg := &config{
 		rec:      rec,
 		idHeader: http.CanonicalHeaderKey(o.RequestIDHeader),
@@ -106,7 +176,17 @@ func Middleware(rec Recorder, opts *Options) func(http.Handler) http.Handler {
 		skip:     o.Skip,
 		route:    o.Route,
 		onError:  o.OnError,
+		actor:    o.Actor,
+		client:   o.Client,
+		proxies:  proxies(o.TrustedProxies),
+		policy:   o.Policy,
+		maxBody:  o.MaxBody,
+		recover:  !o.NoRecover,
+		repanic:  o.Repanic,
+		slow:     o.SlowThreshold,
+		security: !o.NoSecurity,
 	}
+	cfg.limiter = newLimiter(rec, o.SecurityWindow, o.OnError)
 	return func(next http.Handler) http.Handler {
 		return &handler{config: cfg, next: next}
 	}
@@ -119,6 +199,16 @@ type config struct {
 	skip     func(*http.Request) bool
 	route    func(*http.Request) string
 	onError  func(error)
+	actor    func(*http.Request) (activitylog.Actor, error)
+	client   func(http.Header) Client
+	proxies  proxies
+	policy   *Policy
+	maxBody  int
+	recover  bool
+	repanic  bool
+	slow     time.Duration
+	security bool
+	limiter  *limiter
 }
 
 type handler struct {
@@ -130,12 +220,15 @@ type handler struct {
 // allocation: the response writer wrapper, the request body counter,
 // the Request put into the context, and the holder that SetActor fills.
 type state struct {
-	rw    responseWriter
-	body  body
-	req   activitylog.Request
-	actor actorHolder
-	done  bool      // the handler returned normally
-	idHdr [1]string // backs the request id response header
+	rw      responseWriter
+	body    body
+	req     activitylog.Request
+	actor   actorHolder
+	level   Level
+	scheme  string
+	authErr error     // the credentials Options.Actor refused
+	done    bool      // the handler returned normally
+	idHdr   [1]string // backs the request id response header
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -143,9 +236,28 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.next.ServeHTTP(w, r)
 		return
 	}
-	start := time.Now()
-	s := &state{rw: responseWriter{w: w}}
 	ctx := r.Context()
+	route := r.Pattern
+	if h.route != nil {
+		route = h.route(r)
+	}
+	// The actor known on arrival: the host's, else the credentials'.
+	actor, fromCreds, authErr := activitylog.ActorFrom(ctx), false, error(nil)
+	if actor.ID == "" && actor.Name == "" && actor.Email == "" && h.actor != nil {
+		a, err := h.callActor(r)
+		if err != nil {
+			authErr = err
+		} else if a.ID != "" || a.Name != "" || a.Email != "" {
+			actor, fromCreds = a, true
+		}
+	}
+	level := h.policy.levelOf(r, route, actor.ID)
+	if level == LevelNone {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	start := time.Now()
+	s := &state{rw: responseWriter{w: w}, level: level, authErr: authErr}
 
 	ctxID := activitylog.RequestIDFrom(ctx)
 	id := h.requestID(ctxID, r, start)
@@ -158,17 +270,42 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header()[h.idHeader] = s.idHdr[:]
 
 	fillRequest(&s.req, r, id)
-	if h.route != nil {
-		if route := h.route(r); route != "" {
-			s.req.Route = clip(route, activitylog.MaxTextField)
+	s.req.Route = clip(route, activitylog.MaxTextField)
+	ip, viaProxy := clientIP(r, h.proxies)
+	s.req.RemoteIP = ""
+	if ip.IsValid() {
+		s.req.RemoteIP = ip.String()
+	}
+	s.scheme = "http"
+	if r.TLS != nil {
+		s.scheme = "https"
+	}
+	if viaProxy {
+		if p := forwardedProto(r.Header); p == "http" || p == "https" {
+			s.scheme = p
 		}
+	}
+	if c := h.client(r.Header); c != (Client{}) {
+		s.req.Browser = clip(c.Browser, activitylog.MaxShortField)
+		s.req.Platform = clip(c.Platform, activitylog.MaxShortField)
+		s.req.OS = clip(c.OS, activitylog.MaxShortField)
+		s.req.Device = clip(c.Device, activitylog.MaxShortField)
+	}
+	if fromCreds {
+		ctx = activitylog.WithActor(ctx, actor)
 	}
 	ctx = activitylog.WithRequest(ctx, &s.req)
 	ctx = context.WithValue(ctx, holderKey{}, &s.actor)
 	r2 := r.WithContext(ctx)
 	if r.Body != nil && r.Body != http.NoBody {
 		s.body.rc = r.Body
+		if level >= LevelRequest {
+			s.body.keep = h.maxBody
+		}
 		r2.Body = &s.body
+	}
+	if level >= LevelRequestResponse {
+		s.rw.keep = h.maxBody
 	}
 
 	defer h.finish(s, r2, start)
@@ -176,11 +313,30 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.done = true
 }
 
-// finish records the event. It runs deferred, so that a handler that
-// panics (or calls runtime.Goexit) is recorded too, with status 500;
-// the panic then goes on unchanged.
+// callActor runs Options.Actor, which must never break the request: a
+// panic in it counts as refused credentials.
+func (h *handler) callActor(r *http.Request) (a activitylog.Actor, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			a, err = activitylog.Actor{}, fmt.Errorf("credentials: reading them panicked: %v", p)
+		}
+	}()
+	return h.actor(r)
+}
+
+// finish records the events. It runs deferred, so that a handler that
+// panics (or calls runtime.Goexit) is recorded too, with status 500.
 func (h *handler) finish(s *state, r *http.Request, start time.Time) {
 	p := recover()
+	var pi *panicInfo
+	if p != nil {
+		pi = newPanicInfo(p)
+	}
+	recovered := p != nil && h.recover && p != http.ErrAbortHandler
+	if recovered && !s.rw.wroteHeader {
+		s.rw.Header().Del("Content-Length")
+		http.Error(&s.rw, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+	}
 	status := s.rw.status
 	if !s.rw.wroteHeader {
 		status = http.StatusOK // what net/http sends for a handler that wrote nothing
@@ -188,7 +344,8 @@ func (h *handler) finish(s *state, r *http.Request, start time.Time) {
 	if !s.done {
 		status = http.StatusInternalServerError
 	}
-	ctx := r.Context()
+	ctx := recordContext(r.Context())
+	dur := time.Since(start)
 	e := activitylog.Event{
 		Time:     start,
 		Kind:     activitylog.KindRequest,
@@ -199,7 +356,7 @@ func (h *handler) finish(s *state, r *http.Request, start time.Time) {
 		Service:  h.service,
 		Request:  s.req,
 		Response: activitylog.Response{
-			Duration:      time.Since(start),
+			Duration:      dur,
 			RequestBytes:  s.body.n,
 			ResponseBytes: s.rw.bytes,
 		},
@@ -217,12 +374,66 @@ func (h *handler) finish(s *state, r *http.Request, start time.Time) {
 	} else {
 		e.Actor = activitylog.ActorFrom(ctx)
 	}
-	if err := h.rec.Record(recordContext(ctx), e); err != nil && h.onError != nil {
-		h.onError(err)
+	if s.authErr != nil {
+		e.Extra = map[string]any{"auth": "token_invalid", "auth_error": clip(s.authErr.Error(), 256)}
+		if e.Actor.ID == "" && e.Actor.Name == "" && e.Actor.Email == "" {
+			e.Actor.Type = activitylog.ActorAnonymous
+		}
 	}
-	if p != nil {
+	if crossOrigin(s.req.Origin, s.scheme, r.Host) {
+		h.corsEvent(&e, r, s)
+	}
+	if s.level >= LevelRequest {
+		e.Request.Headers = captureHeaders(r.Header, h.maxBody)
+		e.Request.Body = bodyText(s.body.kept, header(r.Header, "Content-Type"), s.body.n, s.body.cut)
+	}
+	if s.level >= LevelRequestResponse {
+		e.Response.Headers = captureHeaders(s.rw.Header(), h.maxBody)
+		e.Response.Body = bodyText(s.rw.kept, header(s.rw.Header(), "Content-Type"), s.rw.bytes, s.rw.cut)
+	}
+	h.record(ctx, e)
+	if pi != nil {
+		h.record(ctx, pi.event(&e, recovered))
+	}
+	if h.slow > 0 && dur > h.slow {
+		h.record(ctx, slowEvent(&e, h.slow))
+	}
+	if h.security {
+		h.detect(ctx, &e, s)
+	}
+	if p != nil && (!recovered || h.repanic) {
 		panic(p)
 	}
+}
+
+func (h *handler) record(ctx context.Context, e activitylog.Event) {
+	if err := h.rec.Record(ctx, e); err != nil && h.onError != nil {
+		h.onError(err)
+	}
+}
+
+// corsEvent turns the request event e into a cors event.
+func (h *handler) corsEvent(e *activitylog.Event, r *http.Request, s *state) {
+	e.Kind = activitylog.KindCORS
+	if e.Extra == nil {
+		e.Extra = make(map[string]any, 4)
+	}
+	e.Extra["allowed"] = corsAllowed(s.rw.Header(), s.req.Origin)
+	if isPreflight(r) {
+		e.Action = "preflight"
+		e.Extra["requested_method"] = clip(header(r.Header, "Access-Control-Request-Method"), 64)
+		if v := header(r.Header, "Access-Control-Request-Headers"); v != "" {
+			e.Extra["requested_headers"] = clip(v, 512)
+		}
+	}
+	if v := header(r.Header, "X-Frontend-Url"); v != "" {
+		e.Extra["page_url"] = clip(v, 2048)
+		e.Extra["page_url_source"] = "client" // supplied by the client, not verified
+	} else if s.req.Referer != "" {
+		e.Extra["page_url"] = clip(s.req.Referer, 2048)
+		e.Extra["page_url_source"] = "referer"
+	}
+	e.Message = clip("cross-origin "+e.Message+" from "+clip(s.req.Origin, 256), activitylog.MaxTextField)
 }
 
 // recordContext returns the context the event is recorded with: it

@@ -34,14 +34,14 @@ func TestEvent(t *testing.T) {
 			method:     "GET",
 			target:     "http://shop.example/orders/7?expand=lines&x=1",
 			remoteAddr: "192.0.2.1:1234",
-			header:     map[string]string{"User-Agent": "curl/8.5", "Referer": "https://shop.example/", "Origin": "https://shop.example"},
+			header:     map[string]string{"User-Agent": "curl/8.5", "Referer": "https://shop.example/", "Origin": "http://shop.example"},
 			handler:    func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") },
 			want: activitylog.Event{
 				Kind: activitylog.KindRequest, Action: "GET", Severity: activitylog.SeverityInfo,
 				Message: "GET /orders/7 → 200",
 				Request: activitylog.Request{
 					Method: "GET", Host: "shop.example", Path: "/orders/7", Query: "expand=lines&x=1",
-					RemoteIP: "192.0.2.1", UserAgent: "curl/8.5", Referer: "https://shop.example/", Origin: "https://shop.example",
+					RemoteIP: "192.0.2.1", UserAgent: "curl/8.5", Referer: "https://shop.example/", Origin: "http://shop.example",
 				},
 				Response: activitylog.Response{Status: 200, ResponseBytes: 5},
 			},
@@ -184,7 +184,7 @@ func TestRoute(t *testing.T) {
 	}
 	inner := http.NewServeMux()
 	inner.HandleFunc("GET /orders/{id}", ok)
-	inner.HandleFunc("/static/", ok)
+	inner.HandleFunc("/assets/", ok)
 
 	c := newCollector()
 	outer := http.NewServeMux()
@@ -204,7 +204,7 @@ func TestRoute(t *testing.T) {
 		wantBody  string
 	}{
 		{"mux inside", inner, "/orders/7", "GET /orders/{id}", 200, "7"},
-		{"prefix pattern", inner, "/static/app.js", "/static/", 200, ""},
+		{"prefix pattern", inner, "/assets/app.js", "/assets/", 200, ""},
 		{"no match", inner, "/nope", "", 404, "404 page not found\n"},
 		{"wrong method", inner, "/orders/7?m=post", "", 405, ""},
 	}
@@ -358,7 +358,7 @@ func TestPanic(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c := newCollector()
-			h := httpaudit.Middleware(c, nil)(tt.handler)
+			h := httpaudit.Middleware(c, &httpaudit.Options{NoRecover: true})(tt.handler)
 			func() {
 				defer func() {
 					if p := recover(); p != tt.value {
@@ -368,9 +368,16 @@ func TestPanic(t *testing.T) {
 				h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/x", nil))
 				t.Error("ServeHTTP returned normally")
 			}()
-			got := c.one(t)
+			reqs, sys := c.byKind(activitylog.KindRequest), c.byKind(activitylog.KindSystem)
+			if len(reqs) != 1 || len(sys) != 1 {
+				t.Fatalf("%d request and %d system events, want 1 each", len(reqs), len(sys))
+			}
+			got := reqs[0]
 			if got.Response.Status != 500 || got.Severity != activitylog.SeverityError || got.Message != "GET /x → 500" {
 				t.Errorf("status %d severity %s message %q, want 500 error", got.Response.Status, got.Severity, got.Message)
+			}
+			if sys[0].Category != "panic" || sys[0].Extra["recovered"] != false {
+				t.Errorf("panic event %s %v", sys[0].Category, sys[0].Extra["recovered"])
 			}
 		})
 	}
@@ -500,15 +507,21 @@ func TestOversizedFieldsStillRecorded(t *testing.T) {
 	r.URL.Path = "/" + huge
 	r.URL.RawQuery = "q=" + huge
 	r.Pattern = huge
-	for _, k := range []string{"User-Agent", "Referer", "Origin"} {
+	for _, k := range []string{"User-Agent", "Referer"} {
 		r.Header.Set(k, huge)
 	}
 	r.Header.Set("X-Request-ID", strings.Repeat("x", activitylog.MaxShortField+1))
 	h.ServeHTTP(httptest.NewRecorder(), r)
+	// A huge Origin makes a cross-origin event, just as valid.
+	r.Header.Set("Origin", "https://"+huge)
+	h.ServeHTTP(httptest.NewRecorder(), r)
 
 	events := store.all()
-	if len(events) != 1 {
-		t.Fatalf("stored %d events, want 1", len(events))
+	if len(events) != 2 {
+		t.Fatalf("stored %d events, want 2", len(events))
+	}
+	if err := events[1].Validate(); err != nil || events[1].Kind != activitylog.KindCORS {
+		t.Fatalf("cross-origin event %s: %v", events[1].Kind, err)
 	}
 	e := events[0]
 	if err := e.Validate(); err != nil {

@@ -281,19 +281,26 @@ func TestGenerate(t *testing.T) {
 
 	want := map[activitylog.Kind]bool{
 		activitylog.KindRequest: true, activitylog.KindCRUD: true, activitylog.KindAuth: true,
-		activitylog.KindExport: true, activitylog.KindSystem: true,
+		activitylog.KindExport: true, activitylog.KindSystem: true, activitylog.KindCORS: true,
 	}
 	seen := map[activitylog.Kind]bool{}
 	users := map[string]bool{}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(seen) < len(want) || len(users) < 3 {
+	security, browsers := 0, map[string]bool{}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(seen) < len(want) || len(users) < 3 || security == 0 || len(browsers) < 2 {
 		if time.Now().After(deadline) {
-			t.Fatalf("after 10s saw kinds %v and users %v", seen, users)
+			t.Fatalf("after 20s saw kinds %v, users %v, %d security events, browsers %v", seen, users, security, browsers)
 		}
 		time.Sleep(10 * time.Millisecond)
 		rec.Flush(context.Background())
 		for _, e := range w.take() {
 			seen[e.Kind] = true
+			if e.Kind == activitylog.KindSystem && e.Action == "security" {
+				security++
+			}
+			if e.Request.Browser != "" {
+				browsers[e.Request.Browser] = true
+			}
 			if e.Kind == activitylog.KindRequest && !strings.HasPrefix(e.Request.Path, Prefix+"/") {
 				t.Errorf("request event for path %q, want under %s/", e.Request.Path, Prefix)
 			}

@@ -111,6 +111,32 @@ var actions = []struct {
 	{4, func(g *generator, ctx context.Context, user string) { g.do(ctx, user, "GET", "/export", nil) }},
 	{4, func(g *generator, ctx context.Context, user string) { g.sync(ctx, 1) }},
 	{2, func(g *generator, ctx context.Context, user string) { g.do(ctx, user, "GET", "/no-such-page", nil) }},
+	// Cross-origin calls: from the partner (allowed), a preflight, and
+	// from an origin the shop does not allow.
+	{3, func(g *generator, ctx context.Context, user string) {
+		g.send(ctx, user, "GET", "/products", nil, map[string]string{"Origin": PartnerOrigin, "Referer": PartnerOrigin + "/shop"})
+	}},
+	{1, func(g *generator, ctx context.Context, user string) {
+		g.send(ctx, "", "OPTIONS", "/orders", nil, map[string]string{"Origin": PartnerOrigin, "Access-Control-Request-Method": "POST"})
+	}},
+	{1, func(g *generator, ctx context.Context, user string) {
+		g.send(ctx, "", "GET", "/products", nil, map[string]string{"Origin": "https://evil.example"})
+	}},
+	// A scanner now and then: probes and injections the middleware
+	// records as security events.
+	{2, func(g *generator, ctx context.Context, user string) {
+		p := probes[g.rnd.IntN(len(probes))]
+		g.send(ctx, "", "GET", p, nil, map[string]string{"User-Agent": "sqlmap/1.8#stable (https://sqlmap.org)"})
+	}},
+}
+
+// probes are what scanners send.
+var probes = []string{
+	"/.env",
+	"/.git/config",
+	"/products?q=1%27%20OR%20%271%27%3D%271",
+	"/products?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+	"/export?file=..%2F..%2F..%2Fetc%2Fpasswd",
 }
 
 func (g *generator) step(ctx context.Context, n int) {
@@ -198,9 +224,18 @@ func (g *generator) do(ctx context.Context, user, method, path string, body any)
 	g.doInto(ctx, user, method, path, body, nil)
 }
 
+// send is do with extra request headers.
+func (g *generator) send(ctx context.Context, user, method, path string, body any, header map[string]string) {
+	g.request(ctx, user, method, path, body, nil, header)
+}
+
 // doInto sends one request and decodes a 2xx JSON answer into out, when
 // out is not nil. It reports whether the request got a 2xx answer.
 func (g *generator) doInto(ctx context.Context, user, method, path string, body, out any) bool {
+	return g.request(ctx, user, method, path, body, out, nil)
+}
+
+func (g *generator) request(ctx context.Context, user, method, path string, body, out any, header map[string]string) bool {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -220,6 +255,9 @@ func (g *generator) doInto(ctx context.Context, user, method, path string, body,
 		req.Header.Set(UserHeader, user)
 	}
 	req.Header.Set("User-Agent", userAgents[g.rnd.IntN(len(userAgents))])
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
 	resp, err := g.client.Do(req)
 	if err != nil {
 		if ctx.Err() == nil {

@@ -43,6 +43,7 @@ import (
 
 	"github.com/activitylog/activitylog"
 	"github.com/activitylog/activitylog/httpaudit"
+	"github.com/activitylog/activitylog/useragent"
 )
 
 // Prefix is where Handler's routes live. Mount the handler there as it
@@ -158,13 +159,48 @@ func Handler(rec *activitylog.Recorder) http.Handler {
 	route("POST "+Prefix+"/logout", s.logout)
 	route("GET "+Prefix+"/export", s.export)
 	route("POST "+Prefix+"/inventory/sync", s.inventorySync)
+	// Orders and logins are recorded with their request bodies, which
+	// shows the redaction of the card number and the password; the
+	// export with its response body too.
+	policy, err := httpaudit.NewPolicy(&httpaudit.PolicyOptions{Rules: []httpaudit.Rule{
+		{Route: "POST " + Prefix + "/orders", Level: httpaudit.LevelRequest},
+		{Route: "POST " + Prefix + "/login", Level: httpaudit.LevelRequest},
+		{Route: "GET " + Prefix + "/export", Level: httpaudit.LevelRequestResponse},
+	}})
+	if err != nil {
+		panic(err) // the rules above are constant
+	}
 	return httpaudit.Middleware(rec, &httpaudit.Options{
 		Service: Service,
 		// The route ("GET /demo/orders/{id}") is known as the request
 		// arrives, so that the events the handlers record carry it too.
-		Route: func(r *http.Request) string { _, pattern := mux.Handler(r); return pattern },
-	})(mux)
+		Route:  func(r *http.Request) string { _, pattern := mux.Handler(r); return pattern },
+		Client: uaParser.Client,
+		Policy: policy,
+	})(cors(mux))
 }
+
+var uaParser = useragent.New(nil)
+
+// cors answers the shop's one partner origin, as a shop that serves a
+// separate front end would; the middleware records every cross-origin
+// call as a cors event, allowed or not.
+func cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") == PartnerOrigin {
+			w.Header().Set("Access-Control-Allow-Origin", PartnerOrigin)
+			if r.Method == http.MethodOptions {
+				w.Header().Set("Access-Control-Allow-Methods", "GET, POST, PATCH")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// PartnerOrigin is the one origin the demo shop allows cross-origin.
+const PartnerOrigin = "https://partner.example"
 
 // withActor names the caller from the X-Demo-User header, both for the
 // request event (httpaudit.SetActor) and for the events the handler
