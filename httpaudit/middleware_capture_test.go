@@ -212,11 +212,11 @@ func TestPolicyLevelsInMiddleware(t *testing.T) {
 	})
 	body := `{"user":"ann","password":"hunter2","nested":{"api_key":"k-123"}}`
 	tests := []struct {
-		path               string
-		events             int
-		wantReq, wantResp  bool
-		wantReqHeaders     bool
-		wantRespHeaders    bool
+		path              string
+		events            int
+		wantReq, wantResp bool
+		wantReqHeaders    bool
+		wantRespHeaders   bool
 	}{
 		{"/none", 0, false, false, false, false},
 		{"/healthz", 0, false, false, false, false}, // default deny
