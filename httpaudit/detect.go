@@ -78,8 +78,8 @@ type DetectInput struct {
 	// ContentType is the Content-Type header. It says how Body is read:
 	// form values for application/x-www-form-urlencoded, field values
 	// and file names for multipart/form-data, string keys and values for
-	// JSON (any type with "json" in it, or none when the body starts with
-	// '{' or '['), and plain text otherwise.
+	// JSON (a type with "json" in it; or none, or text/plain, when the
+	// body starts with '{', '[' or '"'), and plain text otherwise.
 	ContentType string
 }
 
@@ -89,15 +89,16 @@ type DetectInput struct {
 //
 // Every value is decoded before it is matched: percent-encoding up to
 // three times (so %252e%252e is seen as ..), '+' as a space in query and
-// form values, %uXXXX, overlong UTF-8 (%c0%ae), HTML character
-// references (&#x3c; &lt;), JSON escapes, SQL comments (/**/ becomes a
-// space, /*!50000 … */ keeps its content), runs of white space and NUL
-// bytes. Matching is case-insensitive and treats '\' as '/'. Query and
+// form values, %uXXXX, overlong UTF-8 (%c0%ae), fullwidth look-alikes
+// (．／＜), HTML character references (&#x3c; &lt;), JSON escapes, SQL
+// comments (/**/ becomes a space, /*!50000 … */ keeps its content), runs
+// of white space, and NUL bytes (dropped). Matching is case-insensitive and treats '\' as '/'. Query and
 // form parameters are decoded and checked name and value apart.
 //
-// Detect is safe for concurrent use. A typical benign request costs
-// well under a microsecond and allocates nothing; docs/security-signals.md
-// has the measurements.
+// Detect is safe for concurrent use. It runs in the request's goroutine:
+// a typical benign request costs about half a microsecond and allocates
+// nothing, and a value of 64 KiB built to be slow costs a few
+// milliseconds at most. docs/security-signals.md has the measurements.
 func Detect(in DetectInput) []Signal {
 	d := detPool.Get().(*detState)
 	if m := in.Method; strings.EqualFold(m, "TRACE") || strings.EqualFold(m, "TRACK") || strings.EqualFold(m, "DEBUG") {
@@ -308,6 +309,7 @@ type detState struct {
 	dotdotDone    bool
 	quotes        [2]int // ' and " seen so far
 	onNext        int    // " on" before this offset were looked at
+	closeBrace    int    // the first '}' at or after the last '{' looked at
 }
 
 var detPool = sync.Pool{New: func() any { return new(detState) }}
@@ -501,15 +503,19 @@ func detCheck[T detText](d *detState, s T, plus bool) {
 
 // detLoad decodes s into d.dec and d.low.
 func detLoad[T detText](d *detState, s T, plus bool) {
-	pct := false
+	pct, plain := false, true
 	for i := 0; i < len(s); i++ {
-		if s[i] == '%' || s[i] == '+' && plus {
+		c := s[i]
+		if c == '%' || c == '+' && plus {
 			pct = true
 			break
 		}
+		if detSpecial[c] || c == ' ' && i > 0 && s[i-1] == ' ' {
+			plain = false
+		}
 	}
 	if !pct {
-		detNormalize(d, s)
+		detNormalizeAs(d, s, plain)
 		return
 	}
 	d.a = detPctDecode(d.a[:0], s, plus)
@@ -561,7 +567,6 @@ func detPctDecode[T detText](dst []byte, s T, plus bool) []byte {
 // overlong UTF-8 decoded, SQL comments and runs of white space as one
 // space (a newline when the run held one), NUL bytes dropped.
 func detNormalize[T detText](d *detState, s T) {
-	d.hexAt, d.sqlWord, d.jndiUntil, d.dotdotDone, d.quotes, d.onNext = -1, false, 0, false, [2]int{}, 0
 	plain := true
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; detSpecial[c] || c == ' ' && i > 0 && s[i-1] == ' ' {
@@ -569,6 +574,13 @@ func detNormalize[T detText](d *detState, s T) {
 			break
 		}
 	}
+	detNormalizeAs(d, s, plain)
+}
+
+// detNormalizeAs is detNormalize for s known to hold nothing to decode
+// (plain) or not.
+func detNormalizeAs[T detText](d *detState, s T, plain bool) {
+	d.hexAt, d.sqlWord, d.jndiUntil, d.dotdotDone, d.quotes, d.onNext, d.closeBrace = -1, false, 0, false, [2]int{}, 0, -1
 	if plain {
 		// Nothing to decode, the common case: copy, and lower-case.
 		d.dec = append(d.dec[:0], s...)
@@ -2116,11 +2128,15 @@ func (d *detState) brace(i int) {
 		k++
 	}
 	k = d.skipSp(k)
-	e := k
-	for e < len(l) && e < k+64 && l[e] != '}' {
-		e++
+	if d.closeBrace < k {
+		if q := bytes.IndexByte(l[k:], '}'); q >= 0 {
+			d.closeBrace = k + q
+		} else {
+			d.closeBrace = len(l)
+		}
 	}
-	if d.at(e) != '}' {
+	e := d.closeBrace
+	if e >= len(l) || e-k > 64 {
 		return
 	}
 	if detArith(l[k:e]) {
