@@ -151,6 +151,7 @@ func same(r *http.Request) func(int) *http.Request { return func(int) *http.Requ
 //   - bare: the handler alone, the baseline;
 //   - metadata: the middleware with its defaults (client hints,
 //     security detection, policy, CORS check);
+//   - metadata-nosecurity: the same without Detect, to show its share;
 //   - hs256-warm / rs256-warm: plus a JWT actor, the token seen before
 //     (the verified-token cache answers, as for a session's every
 //     request after its first);
@@ -194,6 +195,9 @@ func BenchmarkCapture(b *testing.B) {
 
 	b.Run("bare", func(b *testing.B) { serve(b, http.HandlerFunc(handler), same(request(""))) })
 	b.Run("metadata", func(b *testing.B) { serve(b, mw(discard{}, nil), same(request(""))) })
+	b.Run("metadata-nosecurity", func(b *testing.B) {
+		serve(b, mw(discard{}, &httpaudit.Options{NoSecurity: true}), same(request("")))
+	})
 	b.Run("hs256-warm", func(b *testing.B) {
 		serve(b, mw(discard{}, &httpaudit.Options{Actor: hs.Actor}), same(hsReq))
 	})
