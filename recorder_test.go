@@ -270,8 +270,10 @@ func TestDropPolicyCountsAndReportsLoss(t *testing.T) {
 // writer and 100,000 events from several goroutines.
 func TestShutdownDrainsEverythingWithSlowWriter(t *testing.T) {
 	t.Parallel()
-	w := &memWriter{delay: 2 * time.Millisecond}
-	r := activitylog.NewRecorder(w, &activitylog.Options{QueueSize: 4096, BatchSize: 1000, BlockTimeout: time.Minute})
+	// The queue holds all 100,000, so that most of them are still
+	// queued behind the slow writer when Shutdown starts.
+	w := &memWriter{delay: 5 * time.Millisecond}
+	r := activitylog.NewRecorder(w, &activitylog.Options{QueueSize: 200_000, BatchSize: 1000, BlockTimeout: time.Minute})
 	const goroutines, each = 8, 12_500
 	var wg sync.WaitGroup
 	var errs atomic.Int64
@@ -287,6 +289,9 @@ func TestShutdownDrainsEverythingWithSlowWriter(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	if queued := r.Stats().QueueDepth; queued < 10_000 {
+		t.Logf("only %d events queued at Shutdown: the writer kept up", queued)
+	}
 	shutdown(t, r)
 	if errs.Load() != 0 {
 		t.Fatalf("%d Records failed", errs.Load())
