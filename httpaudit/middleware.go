@@ -271,9 +271,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	fillRequest(&s.req, r, id)
 	s.req.Route = clip(route, activitylog.MaxTextField)
+	// fillRequest set RemoteAddr's host; a trusted proxy's headers may
+	// name another client.
 	ip, viaProxy := clientIP(r, h.proxies)
-	s.req.RemoteIP = ""
-	if ip.IsValid() {
+	if viaProxy && ip.IsValid() {
 		s.req.RemoteIP = ip.String()
 	}
 	s.scheme = "http"
