@@ -89,6 +89,9 @@ func New(q activitylog.Querier, in Ingester, opts *Options) http.Handler {
 	}
 	s.mux.HandleFunc("GET /api/v1/events", s.list)
 	s.mux.HandleFunc("GET /api/v1/events/{id}", s.get)
+	s.mux.HandleFunc("POST /api/v1/events/{id}/resolve", s.resolve)
+	s.mux.HandleFunc("GET /api/v1/events/{id}/resolution", s.resolution)
+	s.mux.HandleFunc("GET /api/v1/objects/{type}/{id}/events", s.objectEvents)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	return s

@@ -72,6 +72,14 @@ func Run(t *testing.T, open func(t *testing.T) activitylog.Store) {
 		{"OffsetPaging", testOffset},
 		{"CountIgnoresPaging", testCountPaging},
 		{"BadFilters", testBadFilters},
+		{"Resolve", resolver(testResolve)},
+		{"ResolveFillsTime", resolver(testResolveFillsTime)},
+		{"ResolveUnknownEvent", resolver(testResolveUnknown)},
+		{"NotResolved", resolver(testNotResolved)},
+		{"ResolveRefusesBadInput", resolver(testResolveInvalid)},
+		{"ResolveLeavesEventUnchanged", resolver(testResolveLeavesEvent)},
+		{"ResolveAgainLatestWins", resolver(testResolveAgain)},
+		{"ConcurrentResolves", resolver(testResolveConcurrent)},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
 	}

@@ -1,0 +1,159 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/activitylog/activitylog"
+)
+
+// resolveRequest is the body of POST /api/v1/events/{id}/resolve.
+type resolveRequest struct {
+	ResolvedBy string `json:"resolved_by"`
+	Note       string `json:"note"`
+}
+
+var resolveRequestType = reflect.TypeFor[resolveRequest]()
+
+// resolver returns the Querier as an activitylog.Resolver, or answers
+// 501 and returns false when it is not one.
+func (s *server) resolver(w http.ResponseWriter) (activitylog.Resolver, bool) {
+	res, ok := s.q.(activitylog.Resolver)
+	if !ok {
+		s.writeError(w, http.StatusNotImplemented, apiError{
+			Code:    "not_implemented",
+			Message: "this store does not keep resolutions",
+		})
+	}
+	return res, ok
+}
+
+// resolve handles POST /api/v1/events/{id}/resolve: it records who
+// resolved the event, now, with an optional note, and answers the
+// resolution. The event itself is not changed.
+func (s *server) resolve(w http.ResponseWriter, r *http.Request) {
+	if s.in == nil {
+		// New's promise: without an Ingester the API is read-only.
+		w.Header().Set("Allow", "")
+		s.writeError(w, http.StatusMethodNotAllowed, apiError{
+			Code:    "method_not_allowed",
+			Message: "the API is read-only: events cannot be resolved through it",
+		})
+		return
+	}
+	id, err := activitylog.ParseID(r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, ok := s.resolver(w)
+	if !ok {
+		return
+	}
+	if ndjson, ok := mediaType(r.Header.Get("Content-Type")); !ok || ndjson {
+		ct := clipN(r.Header.Get("Content-Type"), 128)
+		s.writeError(w, http.StatusUnsupportedMediaType, apiError{
+			Code:    "unsupported_media_type",
+			Message: "Content-Type " + strconv.Quote(ct) + " is not supported: send application/json, in UTF-8",
+			Field:   "Content-Type",
+			Value:   &ct,
+		})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			s.writeError(w, http.StatusRequestEntityTooLarge, apiError{
+				Code:    "too_large",
+				Message: "the request body is larger than " + strconv.FormatInt(s.maxBody, 10) + " bytes",
+			})
+			return
+		}
+		s.log.DebugContext(r.Context(), "activitylog server: read body", "err", err)
+		s.writeError(w, http.StatusBadRequest, apiError{Code: "invalid", Message: "the request body could not be read"})
+		return
+	}
+	req, err := decodeResolveRequest(body)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rr := activitylog.Resolution{EventID: id, ResolvedBy: req.ResolvedBy, ResolvedAt: time.Now().UTC(), Note: req.Note}
+	err = res.Resolve(r.Context(), rr)
+	if errors.Is(err, activitylog.ErrNotFound) {
+		s.writeError(w, http.StatusNotFound, apiError{Code: "not_found", Message: "no event has id " + id.String()})
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, rr)
+}
+
+// decodeResolveRequest decodes the body of a resolve strictly: one JSON
+// object with no field but resolved_by and note, each a string. Every
+// error is a *activitylog.FieldError naming "body" or the field.
+func decodeResolveRequest(body []byte) (resolveRequest, error) {
+	var req resolveRequest
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return req, activitylog.Invalid("body", "", `is empty: send {"resolved_by": "…", "note": "…"}`)
+	}
+	if trimmed[0] != '{' {
+		return req, activitylog.Invalid("body", clip(string(trimmed)), "must be a JSON object")
+	}
+	raw, err := oneValue(body)
+	if err != nil {
+		return req, syntaxError("body", "", body, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field != "" {
+			return req, activitylog.Invalid(te.Field, te.Value, "has the wrong type: want "+typeName(te.Type))
+		}
+		if key, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			path, value := unknownField(raw, resolveRequestType)
+			if path == "" {
+				path, _ = strconv.Unquote(key)
+			}
+			return req, activitylog.Invalid(clip(path), value, "is not a field of a resolution; known are resolved_by, note")
+		}
+		return req, syntaxError("body", "", raw, err)
+	}
+	return req, nil
+}
+
+// resolution handles GET /api/v1/events/{id}/resolution: the event's
+// latest resolution, or 404, with code not_resolved when the event
+// exists but has none.
+func (s *server) resolution(w http.ResponseWriter, r *http.Request) {
+	id, err := activitylog.ParseID(r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, ok := s.resolver(w)
+	if !ok {
+		return
+	}
+	rr, err := res.Resolution(r.Context(), id)
+	switch {
+	case errors.Is(err, activitylog.ErrNotResolved):
+		s.writeError(w, http.StatusNotFound, apiError{Code: "not_resolved", Message: "event " + id.String() + " is not resolved"})
+	case errors.Is(err, activitylog.ErrNotFound):
+		s.writeError(w, http.StatusNotFound, apiError{Code: "not_found", Message: "no event has id " + id.String()})
+	case err != nil:
+		s.fail(w, r, err)
+	default:
+		s.writeJSON(w, http.StatusOK, rr)
+	}
+}
