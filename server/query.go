@@ -145,26 +145,7 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	page, err := s.q.Query(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	n, err := s.q.Count(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	results := page.Events
-	if results == nil {
-		results = []activitylog.Event{}
-	}
-	s.writeJSON(w, http.StatusOK, struct {
-		Count    int64               `json:"count"`
-		Next     *string             `json:"next"`
-		Previous *string             `json:"previous"`
-		Results  []activitylog.Event `json:"results"`
-	}{n, link(v, page.Next), link(v, page.Prev), results})
+	s.writePage(w, r, v, f)
 }
 
 // link returns the relative URL "?…" of the page at cursor, keeping the
