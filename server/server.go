@@ -36,6 +36,10 @@ type Options struct {
 	// Logger receives internal errors, which clients never see.
 	// Default: slog.Default().
 	Logger *slog.Logger
+	// Audit, when set, records every export of
+	// GET /api/v1/events/export as an event of kind export, after the
+	// download ends. Default: nil, exports are not recorded.
+	Audit Auditor
 }
 
 // Defaults of Options.
@@ -88,6 +92,7 @@ func New(q activitylog.Querier, in Ingester, opts *Options) http.Handler {
 		s.mux.HandleFunc("POST /api/v1/events", s.ingest)
 	}
 	s.mux.HandleFunc("GET /api/v1/events", s.list)
+	s.mux.HandleFunc("GET /api/v1/events/export", s.exportHandler(o.Audit))
 	s.mux.HandleFunc("GET /api/v1/events/{id}", s.get)
 	s.mux.HandleFunc("POST /api/v1/events/{id}/resolve", s.resolve)
 	s.mux.HandleFunc("GET /api/v1/events/{id}/resolution", s.resolution)
