@@ -71,6 +71,7 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		MaxBatch:     cfg.MaxBatch,
 		Ready:        ready,
 		Logger:       log,
+		Audit:        rec, // every export is itself recorded
 	}))
 	if cfg.Demo {
 		mux.Handle(demo.Prefix+"/", demo.Handler(rec))
