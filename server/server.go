@@ -40,6 +40,10 @@ type Options struct {
 	// GET /api/v1/events/export as an event of kind export, after the
 	// download ends. Default: nil, exports are not recorded.
 	Audit Auditor
+	// Stream, when set, serves the live streams GET /api/v1/stream
+	// (SSE) and GET /api/v1/ws (WebSocket); see docs/streams.md.
+	// Default: nil, both answer 501.
+	Stream *StreamOptions
 }
 
 // Defaults of Options.
@@ -97,6 +101,8 @@ func New(q activitylog.Querier, in Ingester, opts *Options) http.Handler {
 	s.mux.HandleFunc("POST /api/v1/events/{id}/resolve", s.resolve)
 	s.mux.HandleFunc("GET /api/v1/events/{id}/resolution", s.resolution)
 	s.mux.HandleFunc("GET /api/v1/objects/{type}/{id}/events", s.objectEvents)
+	s.mux.HandleFunc("GET /api/v1/stream", s.sseHandler(o.Stream))
+	s.mux.HandleFunc("GET /api/v1/ws", s.wsHandler(o.Stream))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	return s

@@ -48,7 +48,9 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rec := activitylog.NewRecorder(store, cfg.RecorderOptions(log))
+	// The broadcaster publishes each committed batch to the live streams.
+	bc := server.NewBroadcaster(store, nil)
+	rec := activitylog.NewRecorder(bc, cfg.RecorderOptions(log))
 	publishStats(rec)
 
 	// closing is set when shutdown begins, so that /readyz says so
@@ -72,6 +74,7 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		Ready:        ready,
 		Logger:       log,
 		Audit:        rec, // every export is itself recorded
+		Stream:       &server.StreamOptions{Broadcaster: bc},
 	}))
 	if cfg.Demo {
 		mux.Handle(demo.Prefix+"/", demo.Handler(rec))
@@ -97,6 +100,9 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Streams never end by themselves: end them when shutdown begins,
+	// or Shutdown would wait for them until its deadline.
+	srv.RegisterOnShutdown(bc.Close)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
