@@ -156,7 +156,11 @@ func FuzzRenderMessage(f *testing.F) {
 		const m1, m2 = "\x00", "\x01"
 		if len(tmpl)+len(v1)+len(v2) < 4096 && !strings.ContainsAny(tmpl+v1+v2, m1+m2) {
 			marked := activitylog.RenderMessage(tmpl, map[string]any{"a": m1, "item": map[string]any{"name": m2}, "n": 3})
-			if want := strings.NewReplacer(m1, v1, m2, v2).Replace(marked); got != want {
+			// A placeholder naming a whole object ({item}) renders it as
+			// JSON, which escapes the markers (and would escape the
+			// values too): the substitution cannot stand in for that.
+			jsonMarked := strings.Contains(marked, `\u0000`) || strings.Contains(marked, `\u0001`)
+			if want := strings.NewReplacer(m1, v1, m2, v2).Replace(marked); !jsonMarked && got != want {
 				t.Fatalf("values expanded:\n got  %q\n want %q", got, want)
 			}
 		}
