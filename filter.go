@@ -256,3 +256,54 @@ func PageOf(f Filter, events []Event, cursorUsed, before, more bool) Page {
 	}
 	return p
 }
+
+// Match reports whether e is one of the events the normalized filter f
+// selects: exact matches on the fields set, From inclusive and To
+// exclusive, the status bounds, and Search as a substring of the
+// message, request path, object repr and actor name, folding ASCII
+// letters only (as the stores' LIKE does). Paging and ordering fields
+// are ignored. Every store holds to it (storetest), and the live
+// streams filter with it.
+func (f Filter) Match(e *Event) bool {
+	switch {
+	case f.Kind != "" && e.Kind != f.Kind,
+		f.Action != "" && e.Action != f.Action,
+		f.ActorID != "" && e.Actor.ID != f.ActorID,
+		f.Tenant != "" && e.Tenant != f.Tenant,
+		f.RemoteIP != "" && e.Request.RemoteIP != f.RemoteIP,
+		f.ObjectType != "" && e.Object.Type != f.ObjectType,
+		f.ObjectID != "" && e.Object.ID != f.ObjectID,
+		!f.From.IsZero() && e.Time.Before(f.From),
+		!f.To.IsZero() && !e.Time.Before(f.To),
+		f.StatusMin != 0 && e.Response.Status < f.StatusMin,
+		f.StatusMax != 0 && e.Response.Status > f.StatusMax:
+		return false
+	}
+	if f.Search == "" {
+		return true
+	}
+	q := asciiLower(f.Search)
+	for _, s := range [...]string{e.Message, e.Request.Path, e.Object.Repr, e.Actor.Name} {
+		if strings.Contains(asciiLower(s), q) {
+			return true
+		}
+	}
+	return false
+}
+
+// asciiLower lowers ASCII letters only, allocating only when there is
+// one to lower.
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}

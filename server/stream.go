@@ -104,54 +104,6 @@ func parseStream(r *http.Request) (streamRequest, error) {
 	return sr, nil
 }
 
-// matches reports whether e passes f's filters, with the semantics of
-// the stores (sqlite/query.go): exact matches on non-empty fields, time
-// from inclusive and to exclusive, status bounds, and Search as a
-// substring, case-insensitive for ASCII letters only, of the message,
-// request path, object repr and actor name. Paging fields are ignored.
-func matches(f activitylog.Filter, e *activitylog.Event) bool {
-	switch {
-	case f.Kind != "" && e.Kind != f.Kind,
-		f.Action != "" && e.Action != f.Action,
-		f.ActorID != "" && e.Actor.ID != f.ActorID,
-		f.Tenant != "" && e.Tenant != f.Tenant,
-		f.RemoteIP != "" && e.Request.RemoteIP != f.RemoteIP,
-		f.ObjectType != "" && e.Object.Type != f.ObjectType,
-		f.ObjectID != "" && e.Object.ID != f.ObjectID,
-		!f.From.IsZero() && e.Time.Before(f.From),
-		!f.To.IsZero() && !e.Time.Before(f.To),
-		f.StatusMin != 0 && e.Response.Status < f.StatusMin,
-		f.StatusMax != 0 && e.Response.Status > f.StatusMax:
-		return false
-	}
-	if f.Search != "" {
-		q := asciiLower(f.Search)
-		for _, s := range [...]string{e.Message, e.Request.Path, e.Object.Repr, e.Actor.Name} {
-			if strings.Contains(asciiLower(s), q) {
-				return true
-			}
-		}
-		return false
-	}
-	return true
-}
-
-// asciiLower lowers ASCII letters only, as SQLite's LIKE folds case.
-func asciiLower(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; 'A' <= c && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
-}
-
 func (o *StreamOptions) heartbeat() time.Duration {
 	if o.Heartbeat > 0 {
 		return o.Heartbeat
@@ -161,7 +113,7 @@ func (o *StreamOptions) heartbeat() time.Duration {
 
 // wants reports whether the stream of r carries m.
 func (o *StreamOptions) wants(r *http.Request, sr *streamRequest, m *Message) bool {
-	return matches(sr.f, &m.Event) && (o.Allow == nil || o.Allow(r, &m.Event))
+	return sr.f.Match(&m.Event) && (o.Allow == nil || o.Allow(r, &m.Event))
 }
 
 // authenticate returns 0 when r is admitted, else 401 or 403.

@@ -76,16 +76,16 @@ func TestMatches(t *testing.T) {
 		{"all but one", activitylog.Filter{Kind: activitylog.KindCRUD, Tenant: "acme", StatusMin: 400, Search: "cost"}, false},
 	}
 	for _, tt := range tests {
-		if got := matches(tt.f, e); got != tt.want {
-			t.Errorf("%s: matches(%+v): got %v, want %v", tt.name, tt.f, got, tt.want)
+		if got := tt.f.Match(e); got != tt.want {
+			t.Errorf("%s: Match(%+v): got %v, want %v", tt.name, tt.f, got, tt.want)
 		}
 	}
 	// Status bounds apply to events without a status as to status 0,
 	// as in the stores.
-	if matches(activitylog.Filter{StatusMin: 100}, &activitylog.Event{}) {
+	if (activitylog.Filter{StatusMin: 100}).Match(&activitylog.Event{}) {
 		t.Error("status_gte matched an event without status")
 	}
-	if !matches(activitylog.Filter{StatusMax: 500}, &activitylog.Event{}) {
+	if !(activitylog.Filter{StatusMax: 500}).Match(&activitylog.Event{}) {
 		t.Error("status_lte did not match an event without status")
 	}
 }
