@@ -35,6 +35,7 @@ type Filter struct {
 	LastHours  int       // events of the last N hours; sets From at query time; 0 means unset
 	ActorID    string    // exact actor id
 	Tenant     string    // exact tenant
+	NoTenant   bool      // only events without a tenant; excludes Tenant
 	RemoteIP   string    // exact client IP
 	ObjectType string    // exact object type
 	ObjectID   string    // exact object id
@@ -87,6 +88,9 @@ func (f Filter) Normalize(now time.Time) (Filter, error) {
 	}
 	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
 		return f, invalid("date_to", f.To.Format(time.RFC3339Nano), "must be after date_from "+f.From.Format(time.RFC3339Nano))
+	}
+	if f.NoTenant && f.Tenant != "" {
+		return f, invalid("tenant", f.Tenant, "cannot be combined with events without a tenant")
 	}
 	if f.RemoteIP != "" {
 		if _, err := netip.ParseAddr(f.RemoteIP); err != nil {
@@ -270,6 +274,7 @@ func (f Filter) Match(e *Event) bool {
 		f.Action != "" && e.Action != f.Action,
 		f.ActorID != "" && e.Actor.ID != f.ActorID,
 		f.Tenant != "" && e.Tenant != f.Tenant,
+		f.NoTenant && e.Tenant != "",
 		f.RemoteIP != "" && e.Request.RemoteIP != f.RemoteIP,
 		f.ObjectType != "" && e.Object.Type != f.ObjectType,
 		f.ObjectID != "" && e.Object.ID != f.ObjectID,

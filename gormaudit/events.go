@@ -265,7 +265,7 @@ func newStmt(db *gorm.DB) *gorm.Statement {
 // query runs s and scans primary keys and values, each into its field's
 // type (or any, for a column without a field or with a serializer).
 func (p *Plugin) query(db *gorm.DB, s *gorm.Statement, pks, fields []*schema.Field) ([]row, error) {
-	rs, err := db.Statement.ConnPool.QueryContext(s.Context, s.SQL.String(), s.Vars...)
+	rs, err := p.queryContext(s.Context, db.Statement.ConnPool, s.SQL.String(), s.Vars...)
 	if err != nil {
 		return nil, err
 	}

@@ -129,6 +129,7 @@ type Plugin struct {
 	skipUnchanged bool
 
 	models sync.Map // modelKey → *model
+	stmts  stmtCache
 }
 
 var _ gorm.Plugin = (*Plugin)(nil)

@@ -203,6 +203,9 @@ func (q *query) where(f activitylog.Filter) {
 	if f.Tenant != "" {
 		q.cond("tenant = ? AND tenant <> ''", f.Tenant)
 	}
+	if f.NoTenant {
+		q.cond("likely(tenant = '')")
+	}
 	if f.RemoteIP != "" {
 		q.cond("remote_ip = ? AND remote_ip <> ''", f.RemoteIP)
 	}
