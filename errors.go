@@ -14,6 +14,9 @@ var (
 	ErrInvalid = errors.New("invalid input")
 	// ErrNotFound: no event has that id.
 	ErrNotFound = errors.New("not found")
+	// ErrForbidden: the principal is known, and what it asked for is
+	// not its to see or do. The error is a *ForbiddenError.
+	ErrForbidden = errors.New("forbidden")
 	// ErrUnavailable: a store or writer could not be reached.
 	ErrUnavailable = errors.New("unavailable")
 	// ErrQueueFull: the Recorder's queue was full and the event was not

@@ -30,7 +30,12 @@ func fieldError(fe *activitylog.FieldError) apiError {
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	ctx := r.Context()
 	var fe *activitylog.FieldError
+	var forbidden *activitylog.ForbiddenError
 	switch {
+	case errors.As(err, &forbidden):
+		s.writeError(w, http.StatusForbidden, forbiddenError(forbidden))
+	case errors.Is(err, activitylog.ErrForbidden):
+		s.writeError(w, http.StatusForbidden, apiError{Code: "forbidden", Message: "forbidden"})
 	case errors.As(err, &fe):
 		s.writeError(w, http.StatusBadRequest, fieldError(fe))
 	case errors.Is(err, activitylog.ErrInvalid):

@@ -31,22 +31,37 @@ func Example() {
 	rec := activitylog.NewRecorder(store, nil)
 	defer rec.Shutdown(context.Background())
 
+	// The host's own authentication says who is asking. (Here, one
+	// fixed token; the access package offers sessions, API keys and
+	// JWTs.)
+	auth := func(r *http.Request) (*activitylog.Principal, error) {
+		if server.BearerToken(r) != "s3cret" {
+			return nil, nil // 401
+		}
+		return &activitylog.Principal{ID: "ops", Permissions: []activitylog.Permission{activitylog.ViewAllLogs, activitylog.Ingest}}, nil
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/audit/", http.StripPrefix("/audit", server.New(store, rec, nil)))
+	mux.Handle("/audit/", http.StripPrefix("/audit", server.New(store, rec, &server.Options{Authenticate: auth})))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
+	do := func(method, path, body string) *http.Response {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer s3cret")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		return resp
+	}
 
 	// Another process posts an event...
-	resp, err := http.Post(srv.URL+"/audit/api/v1/events", "application/json",
-		strings.NewReader(`{"kind":"auth","action":"login","actor":{"id":"42","name":"Ann"}}`))
-	if err != nil {
-		log.Fatal(err)
-	}
+	resp := do("POST", "/audit/api/v1/events", `{"kind":"auth","action":"login","actor":{"id":"42","name":"Ann"}}`)
 	resp.Body.Close()
 	fmt.Println(resp.Status)
 
-	// ...and anyone can read it back.
-	resp, err = http.Get(srv.URL + "/audit/api/v1/events?user_id=42")
+	// ...and whoever may read it reads it back.
+	resp = do("GET", "/audit/api/v1/events?user_id=42", "")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -76,7 +91,11 @@ func ExampleNew_errors() {
 	defer store.Close()
 	rec := activitylog.NewRecorder(store, nil)
 	defer rec.Shutdown(context.Background())
-	h := server.New(store, rec, nil)
+	h := server.New(store, rec, &server.Options{
+		Authenticate: func(*http.Request) (*activitylog.Principal, error) {
+			return &activitylog.Principal{ID: "ingest-key", Permissions: []activitylog.Permission{activitylog.Ingest}}, nil
+		},
+	})
 
 	body := `[{"kind":"custom","action":"a"},{"kind":"custom","action":"b","actor":{"nick":"x"}}]`
 	r := httptest.NewRequest("POST", "/api/v1/events", strings.NewReader(body))

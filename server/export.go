@@ -100,6 +100,9 @@ func (s *server) export(w http.ResponseWriter, r *http.Request, audit Auditor) {
 		fv[name] = vs
 	}
 	f, err := ParseFilter(fv)
+	if err == nil {
+		f, err = scope(r, f)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

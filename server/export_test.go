@@ -374,7 +374,7 @@ func TestExportRecorded(t *testing.T) {
 			t.Fatalf("seed: %v", err)
 		}
 	}
-	h := server.New(store, rec, &server.Options{Logger: discard, Audit: rec})
+	h := server.New(store, rec, &server.Options{Logger: discard, Audit: rec, Authenticate: testAuth})
 
 	r := httptest.NewRequest("GET", "/api/v1/events/export?format=ndjson&tenant=acme&ordering=time", nil)
 	r = r.WithContext(activitylog.WithActor(r.Context(), activitylog.Actor{ID: "auditor-1", Name: "Eve"}))
@@ -476,7 +476,7 @@ func BenchmarkExportCSV(b *testing.B) {
 			b.Fatalf("seed: %v", err)
 		}
 	}
-	h := server.New(store, nil, &server.Options{Logger: discard})
+	h := server.New(store, nil, &server.Options{Logger: discard, Authenticate: testAuth})
 
 	b.Run("baseline-query", func(b *testing.B) {
 		b.ReportAllocs()
@@ -547,7 +547,7 @@ func TestExportFailsMidStream(t *testing.T) {
 				t.Fatalf("seed: %v", err)
 			}
 			audit := &exportRecorder{}
-			h := server.New(&failingQuerier{Querier: e.store}, nil, &server.Options{Logger: discard, Audit: audit})
+			h := server.New(&failingQuerier{Querier: e.store}, nil, &server.Options{Logger: discard, Audit: audit, Authenticate: testAuth})
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, httptest.NewRequest("GET", "/api/v1/events/export?format="+format, nil))
 			if format == "xlsx" {

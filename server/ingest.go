@@ -18,6 +18,13 @@ import (
 
 // ingest handles POST /api/v1/events.
 func (s *server) ingest(w http.ResponseWriter, r *http.Request) {
+	p := activitylog.PrincipalFrom(r.Context())
+	if wait, ok := s.limits.allow(p.ID); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
+		s.writeError(w, http.StatusTooManyRequests, apiError{Code: "rate_limited",
+			Message: "principal " + clip(principalName(p)) + " is over its ingest rate; retry after " + wait.Round(time.Millisecond).String()})
+		return
+	}
 	ndjson, ok := mediaType(r.Header.Get("Content-Type"))
 	if !ok {
 		ct := clipN(r.Header.Get("Content-Type"), 128)
@@ -58,6 +65,20 @@ func (s *server) ingest(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	// The tenant is the key's, whatever the events say (a superuser's
+	// events keep theirs), and the server's clock is kept beside the
+	// client's as extra.received_at.
+	received := time.Now().UTC().Format(time.RFC3339Nano)
+	for i := range events {
+		e := &events[i]
+		if !p.Has(activitylog.Superuser) {
+			e.Tenant = p.Tenant
+		}
+		if e.Extra == nil {
+			e.Extra = make(map[string]any, 1)
+		}
+		e.Extra["received_at"] = received
 	}
 	// The events describe other processes' activity: do not let the
 	// Recorder enrich them with the actor, request and trace that

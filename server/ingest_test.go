@@ -493,7 +493,7 @@ func TestIngestErrorMapping(t *testing.T) {
 			t.Parallel()
 			var logs syncBuffer
 			in := commitFunc(func(context.Context, []activitylog.Event) error { return tc.err })
-			h := server.New(newEnv(t, nil).store, in, &server.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			h := server.New(newEnv(t, nil).store, in, &server.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Authenticate: testAuth})
 			r := httptest.NewRequest(post, events, strings.NewReader(ev("a")))
 			r.Header.Set("Content-Type", jsonCT)
 			w := httptest.NewRecorder()
@@ -548,7 +548,7 @@ func TestIngestContext(t *testing.T) {
 		return fmt.Errorf("wait for audit commit: %w", ctx.Err())
 	})
 	e := newEnv(t, nil)
-	h := server.New(e.store, in, &server.Options{Logger: discard})
+	h := server.New(e.store, in, &server.Options{Logger: discard, Authenticate: testAuth})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	ctx = activitylog.WithActor(ctx, activitylog.Actor{ID: "ingesting-service"})
@@ -587,7 +587,7 @@ func TestIngestDeadline(t *testing.T) {
 		<-ctx.Done()
 		return fmt.Errorf("wait for audit commit: %w", ctx.Err())
 	})
-	h := server.New(newEnv(t, nil).store, in, &server.Options{Logger: discard})
+	h := server.New(newEnv(t, nil).store, in, &server.Options{Logger: discard, Authenticate: testAuth})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	r := httptest.NewRequestWithContext(ctx, post, events, strings.NewReader(ev("a")))

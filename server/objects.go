@@ -43,6 +43,11 @@ func (s *server) objectEvents(w http.ResponseWriter, r *http.Request) {
 // writePage answers one page of f in the shape of GET /api/v1/events,
 // with links that keep the parameters v.
 func (s *server) writePage(w http.ResponseWriter, r *http.Request, v url.Values, f activitylog.Filter) {
+	f, err := scope(r, f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	page, err := s.q.Query(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)

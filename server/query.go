@@ -175,6 +175,11 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e, err := s.q.Get(r.Context(), id)
+	if err == nil && !canSee(r, &e) {
+		// Not the principal's to see: as if it did not exist, so that
+		// ids cannot be probed across tenants.
+		err = activitylog.ErrNotFound
+	}
 	if errors.Is(err, activitylog.ErrNotFound) {
 		s.writeError(w, http.StatusNotFound, apiError{Code: "not_found", Message: "no event has id " + id.String()})
 		return

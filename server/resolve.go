@@ -85,6 +85,20 @@ func (s *server) resolve(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// Who resolved it is who is signed in. A resolved_by in the body
+	// may only repeat that (or, for a superuser, name someone else).
+	p := activitylog.PrincipalFrom(r.Context())
+	if req.ResolvedBy == "" {
+		req.ResolvedBy = principalName(p)
+	} else if req.ResolvedBy != p.ID && req.ResolvedBy != p.Name && !p.Has(activitylog.Superuser) {
+		s.fail(w, r, &activitylog.ForbiddenError{Field: "resolved_by", Value: clip(req.ResolvedBy), Reason: "is not the signed-in principal " + clip(principalName(p))})
+		return
+	}
+	// Only events the principal can see, and of its own tenant.
+	if !s.mayResolve(r, id) {
+		s.writeError(w, http.StatusNotFound, apiError{Code: "not_found", Message: "no event has id " + id.String()})
+		return
+	}
 	rr := activitylog.Resolution{EventID: id, ResolvedBy: req.ResolvedBy, ResolvedAt: time.Now().UTC(), Note: req.Note}
 	err = res.Resolve(r.Context(), rr)
 	if errors.Is(err, activitylog.ErrNotFound) {
@@ -96,6 +110,19 @@ func (s *server) resolve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeJSON(w, http.StatusOK, rr)
+}
+
+// mayResolve reports whether the request's principal may resolve event
+// id: a superuser any event, anyone else (holding resolve_events, which
+// the route checked) the events of its own tenant. A store error other
+// than not-found is left to Resolve to report.
+func (s *server) mayResolve(r *http.Request, id activitylog.ID) bool {
+	e, err := s.q.Get(r.Context(), id)
+	if err != nil {
+		return !errors.Is(err, activitylog.ErrNotFound)
+	}
+	p := activitylog.PrincipalFrom(r.Context())
+	return p.Has(activitylog.Superuser) || e.Tenant == p.Tenant
 }
 
 // decodeResolveRequest decodes the body of a resolve strictly: one JSON
@@ -145,7 +172,12 @@ func (s *server) resolution(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rr, err := res.Resolution(r.Context(), id)
+	var rr activitylog.Resolution
+	if e, gerr := s.q.Get(r.Context(), id); gerr == nil && !canSee(r, &e) {
+		err = activitylog.ErrNotFound
+	} else {
+		rr, err = res.Resolution(r.Context(), id)
+	}
 	switch {
 	case errors.Is(err, activitylog.ErrNotResolved):
 		s.writeError(w, http.StatusNotFound, apiError{Code: "not_resolved", Message: "event " + id.String() + " is not resolved"})

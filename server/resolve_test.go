@@ -49,9 +49,9 @@ func (sc resolveScenario) run(t *testing.T) {
 	h := e.h
 	switch sc.handler {
 	case "read-only":
-		h = server.New(e.store, nil, &server.Options{Logger: discard})
+		h = server.New(e.store, nil, &server.Options{Logger: discard, Authenticate: testAuth})
 	case "no resolver":
-		h = server.New(struct{ activitylog.Querier }{e.store}, e.rec, &server.Options{Logger: discard})
+		h = server.New(struct{ activitylog.Querier }{e.store}, e.rec, &server.Options{Logger: discard, Authenticate: testAuth})
 	}
 	stored := make([][]byte, len(seed))
 	for i := range seed {
@@ -153,10 +153,9 @@ func TestResolve(t *testing.T) {
 			wantStatus: 404, wantError: &wantError{code: "not_found"}, wantContent: []string{unknown}},
 		{name: "malformed id", method: "POST", url: "/api/v1/events/42/resolve", body: `{"resolved_by":"ann"}`,
 			wantStatus: 400, wantError: &wantError{code: "invalid", field: "id", value: "42"}},
-		{name: "no resolved_by", method: "POST", url: resolve, body: `{"note":"x"}`,
-			wantStatus: 400, wantError: &wantError{code: "invalid", field: "resolved_by", value: ""}},
-		{name: "null resolved_by", method: "POST", url: resolve, body: `{"resolved_by":null}`,
-			wantStatus: 400, wantError: &wantError{code: "invalid", field: "resolved_by", value: ""}},
+		// resolved_by defaults to the signed-in principal.
+		{name: "no resolved_by", method: "POST", url: resolve, body: `{"note":"x"}`, wantStatus: 200},
+		{name: "null resolved_by", method: "POST", url: resolve, body: `{"resolved_by":null}`, wantStatus: 200},
 		{name: "blank resolved_by", method: "POST", url: resolve, body: `{"resolved_by":"   "}`,
 			wantStatus: 400, wantError: &wantError{code: "invalid", field: "resolved_by", value: "   "}},
 		{name: "long resolved_by", method: "POST", url: resolve, body: `{"resolved_by":"` + long + `"}`,

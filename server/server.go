@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/activitylog/activitylog"
 )
@@ -40,6 +41,20 @@ type Options struct {
 	// GET /api/v1/events/export as an event of kind export, after the
 	// download ends. Default: nil, exports are not recorded.
 	Audit Auditor
+	// Authenticate turns each request into a principal, whose
+	// permissions and tenant every route then enforces (docs/api.md).
+	// Hosts that mount the API supply their own, or the access
+	// package's (sessions, API keys, JWT). Default: nil, every route
+	// but /healthz and /readyz answers 401.
+	Authenticate Authenticator
+	// Routes are more endpoints behind the same authentication, such
+	// as those of the access package (sign-in, API keys).
+	Routes []Route
+	// IngestRate bounds POST /api/v1/events per principal: at most
+	// IngestRate requests a second on average, in bursts of up to
+	// IngestBurst. Default: 0, unlimited.
+	IngestRate  float64
+	IngestBurst int
 	// Stream, when set, serves the live streams GET /api/v1/stream
 	// (SSE) and GET /api/v1/ws (WebSocket); see docs/streams.md.
 	// Default: nil, both answer 501.
@@ -60,6 +75,10 @@ type server struct {
 	ready    func(ctx context.Context) error
 	log      *slog.Logger
 	mux      *http.ServeMux
+	auth     Authenticator
+	cop      *http.CrossOriginProtection
+	routes   []route
+	limits   *keyLimiter
 }
 
 // New returns the API handler, reading from q and ingesting through in.
@@ -91,21 +110,39 @@ func New(q activitylog.Querier, in Ingester, opts *Options) http.Handler {
 		ready:    o.Ready,
 		log:      o.Logger,
 		mux:      http.NewServeMux(),
+		auth:     o.Authenticate,
+		cop:      http.NewCrossOriginProtection(),
+		limits:   newKeyLimiter(o.IngestRate, o.IngestBurst),
 	}
 	if in != nil {
-		s.mux.HandleFunc("POST /api/v1/events", s.ingest)
+		s.handle("POST /api/v1/events", activitylog.Ingest, s.ingest)
 	}
-	s.mux.HandleFunc("GET /api/v1/events", s.list)
-	s.mux.HandleFunc("GET /api/v1/events/export", s.exportHandler(o.Audit))
-	s.mux.HandleFunc("GET /api/v1/events/{id}", s.get)
-	s.mux.HandleFunc("POST /api/v1/events/{id}/resolve", s.resolve)
-	s.mux.HandleFunc("GET /api/v1/events/{id}/resolution", s.resolution)
-	s.mux.HandleFunc("GET /api/v1/objects/{type}/{id}/events", s.objectEvents)
-	s.mux.HandleFunc("GET /api/v1/stream", s.sseHandler(o.Stream))
-	s.mux.HandleFunc("GET /api/v1/ws", s.wsHandler(o.Stream))
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
+	read := activitylog.ViewLogs // held by view_all_logs and superuser too; the handlers scope
+	s.handle("GET /api/v1/events", read, s.list)
+	s.handle("GET /api/v1/events/export", read, s.exportHandler(o.Audit))
+	s.handle("GET /api/v1/events/{id}", read, s.get)
+	s.handle("POST /api/v1/events/{id}/resolve", activitylog.ResolveEvents, s.resolve)
+	s.handle("GET /api/v1/events/{id}/resolution", read, s.resolution)
+	s.handle("GET /api/v1/objects/{type}/{id}/events", read, s.objectEvents)
+	s.handle("GET /api/v1/stream", selfAuth, s.sseHandler(o.Stream))
+	s.handle("GET /api/v1/ws", selfAuth, s.wsHandler(o.Stream))
+	s.handle("GET /api/v1/me", signedIn, s.me)
+	for _, rt := range o.Routes {
+		s.handle(rt.Pattern, rt.Need, rt.Handler)
+	}
+	s.handle("GET /healthz", public, s.healthz)
+	s.handle("GET /readyz", public, s.readyz)
 	return s
+}
+
+// me handles GET /api/v1/me: the principal the request authenticated
+// as, with its permissions.
+func (s *server) me(w http.ResponseWriter, r *http.Request) {
+	for name, vs := range r.URL.Query() {
+		s.fail(w, r, activitylog.Invalid(clip(name), clip(strings.Join(vs, ",")), "is not a parameter of /api/v1/me, which takes none"))
+		return
+	}
+	s.writeJSON(w, http.StatusOK, activitylog.PrincipalFrom(r.Context()))
 }
 
 // ServeHTTP routes r. Requests that match no route get the JSON error

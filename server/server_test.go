@@ -52,6 +52,9 @@ func newEnv(t testing.TB, opts *server.Options) *env {
 	if o.Logger == nil {
 		o.Logger = discard
 	}
+	if o.Authenticate == nil {
+		o.Authenticate = testAuth
+	}
 	return &env{store: store, rec: rec, h: server.New(store, rec, &o)}
 }
 
@@ -271,7 +274,7 @@ func TestReadyWithStorePing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := server.New(store, nil, &server.Options{Ready: store.Ping, Logger: discard})
+	h := server.New(store, nil, &server.Options{Ready: store.Ping, Logger: discard, Authenticate: testAuth})
 	get := func() int {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
@@ -317,7 +320,7 @@ func TestReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	h := server.New(store, nil, &server.Options{Logger: discard})
+	h := server.New(store, nil, &server.Options{Logger: discard, Authenticate: testAuth})
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest("POST", "/api/v1/events", strings.NewReader(`{"kind":"custom","action":"x"}`))
 	r.Header.Set("Content-Type", "application/json")
@@ -351,7 +354,7 @@ func TestMountUnderPrefix(t *testing.T) {
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/audit/", http.StripPrefix("/audit", server.New(store, rec, nil)))
+	mux.Handle("/audit/", http.StripPrefix("/audit", server.New(store, rec, &server.Options{Authenticate: testAuth})))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 

@@ -24,14 +24,10 @@ type StreamOptions struct {
 	// Heartbeat is how often an idle stream is kept alive: an SSE
 	// comment line, or a WebSocket ping. Default: 15s.
 	Heartbeat time.Duration
-	// Authenticate, when set, admits a stream request or refuses it.
-	// When ok is false, code 403 means "authenticated but not
-	// permitted" and anything else "not authenticated": SSE then
-	// answers 403 or 401, and a WebSocket is closed with 4003 or 4001.
-	// Default: nil, every request is admitted.
-	Authenticate func(r *http.Request) (ok bool, code int)
-	// Allow, when set, says whether the stream of request r may carry
-	// e. It must not modify e. Default: nil, every matching event.
+	// Allow, when set, further narrows what the stream of request r may
+	// carry, beyond the principal's own scope (Options.Authenticate),
+	// which always applies; activitylog.PrincipalFrom(r.Context())
+	// returns the principal. It must not modify e. Default: nil.
 	Allow func(r *http.Request, e *activitylog.Event) bool
 	// OriginPatterns are the other origins from which a browser may
 	// open the WebSocket (websocket.AcceptOptions.OriginPatterns).
@@ -54,6 +50,7 @@ var streamOnlyRefused = []string{"cursor", "ordering", "page", "page_size"}
 
 // streamRequest is what a stream request asked for.
 type streamRequest struct {
+	p      *activitylog.Principal
 	f      activitylog.Filter
 	resume bool
 	after  uint64
@@ -113,35 +110,38 @@ func (o *StreamOptions) heartbeat() time.Duration {
 
 // wants reports whether the stream of r carries m.
 func (o *StreamOptions) wants(r *http.Request, sr *streamRequest, m *Message) bool {
-	return sr.f.Match(&m.Event) && (o.Allow == nil || o.Allow(r, &m.Event))
+	return sr.f.Match(&m.Event) && sr.p.CanSee(&m.Event) && (o.Allow == nil || o.Allow(r, &m.Event))
 }
 
-// authenticate returns 0 when r is admitted, else 401 or 403.
-func (o *StreamOptions) authenticate(r *http.Request) int {
-	if o.Authenticate == nil {
-		return 0
+// streamPrincipal authenticates a stream request and checks that its
+// principal may read events. It returns the request carrying the
+// principal, or the status (401 or 403) to refuse it with and why.
+func (s *server) streamPrincipal(r *http.Request) (*http.Request, *activitylog.Principal, int, error) {
+	p, status, err := s.authenticate(r)
+	if err != nil {
+		return r, nil, status, err
 	}
-	ok, code := o.Authenticate(r)
-	switch {
-	case ok:
-		return 0
-	case code == http.StatusForbidden:
-		return http.StatusForbidden
+	if !p.Has(activitylog.ViewLogs) {
+		return r, nil, http.StatusForbidden, errors.New("principal " + clip(principalName(p)) + " lacks the permission view_logs")
 	}
-	return http.StatusUnauthorized
+	return r.WithContext(activitylog.WithPrincipal(r.Context(), p)), p, 0, nil
+}
+
+// parseScoped parses a stream request and holds its filter to what the
+// principal may read.
+func parseScoped(r *http.Request, p *activitylog.Principal) (streamRequest, error) {
+	sr, err := parseStream(r)
+	if err != nil {
+		return sr, err
+	}
+	sr.p = p
+	sr.f, err = p.Scope(sr.f)
+	return sr, err
 }
 
 func (s *server) streamNotConfigured(w http.ResponseWriter) {
 	s.writeError(w, http.StatusNotImplemented, apiError{Code: "not_implemented",
 		Message: "live streams are not enabled on this server (server.Options.Stream is unset)"})
-}
-
-func (s *server) streamRefused(w http.ResponseWriter, code int) {
-	if code == http.StatusForbidden {
-		s.writeError(w, code, apiError{Code: "forbidden", Message: "not permitted to read the event stream"})
-		return
-	}
-	s.writeError(w, http.StatusUnauthorized, apiError{Code: "unauthorized", Message: "authentication required"})
 }
 
 func subscribe(b *Broadcaster, sr *streamRequest) *Subscription {
@@ -158,11 +158,12 @@ func (s *server) sseHandler(o *StreamOptions) http.HandlerFunc {
 			s.streamNotConfigured(w)
 			return
 		}
-		if code := o.authenticate(r); code != 0 {
-			s.streamRefused(w, code)
+		r, p, status, err := s.streamPrincipal(r)
+		if err != nil {
+			s.refuse(w, status, err)
 			return
 		}
-		sr, err := parseStream(r)
+		sr, err := parseScoped(r, p)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -255,22 +256,27 @@ func (s *server) wsHandler(o *StreamOptions) http.HandlerFunc {
 			return // Accept has answered
 		}
 		defer c.CloseNow()
-		switch o.authenticate(r) {
-		case http.StatusForbidden:
-			c.Close(CloseForbidden, "forbidden")
-			return
-		case http.StatusUnauthorized:
-			c.Close(CloseUnauthenticated, "unauthenticated")
+		r, p, status, err := s.streamPrincipal(r)
+		if err != nil {
+			code := CloseUnauthenticated
+			if status == http.StatusForbidden {
+				code = CloseForbidden
+			}
+			c.Close(code, clipN(err.Error(), 120))
 			return
 		}
-		sr, err := parseStream(r)
+		sr, err := parseScoped(r, p)
 		if err != nil {
 			var fe *activitylog.FieldError
-			msg := "invalid request"
-			if errors.As(err, &fe) {
+			var forbidden *activitylog.ForbiddenError
+			code, msg := websocket.StatusPolicyViolation, "invalid request"
+			switch {
+			case errors.As(err, &forbidden):
+				code, msg = CloseForbidden, clipN(forbidden.Error(), 120)
+			case errors.As(err, &fe):
 				msg = clipN(fe.Error(), 120)
 			}
-			c.Close(websocket.StatusPolicyViolation, msg)
+			c.Close(code, msg)
 			return
 		}
 		sub := subscribe(o.Broadcaster, &sr)

@@ -114,7 +114,7 @@ func newStreamEnv(t *testing.T, bo *BroadcastOptions, so *StreamOptions) *stream
 		so = &StreamOptions{}
 	}
 	so.Broadcaster = b
-	srv := httptest.NewServer(New(nopQuerier{}, nil, &Options{Stream: so}))
+	srv := httptest.NewServer(New(nopQuerier{}, nil, &Options{Stream: so, Authenticate: streamAuth}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(b.Close) // runs first: it ends the streams
 	return &streamEnv{b: b, srv: srv}
@@ -235,9 +235,38 @@ type wsMessage struct {
 	} `json:"gap"`
 }
 
+// streamAuth is the streams' test Authenticator: no Authorization
+// header is a superuser, so that the other tests need none; the bearer
+// tokens "nobody" (not signed in), "mallory" (no view permission) and
+// "ada" (view_logs, her own events) are the principals of
+// TestStreamAuthentication.
+func streamAuth(r *http.Request) (*activitylog.Principal, error) {
+	switch tok := BearerToken(r); tok {
+	case "":
+		return &activitylog.Principal{ID: "root", Permissions: []activitylog.Permission{activitylog.Superuser}}, nil
+	case "nobody":
+		return nil, nil
+	case "mallory":
+		return &activitylog.Principal{ID: "mallory", Permissions: []activitylog.Permission{activitylog.ManageRetention}}, nil
+	case "ada":
+		return &activitylog.Principal{ID: "ada", Permissions: []activitylog.Permission{activitylog.ViewLogs}}, nil
+	default:
+		return nil, errors.New("unknown token " + tok)
+	}
+}
+
 func dialWS(t *testing.T, url string) *websocket.Conn {
 	t.Helper()
-	c, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(url, "http"), nil)
+	return dialWSAs(t, url, "")
+}
+
+func dialWSAs(t *testing.T, url, token string) *websocket.Conn {
+	t.Helper()
+	var o *websocket.DialOptions
+	if token != "" {
+		o = &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}}
+	}
+	c, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(url, "http"), o)
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
@@ -325,37 +354,53 @@ func TestStreamRefusesBadParameters(t *testing.T) {
 
 func TestStreamAuthentication(t *testing.T) {
 	t.Parallel()
-	e := newStreamEnv(t, nil, &StreamOptions{
-		Authenticate: func(r *http.Request) (bool, int) {
-			switch r.URL.Query().Get("user_id") {
-			case "":
-				return false, http.StatusUnauthorized
-			case "mallory":
-				return false, http.StatusForbidden
-			}
-			return true, 0
-		},
-	})
+	e := newStreamEnv(t, nil, nil)
 	for _, tt := range []struct {
+		token  string
 		query  string
 		status int
 		close  websocket.StatusCode
 	}{
-		{"", http.StatusUnauthorized, CloseUnauthenticated},
-		{"?user_id=mallory", http.StatusForbidden, CloseForbidden},
+		{"nobody", "", http.StatusUnauthorized, CloseUnauthenticated},
+		{"forged", "", http.StatusUnauthorized, CloseUnauthenticated},
+		{"mallory", "", http.StatusForbidden, CloseForbidden},
+		{"ada", "?user_id=bob", http.StatusForbidden, CloseForbidden}, // another user's events
+		{"ada", "?tenant=acme", http.StatusForbidden, CloseForbidden}, // another tenant
 	} {
-		resp := getSSE(t, e.srv.URL+"/api/v1/stream"+tt.query, nil)
+		resp := getSSE(t, e.srv.URL+"/api/v1/stream"+tt.query, http.Header{"Authorization": {"Bearer " + tt.token}})
 		resp.Body.Close()
 		if resp.StatusCode != tt.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-			t.Errorf("sse %q: got %d %s, want %d JSON", tt.query, resp.StatusCode, resp.Header.Get("Content-Type"), tt.status)
+			t.Errorf("sse %s %q: got %d %s, want %d JSON", tt.token, tt.query, resp.StatusCode, resp.Header.Get("Content-Type"), tt.status)
 		}
-		c := dialWS(t, e.srv.URL+"/api/v1/ws"+tt.query)
+		c := dialWSAs(t, e.srv.URL+"/api/v1/ws"+tt.query, tt.token)
 		_, err := readWS(c)
 		if got := websocket.CloseStatus(err); got != tt.close {
-			t.Errorf("ws %q: close status %v (%v), want %v", tt.query, got, err, tt.close)
+			t.Errorf("ws %s %q: close status %v (%v), want %v", tt.token, tt.query, got, err, tt.close)
 		}
 	}
-	openSSE(t, e.srv.URL+"/api/v1/stream?user_id=ada", nil)
+
+	// ada sees her own events only, live and from the backlog.
+	sse := openSSE(t, e.srv.URL+"/api/v1/stream", http.Header{"Authorization": {"Bearer ada"}})
+	ws := dialWSAs(t, e.srv.URL+"/api/v1/ws", "ada")
+	e.waitSubscribers(t, 2)
+	batch := newEvents(4)
+	for i, who := range []string{"bob", "ada", "bob", "ada"} {
+		batch[i].Actor.ID = who
+		batch[i].Message = who
+	}
+	if err := e.b.Write(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		_, ev, err := sse.nextEvent()
+		if err != nil || ev.Actor.ID != "ada" {
+			t.Errorf("sse event %d: %+v %v, want only ada's", i, ev.Actor, err)
+		}
+		m, err := readWS(ws)
+		if err != nil || m.Event.Actor.ID != "ada" {
+			t.Errorf("ws event %d: %+v %v, want only ada's", i, m.Event.Actor, err)
+		}
+	}
 }
 
 func TestSSEFilterAllowAndResume(t *testing.T) {
