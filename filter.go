@@ -26,7 +26,8 @@ const DefaultOrdering = "-time"
 // Filter selects events. The zero Filter matches every event, newest
 // first, 50 to a page. String fields match exactly; Search matches a
 // substring, case-insensitively, of the message, path, object repr and
-// actor name.
+// actor name. Normalize upper-cases Method (HTTP methods are upper case
+// by convention, and "get" in a URL means GET).
 type Filter struct {
 	Kind       Kind      // one kind, or all when empty
 	Action     string    // exact action
@@ -41,6 +42,12 @@ type Filter struct {
 	ObjectID   string    // exact object id
 	StatusMin  int       // response status >= StatusMin; 0 means unset
 	StatusMax  int       // response status <= StatusMax; 0 means unset
+	Status     int       // exact response status, 100 to 599; 0 means unset
+	Method     string    // exact request method, e.g. GET; Normalize upper-cases it
+	Origin     string    // exact request Origin header, e.g. https://shop.example
+	Severity   Severity  // one of Severities, or all when empty
+	Category   string    // exact category
+	Tool       string    // exact tool
 	Search     string    // free text, at most 256 bytes
 	Ordering   string    // one of Orderings, "-" for descending; default "-time"
 	Cursor     string    // an opaque Page.Next or Page.Prev; excludes Page > 1
@@ -60,10 +67,10 @@ type Page struct {
 }
 
 // Normalize checks f and fills in its defaults: Ordering, Page,
-// PageSize, and From from LastHours (relative to now). Every Querier
-// calls it first, so that every store refuses the same bad filters with
-// the same *FieldError, naming the query parameter (date_from, page_size,
-// …) and the value.
+// PageSize, and From from LastHours (relative to now); it upper-cases
+// Method. Every Querier calls it first, so that every store refuses the
+// same bad filters with the same *FieldError, naming the query
+// parameter (date_from, page_size, method, …) and the value.
 func (f Filter) Normalize(now time.Time) (Filter, error) {
 	if f.Kind != "" && !f.Kind.Valid() {
 		return f, invalid("kind", string(f.Kind), "must be one of crud, auth, request, cors, external, system, export, custom")
@@ -106,12 +113,28 @@ func (f Filter) Normalize(now time.Time) (Filter, error) {
 	if f.StatusMin != 0 && f.StatusMax != 0 && f.StatusMin > f.StatusMax {
 		return f, invalid("status_lte", strconv.Itoa(f.StatusMax), "must not be below status_gte "+strconv.Itoa(f.StatusMin))
 	}
+	if f.Status != 0 && (f.Status < 100 || f.Status > 599) {
+		return f, invalid("status", strconv.Itoa(f.Status), "must be between 100 and 599")
+	}
+	if f.Severity != "" && !f.Severity.Valid() {
+		return f, invalid("severity", truncate(string(f.Severity), 32), "must be one of debug, info, notice, warning, error, critical")
+	}
+	if f.Method != "" {
+		if len(f.Method) > MaxShortField {
+			return f, invalid("method", truncate(f.Method, 32), "is longer than "+strconv.Itoa(MaxShortField)+" bytes")
+		}
+		if !isToken(f.Method) {
+			return f, invalid("method", truncate(f.Method, 32), "is not an HTTP method, like GET or POST")
+		}
+		f.Method = asciiUpper(f.Method)
+	}
 	if len(f.Search) > 256 {
 		return f, invalid("search", truncate(f.Search, 32), "is longer than 256 bytes")
 	}
 	for _, s := range [...]struct{ name, v string }{
 		{"action", f.Action}, {"user_id", f.ActorID}, {"tenant", f.Tenant},
 		{"object_type", f.ObjectType}, {"object_id", f.ObjectID},
+		{"origin", f.Origin}, {"category", f.Category}, {"tool", f.Tool},
 	} {
 		if len(s.v) > MaxShortField {
 			return f, invalid(s.name, truncate(s.v, 32), "is longer than "+strconv.Itoa(MaxShortField)+" bytes")
@@ -265,7 +288,9 @@ func PageOf(f Filter, events []Event, cursorUsed, before, more bool) Page {
 // selects: exact matches on the fields set, From inclusive and To
 // exclusive, the status bounds, and Search as a substring of the
 // message, request path, object repr and actor name, folding ASCII
-// letters only (as the stores' LIKE does). Paging and ordering fields
+// letters only (as the stores' LIKE does). Method matches exactly too,
+// after Normalize upper-cased it: an event recorded with the method
+// "get" is not found by method=get. Paging and ordering fields
 // are ignored. Every store holds to it (storetest), and the live
 // streams filter with it.
 func (f Filter) Match(e *Event) bool {
@@ -281,7 +306,13 @@ func (f Filter) Match(e *Event) bool {
 		!f.From.IsZero() && e.Time.Before(f.From),
 		!f.To.IsZero() && !e.Time.Before(f.To),
 		f.StatusMin != 0 && e.Response.Status < f.StatusMin,
-		f.StatusMax != 0 && e.Response.Status > f.StatusMax:
+		f.StatusMax != 0 && e.Response.Status > f.StatusMax,
+		f.Status != 0 && e.Response.Status != f.Status,
+		f.Method != "" && e.Request.Method != f.Method,
+		f.Origin != "" && e.Request.Origin != f.Origin,
+		f.Severity != "" && e.Severity != f.Severity,
+		f.Category != "" && e.Category != f.Category,
+		f.Tool != "" && e.Tool != f.Tool:
 		return false
 	}
 	if f.Search == "" {
@@ -294,6 +325,41 @@ func (f Filter) Match(e *Event) bool {
 		}
 	}
 	return false
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110, section 5.6.2),
+// the syntax of a method.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// asciiUpper raises ASCII letters only, allocating only when there is
+// one to raise.
+func asciiUpper(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'a' <= c && c <= 'z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'a' <= b[j] && b[j] <= 'z' {
+					b[j] -= 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }
 
 // asciiLower lowers ASCII letters only, allocating only when there is

@@ -2,6 +2,7 @@ package activitylog_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +49,18 @@ func TestFilterNormalizeRefusesBadValues(t *testing.T) {
 		{activitylog.Filter{Cursor: cursor}, "cursor"}, // made for another ordering
 		{activitylog.Filter{Cursor: cursor, Ordering: "status", Page: 2}, "cursor"},
 		{activitylog.Filter{Search: string(make([]byte, 257))}, "search"},
+		{activitylog.Filter{Status: 99}, "status"},
+		{activitylog.Filter{Status: 600}, "status"},
+		{activitylog.Filter{Status: -200}, "status"},
+		{activitylog.Filter{Severity: "fatal"}, "severity"},
+		{activitylog.Filter{Severity: "INFO"}, "severity"},
+		{activitylog.Filter{Method: "GET /"}, "method"},
+		{activitylog.Filter{Method: "G\x00T"}, "method"},
+		{activitylog.Filter{Method: "GÉT"}, "method"},
+		{activitylog.Filter{Method: strings.Repeat("X", 1025)}, "method"},
+		{activitylog.Filter{Origin: strings.Repeat("x", 1025)}, "origin"},
+		{activitylog.Filter{Category: strings.Repeat("x", 1025)}, "category"},
+		{activitylog.Filter{Tool: strings.Repeat("x", 1025)}, "tool"},
 	}
 	for _, c := range cases {
 		_, err := c.f.Normalize(now)
@@ -58,6 +71,82 @@ func TestFilterNormalizeRefusesBadValues(t *testing.T) {
 		}
 		if fe.Field != c.field {
 			t.Errorf("%+v: field %q, want %q (%v)", c.f, fe.Field, c.field, err)
+		}
+	}
+}
+
+func TestFilterNormalizeFieldFilters(t *testing.T) {
+	t.Parallel()
+	in := activitylog.Filter{Method: "get", Status: 404, Severity: activitylog.SeverityError,
+		Category: "panic", Origin: "https://shop.example", Tool: "grpc"}
+	f, err := in.Normalize(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := in
+	want.Method = "GET"
+	if f.Method != want.Method || f.Status != want.Status || f.Severity != want.Severity ||
+		f.Category != want.Category || f.Origin != want.Origin || f.Tool != want.Tool {
+		t.Errorf("normalized %+v, want the field filters of %+v", f, want)
+	}
+	for _, m := range []string{"PROPFIND", "M-SEARCH", "x!#$%&'*+-.^_`|~9"} {
+		if _, err := (activitylog.Filter{Method: m}).Normalize(time.Now()); err != nil {
+			t.Errorf("method %q: %v, want it accepted as an HTTP token", m, err)
+		}
+	}
+	_, err = activitylog.Filter{Method: "GET /x"}.Normalize(time.Now())
+	var fe *activitylog.FieldError
+	if !errors.As(err, &fe) || fe.Field != "method" || fe.Value != "GET /x" {
+		t.Errorf("method with a space: %v, want a FieldError naming method and the value", err)
+	}
+}
+
+func TestFilterMatchFieldFilters(t *testing.T) {
+	t.Parallel()
+	e := &activitylog.Event{
+		Kind: activitylog.KindRequest, Action: "GET", Severity: activitylog.SeverityError,
+		Category: "checkout", Tool: "web",
+		Request:  activitylog.Request{Method: "GET", Origin: "https://shop.example"},
+		Response: activitylog.Response{Status: 503},
+	}
+	for _, c := range []struct {
+		f    activitylog.Filter
+		want bool
+	}{
+		{activitylog.Filter{}, true},
+		{activitylog.Filter{Method: "get"}, true}, // normalized to GET
+		{activitylog.Filter{Method: "POST"}, false},
+		{activitylog.Filter{Status: 503}, true},
+		{activitylog.Filter{Status: 500}, false},
+		{activitylog.Filter{Status: 503, StatusMin: 500, StatusMax: 599}, true},
+		{activitylog.Filter{Status: 503, StatusMax: 502}, false},
+		{activitylog.Filter{Severity: activitylog.SeverityError}, true},
+		{activitylog.Filter{Severity: activitylog.SeverityCritical}, false},
+		{activitylog.Filter{Category: "checkout"}, true},
+		{activitylog.Filter{Category: "Checkout"}, false}, // exact, case and all
+		{activitylog.Filter{Origin: "https://shop.example"}, true},
+		{activitylog.Filter{Origin: "https://shop.example/"}, false},
+		{activitylog.Filter{Origin: "null"}, false},
+		{activitylog.Filter{Tool: "web"}, true},
+		{activitylog.Filter{Tool: "cli"}, false},
+		{activitylog.Filter{Method: "GET", Status: 503, Severity: activitylog.SeverityError, Category: "checkout",
+			Origin: "https://shop.example", Tool: "web", Kind: activitylog.KindRequest}, true},
+		{activitylog.Filter{Method: "GET", Status: 503, Tool: "cli"}, false},
+	} {
+		f, err := c.f.Normalize(time.Now())
+		if err != nil {
+			t.Fatalf("%+v: %v", c.f, err)
+		}
+		if got := f.Match(e); got != c.want {
+			t.Errorf("%+v.Match = %v, want %v", c.f, got, c.want)
+		}
+	}
+	// An event without a request or response: a method, origin or status
+	// filter never matches it.
+	bare := &activitylog.Event{Kind: activitylog.KindCRUD, Action: "update", Severity: activitylog.SeverityInfo}
+	for _, f := range []activitylog.Filter{{Method: "GET"}, {Origin: "null"}, {Status: 200}, {Tool: "web"}, {Category: "x"}} {
+		if f.Match(bare) {
+			t.Errorf("%+v matches an event that has no such field", f)
 		}
 	}
 }

@@ -2,18 +2,21 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
 
@@ -44,9 +47,13 @@ var ExportColumns = []string{
 	"user_agent", "country", "city", "category", "tool", "changes", "extra",
 }
 
-// exportPageSize is how many events an export reads from the store at a
-// time; the writer is flushed to the client after each page.
-const exportPageSize = activitylog.MaxPageSize
+// exportFlushEvery is how many events an export writes between flushes
+// to the client.
+const exportFlushEvery = activitylog.MaxPageSize
+
+// exportBufferSize is how much a CSV export buffers before it writes to
+// the response.
+const exportBufferSize = 32 << 10
 
 // exportAuditTimeout bounds the recording of an export event.
 const exportAuditTimeout = 5 * time.Second
@@ -60,7 +67,7 @@ const exportMaxXLSXRows = 1_048_576 - 1
 var exportRefused = []string{"cursor", "page", "page_size"}
 
 // exportHandler handles GET /api/v1/events/export?format=…: every event
-// that the list's filters select, streamed page by page in one file.
+// that the list's filters select, streamed in one file.
 // When audit is not nil, each export is recorded through it.
 func (s *server) exportHandler(audit Auditor) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -107,23 +114,14 @@ func (s *server) export(w http.ResponseWriter, r *http.Request, audit Auditor) {
 		s.fail(w, r, err)
 		return
 	}
-	f.PageSize = exportPageSize
-	// Normalize once, so that last_hours is fixed to one From for every
-	// page of the export.
+	// Normalize once, so that last_hours is fixed to one From for the
+	// whole export, and a bad filter is refused before anything is sent.
 	now := time.Now()
 	if f, err = f.Normalize(now); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	ctx := r.Context()
-	// The first page is read before anything is written, so that a store
-	// error can still get its status.
-	page, err := s.q.Query(ctx, f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-
 	cw := &exportCounter{w: w}
 	enc := newExportEncoder(format, cw)
 	h := w.Header()
@@ -133,9 +131,13 @@ func (s *server) export(w http.ResponseWriter, r *http.Request, audit Auditor) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Trailer", "X-Export-Status")
 
-	records, err := s.exportPages(ctx, w, cw, enc, f, page)
+	records, err := s.exportEvents(ctx, w, cw, enc, f)
 	if err == nil {
 		err = enc.end()
+	} else if cw.n > 0 {
+		// The download has started: send the events that are buffered
+		// too, so that the file holds every event it counts.
+		enc.flush()
 	}
 	enc.close()
 	if err != nil && cw.n == 0 {
@@ -162,38 +164,38 @@ func (s *server) export(w http.ResponseWriter, r *http.Request, audit Auditor) {
 	}
 }
 
-// exportPages writes page and the pages after it to enc, flushing to the
-// client after each one, and returns how many events it wrote.
-func (s *server) exportPages(ctx context.Context, w http.ResponseWriter, cw *exportCounter, enc exportEncoder, f activitylog.Filter, page activitylog.Page) (int64, error) {
+// exportEvents writes every event that f selects to enc, and returns
+// how many it wrote. It reads them with activitylog.Scan: in one pass
+// when the store is an activitylog.Scanner, else page by page. enc
+// buffers what it writes, so nothing reaches the client before the
+// store has answered and filled the buffer: a store that fails at once
+// still gets its status. The client gets what there is after every
+// exportFlushEvery events.
+func (s *server) exportEvents(ctx context.Context, w http.ResponseWriter, cw *exportCounter, enc exportEncoder, f activitylog.Filter) (int64, error) {
 	rc := http.NewResponseController(w)
 	var records int64
 	if err := enc.begin(); err != nil {
 		return 0, err
 	}
-	for {
-		for i := range page.Events {
-			if err := enc.write(&page.Events[i], records); err != nil {
-				return records, err
-			}
-			records++
+	err := activitylog.Scan(ctx, s.q, f, func(e *activitylog.Event) error {
+		if err := enc.write(e, records); err != nil {
+			return err
+		}
+		records++
+		if records%exportFlushEvery != 0 {
+			return nil
 		}
 		if err := enc.flush(); err != nil {
-			return records, err
+			return err
 		}
 		if cw.n > 0 {
 			if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-				return records, fmt.Errorf("flush export: %w", err)
+				return fmt.Errorf("flush export: %w", err)
 			}
 		}
-		if page.Next == "" {
-			return records, nil
-		}
-		f.Cursor = page.Next
-		var err error
-		if page, err = s.q.Query(ctx, f); err != nil {
-			return records, fmt.Errorf("query export page: %w", err)
-		}
-	}
+		return nil
+	})
+	return records, err
 }
 
 // exportAuditEvent is the event that records an export, in the shape of
@@ -273,7 +275,7 @@ func newExportEncoder(format string, w io.Writer) exportEncoder {
 	case "xlsx":
 		return &xlsxExport{w: w}
 	}
-	return &csvExport{w: csv.NewWriter(w), row: make([]string, len(ExportColumns))}
+	return &csvExport{w: w}
 }
 
 // EscapeCell makes a spreadsheet cell safe against formula injection: a
@@ -329,24 +331,115 @@ func compactJSON(v any, n int) (string, error) {
 	return string(b), err
 }
 
-// csvExport writes CSV with a header row.
+// csvExport writes CSV with a header row, in the dialect of
+// encoding/csv's Writer (comma, LF line ends, a field quoted only when
+// it must be), and the cells of exportCells. It formats each row into
+// one buffer, which it writes to the response when it holds
+// exportBufferSize bytes: encoding/csv's Writer and exportCells' strings
+// cost an allocation per cell.
 type csvExport struct {
-	w   *csv.Writer
-	row []string
+	w    io.Writer
+	buf  []byte
+	cell []byte        // scratch for cells that are formatted first
+	js   *json.Encoder // writes to jsb
+	jsb  bytes.Buffer
 }
 
-func (c *csvExport) begin() error { return c.w.Write(ExportColumns) }
+func (c *csvExport) begin() error {
+	for i, name := range ExportColumns {
+		if i > 0 {
+			c.buf = append(c.buf, ',')
+		}
+		c.buf = appendCSVCell(c.buf, name)
+	}
+	c.buf = append(c.buf, '\n')
+	return nil
+}
 
 func (c *csvExport) write(e *activitylog.Event, _ int64) error {
-	if err := exportCells(c.row, e); err != nil {
+	n := len(c.buf)
+	b, err := c.appendRow(c.buf, e)
+	if err != nil {
+		c.buf = c.buf[:n]
 		return err
 	}
-	return c.w.Write(c.row)
+	c.buf = b
+	if len(c.buf) >= exportBufferSize {
+		return c.flush()
+	}
+	return nil
+}
+
+// appendRow appends e's row, in the order of ExportColumns.
+func (c *csvExport) appendRow(b []byte, e *activitylog.Event) ([]byte, error) {
+	b, _ = e.ID.AppendText(b)
+	b = append(b, ',')
+	c.cell = e.Time.UTC().AppendFormat(c.cell[:0], time.RFC3339Nano)
+	b = appendCSVCell(b, c.cell)
+	for _, s := range [...]string{string(e.Kind), e.Action, string(e.Severity), e.Tenant, e.Service,
+		e.Actor.ID, e.Actor.Name, string(e.Actor.Type), e.Object.Type, e.Object.ID, e.Object.Repr,
+		e.Message, e.Request.Method, e.Request.Path, e.Request.Route} {
+		b = append(b, ',')
+		b = appendCSVCell(b, s)
+	}
+	b = append(b, ',')
+	if e.Response.Status != 0 {
+		c.cell = strconv.AppendInt(c.cell[:0], int64(e.Response.Status), 10)
+		b = appendCSVCell(b, c.cell)
+	}
+	b = append(b, ',')
+	if e.Response.Duration != 0 {
+		c.cell = strconv.AppendFloat(c.cell[:0], float64(e.Response.Duration)/float64(time.Millisecond), 'f', -1, 64)
+		b = appendCSVCell(b, c.cell)
+	}
+	for _, s := range [...]string{e.Request.RemoteIP, e.Request.UserAgent, e.Request.Geo.Country, e.Request.Geo.City, e.Category, e.Tool} {
+		b = append(b, ',')
+		b = appendCSVCell(b, s)
+	}
+	b = append(b, ',')
+	if len(e.Changes) > 0 {
+		js, err := c.json(e.Changes)
+		if err != nil {
+			return b, fmt.Errorf("encode changes of event %s: %w", e.ID, err)
+		}
+		b = appendCSVCell(b, js)
+	}
+	b = append(b, ',')
+	if len(e.Extra) > 0 {
+		js, err := c.json(e.Extra)
+		if err != nil {
+			return b, fmt.Errorf("encode extra of event %s: %w", e.ID, err)
+		}
+		b = appendCSVCell(b, js)
+	}
+	return append(b, '\n'), nil
+}
+
+// json returns v as compact JSON, as json.Marshal makes it, in a buffer
+// that the next call reuses. appendJSON writes what a store decodes
+// from JSON; anything else goes to encoding/json.
+func (c *csvExport) json(v any) ([]byte, error) {
+	if b, ok := appendJSON(c.cell[:0], v, 0); ok {
+		c.cell = b
+		return b, nil
+	}
+	if c.js == nil {
+		c.js = json.NewEncoder(&c.jsb)
+	}
+	c.jsb.Reset()
+	if err := c.js.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(c.jsb.Bytes(), []byte("\n")), nil
 }
 
 func (c *csvExport) flush() error {
-	c.w.Flush()
-	if err := c.w.Error(); err != nil {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.w.Write(c.buf)
+	c.buf = c.buf[:0]
+	if err != nil {
 		return fmt.Errorf("write csv export: %w", err)
 	}
 	return nil
@@ -354,6 +447,236 @@ func (c *csvExport) flush() error {
 
 func (c *csvExport) end() error { return c.flush() }
 func (c *csvExport) close()     {}
+
+// appendCSVCell appends s as one CSV field: escaped as EscapeCell
+// escapes it, then quoted where encoding/csv's Writer would quote it
+// (when it contains a comma, a quote, CR or LF, starts with a space as
+// unicode.IsSpace has it, or is \.), with quotes doubled.
+func appendCSVCell[T string | []byte](b []byte, s T) []byte {
+	if len(s) == 0 {
+		return b
+	}
+	formula := false
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		formula = true
+	}
+	quote := false
+	i := 0
+	for ; i+8 <= len(s) && !csvSpecial8(s[i:i+8]); i += 8 {
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c == ',' || c == '"' || c == '\n' || c == '\r' {
+			quote = true
+			break
+		}
+	}
+	if !quote && !formula {
+		// With a quote prepended, the field starts with neither.
+		quote = len(s) == 2 && s[0] == '\\' && s[1] == '.' || startsWithSpace(s)
+	}
+	if quote {
+		b = append(b, '"')
+	}
+	if formula {
+		b = append(b, '\'')
+	}
+	if !quote {
+		return append(b, s...)
+	}
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			b = append(b, s[start:i+1]...)
+			b = append(b, '"')
+			start = i + 1
+		}
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// csvSpecial8 reports whether one of the eight bytes of s may be a
+// comma, a quote, CR or LF (haszero of "Bit Twiddling Hacks": it never
+// misses one, and may flag a byte above one).
+func csvSpecial8[T string | []byte](s T) bool {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	c, q, n, r := w^(lsb*','), w^(lsb*'"'), w^(lsb*'\n'), w^(lsb*'\r')
+	return ((c-lsb)&^c|(q-lsb)&^q|(n-lsb)&^n|(r-lsb)&^r)&msb != 0
+}
+
+// startsWithSpace reports whether s starts with a space as
+// unicode.IsSpace has it.
+func startsWithSpace[T string | []byte](s T) bool {
+	if s[0] < utf8.RuneSelf {
+		return unicode.IsSpace(rune(s[0]))
+	}
+	var p [utf8.UTFMax]byte
+	r, _ := utf8.DecodeRune(p[:copy(p[:], s)])
+	return unicode.IsSpace(r)
+}
+
+// maxJSONDepth bounds the nesting that appendJSON follows; deeper
+// values, and values that contain themselves, go to encoding/json.
+const maxJSONDepth = 1000
+
+// appendJSON appends v as json.Marshal makes it, when v is made of the
+// types that encoding/json decodes JSON to (nil, bool, float64, string,
+// []any, map[string]any), or is a map of Changes of them: the changes
+// and extra of an event read back from a store. It reports false for
+// anything else, a float that JSON cannot hold included, and then b
+// holds a part of v.
+func appendJSON(b []byte, v any, depth int) ([]byte, bool) {
+	if depth > maxJSONDepth {
+		return b, false
+	}
+	switch v := v.(type) {
+	case nil:
+		return append(b, "null"...), true
+	case string:
+		return appendJSONString(b, v), true
+	case bool:
+		return strconv.AppendBool(b, v), true
+	case float64:
+		// As encoding/json's floatEncoder: like %g, with other cutoffs
+		// for the exponent, which is not padded.
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return b, false
+		}
+		format := byte('f')
+		if abs := math.Abs(v); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+			format = 'e'
+		}
+		b = strconv.AppendFloat(b, v, format, -1, 64)
+		if n := len(b); format == 'e' && n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+		return b, true
+	case []any:
+		if v == nil {
+			return append(b, "null"...), true
+		}
+		b = append(b, '[')
+		for i, x := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var ok bool
+			if b, ok = appendJSON(b, x, depth+1); !ok {
+				return b, false
+			}
+		}
+		return append(b, ']'), true
+	case map[string]any:
+		return appendJSONMap(b, v, depth, func(b []byte, x any) ([]byte, bool) { return appendJSON(b, x, depth+1) })
+	case map[string]activitylog.Change:
+		return appendJSONMap(b, v, depth, func(b []byte, c activitylog.Change) ([]byte, bool) {
+			b = append(b, `{"old":`...)
+			b, ok := appendJSON(b, c.Old, depth+2)
+			if !ok {
+				return b, false
+			}
+			b = append(b, `,"new":`...)
+			if b, ok = appendJSON(b, c.New, depth+2); !ok {
+				return b, false
+			}
+			return append(b, '}'), true
+		})
+	}
+	return b, false
+}
+
+// appendJSONMap appends m with its keys in order, as encoding/json does,
+// each value by value.
+func appendJSONMap[V any](b []byte, m map[string]V, depth int, value func([]byte, V) ([]byte, bool)) ([]byte, bool) {
+	if m == nil {
+		return append(b, "null"...), true
+	}
+	var small [16]string
+	keys := small[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		var ok bool
+		if b, ok = value(b, m[k]); !ok {
+			return b, false
+		}
+	}
+	return append(b, '}'), true
+}
+
+// appendJSONString appends s quoted as encoding/json quotes it: <, >
+// and & escaped, invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029
+// escaped.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if jsonSafe[c] {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// jsonSafe marks the ASCII bytes that appendJSONString copies as they
+// are.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := ' '; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // jsonExport writes one JSON array, element by element, or NDJSON, one
 // event per line.

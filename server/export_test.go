@@ -6,12 +6,16 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -460,62 +464,6 @@ func (d *discardResponse) WriteHeader(int)             {}
 func (d *discardResponse) Write(p []byte) (int, error) { d.n += int64(len(p)); return len(p), nil }
 func (d *discardResponse) Flush()                      {}
 
-// BenchmarkExportCSV exports 100,000 events from a real store as CSV.
-// The baseline sub-benchmark pages through the same events with Query
-// and writes nothing, so the ratio is the export's own cost.
-func BenchmarkExportCSV(b *testing.B) {
-	const n = 100_000
-	store, err := sqlite.Open(filepath.Join(b.TempDir(), "audit.db"), nil)
-	if err != nil {
-		b.Fatalf("open store: %v", err)
-	}
-	b.Cleanup(func() { store.Close() })
-	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := 0; i < n; i += 500 {
-		if err := store.Write(context.Background(), benchExportEvents(i, 500, t0)); err != nil {
-			b.Fatalf("seed: %v", err)
-		}
-	}
-	h := server.New(store, nil, &server.Options{Logger: discard, Authenticate: testAuth})
-
-	b.Run("baseline-query", func(b *testing.B) {
-		b.ReportAllocs()
-		rows := 0
-		for b.Loop() {
-			f := activitylog.Filter{PageSize: activitylog.MaxPageSize}
-			for {
-				p, err := store.Query(context.Background(), f)
-				if err != nil {
-					b.Fatal(err)
-				}
-				rows += len(p.Events)
-				if p.Next == "" {
-					break
-				}
-				f.Cursor = p.Next
-			}
-		}
-		if rows != n*b.N {
-			b.Fatalf("rows = %d, want %d", rows, n*b.N)
-		}
-		b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
-	})
-	b.Run("csv", func(b *testing.B) {
-		b.ReportAllocs()
-		var bytes int64
-		for b.Loop() {
-			w := &discardResponse{h: http.Header{}}
-			h.ServeHTTP(w, httptest.NewRequest("GET", "/api/v1/events/export?format=csv", nil))
-			if w.n == 0 {
-				b.Fatal("empty export")
-			}
-			bytes += w.n
-		}
-		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
-		b.ReportMetric(float64(bytes)/float64(b.N), "body-B/op")
-	})
-}
-
 // failingQuerier fails every Query after the first.
 type failingQuerier struct {
 	activitylog.Querier
@@ -573,5 +521,288 @@ func TestExportFailsMidStream(t *testing.T) {
 				t.Errorf("recorded records = %v, want 1000", got)
 			}
 		})
+	}
+}
+
+// failingScanner is a Scanner that gives n events, then returns err.
+// Its Query fails the test: the export must scan.
+type failingScanner struct {
+	activitylog.Querier
+	t   *testing.T
+	n   int
+	err error
+}
+
+func (s *failingScanner) Query(context.Context, activitylog.Filter) (activitylog.Page, error) {
+	s.t.Error("the export paged through Query although the store is a Scanner")
+	return activitylog.Page{}, errors.New("not used")
+}
+
+func (s *failingScanner) Scan(ctx context.Context, f activitylog.Filter, fn func(*activitylog.Event) error) error {
+	for i, e := range benchExportEvents(0, s.n, base) {
+		if err := fn(&e); err != nil {
+			return err
+		}
+		if i == 0 && f.Tenant != "acme" {
+			s.t.Errorf("Scan got tenant %q, want the principal's acme", f.Tenant)
+		}
+	}
+	return s.err
+}
+
+// TestExportScanFails checks the errors of a store that scans: one
+// before any event gets its status, one after the download started
+// ends it, marked truncated, and both are recorded.
+func TestExportScanFails(t *testing.T) {
+	t.Parallel()
+	storeDown := fmt.Errorf("scan events: %w", activitylog.ErrUnavailable)
+	for _, c := range []struct {
+		name       string
+		n          int
+		err        error
+		wantStatus int
+		wantTrail  string
+	}{
+		{"at once", 0, storeDown, 503, ""},
+		{"midway", 2500, storeDown, 200, "truncated"},
+		{"not", 2500, nil, 200, "complete"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			audit := &exportRecorder{}
+			q := &failingScanner{t: t, n: c.n, err: c.err}
+			h := server.New(q, nil, &server.Options{Logger: discard, Audit: audit, Authenticate: testAuth})
+			r := httptest.NewRequest("GET", "/api/v1/events/export?format=csv", nil)
+			r.Header.Set("Authorization", "Bearer acme-admin")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != c.wantStatus {
+				t.Fatalf("status = %d, want %d: %.200s", w.Code, c.wantStatus, w.Body)
+			}
+			if got := w.Result().Trailer.Get("X-Export-Status"); got != c.wantTrail {
+				t.Errorf("X-Export-Status trailer = %q, want %q", got, c.wantTrail)
+			}
+			if c.wantStatus == 200 {
+				if rows := csvRows(t, w.Body.Bytes()); len(rows) != c.n+1 {
+					t.Errorf("csv rows = %d, want %d and the header", len(rows)-1, c.n)
+				}
+			}
+			wantAction := activitylog.ActionExport
+			if c.err != nil {
+				wantAction = activitylog.ActionExportFailed
+			}
+			if len(audit.events) != 1 || audit.events[0].Action != wantAction {
+				t.Fatalf("recorded %+v, want one %s", audit.events, wantAction)
+			}
+			if got := audit.events[0].Extra["records"]; got != int64(c.n) {
+				t.Errorf("recorded records = %v, want %d", got, c.n)
+			}
+		})
+	}
+}
+
+// sliceQuerier answers every Query with its events, in one page.
+type sliceQuerier struct{ events []activitylog.Event }
+
+func (q sliceQuerier) Query(context.Context, activitylog.Filter) (activitylog.Page, error) {
+	return activitylog.Page{Events: q.events}, nil
+}
+
+func (q sliceQuerier) Get(context.Context, activitylog.ID) (activitylog.Event, error) {
+	return activitylog.Event{}, activitylog.ErrNotFound
+}
+
+func (q sliceQuerier) Count(context.Context, activitylog.Filter) (int64, error) {
+	return int64(len(q.events)), nil
+}
+
+// wantCSV is the CSV export of events as the documentation describes
+// it, made with EscapeCell, encoding/json and encoding/csv.
+func wantCSV(t testing.TB, events []activitylog.Event) []byte {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Write(server.ExportColumns)
+	js := func(v any, n int) string {
+		if n == 0 {
+			return ""
+		}
+		j, err := json.Marshal(v)
+		if err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+		return string(j)
+	}
+	for _, e := range events {
+		status, duration := "", ""
+		if e.Response.Status != 0 {
+			status = fmt.Sprint(e.Response.Status)
+		}
+		if e.Response.Duration != 0 {
+			duration = strconv.FormatFloat(float64(e.Response.Duration)/1e6, 'f', -1, 64)
+		}
+		row := []string{
+			e.ID.String(), e.Time.UTC().Format(time.RFC3339Nano), string(e.Kind), e.Action, string(e.Severity), e.Tenant, e.Service,
+			e.Actor.ID, e.Actor.Name, string(e.Actor.Type), e.Object.Type, e.Object.ID, e.Object.Repr,
+			e.Message, e.Request.Method, e.Request.Path, e.Request.Route, status, duration, e.Request.RemoteIP,
+			e.Request.UserAgent, e.Request.Geo.Country, e.Request.Geo.City, e.Category, e.Tool, js(e.Changes, len(e.Changes)), js(e.Extra, len(e.Extra)),
+		}
+		for i := range row {
+			row[i] = server.EscapeCell(row[i])
+		}
+		w.Write(row)
+	}
+	w.Flush()
+	return b.Bytes()
+}
+
+// exportCSV returns the body of a CSV export of events.
+func exportCSV(t testing.TB, events []activitylog.Event) []byte {
+	h := server.New(sliceQuerier{events}, nil, &server.Options{Logger: discard, Authenticate: testAuth})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/api/v1/events/export?format=csv", nil))
+	if w.Code != 200 {
+		t.Fatalf("status = %d: %s", w.Code, w.Body)
+	}
+	return w.Body.Bytes()
+}
+
+// jsonFloats are numbers at the edges of encoding/json's formats.
+var jsonFloats = []float64{0, 0.1, 1e21, 1e20, 1e-6, 1e-7, -1.5e-10, math.Copysign(0, -1), 123456789, math.MaxFloat64,
+	math.SmallestNonzeroFloat64, 3, -2.5e-9, 1e100}
+
+// csvValues are cells that encoding/csv quotes, EscapeCell escapes, or
+// both.
+var csvValues = []string{
+	"", "plain", "a,b", `say "hi"`, "line\nbreak", "cr\rhere", "crlf\r\n", " leading space", "\tleading tab", "\vvt",
+	"\u0085next line", "\u00a0nbsp", "<b>&amp;</b>", "\x00\x1f\x7f\b\f", "a\u2028b\u2029", "\u3000ideographic", "\u2028", `\.`, `\..`, ".", "=1+1", "+1", "-1", "@SUM(A1)",
+	"=\"quoted\",x", "-\n", "\r=", "'=1", "日本語", "\xff\xfe", "\xc2", "trailing space ", `"`, ",", "\n",
+	"eight ch", "eight ch,", "sixteen chars ok", "sixteen chars ok\r", "a longer cell, with a comma", "a longer cell with a \"quote\" late",
+	"a long cell with none of them at all", "日本語のセル、カンマ,あり",
+}
+
+func TestExportCSVMatchesEncodingCSV(t *testing.T) {
+	t.Parallel()
+	var events []activitylog.Event
+	for i, v := range csvValues {
+		e := benchExportEvents(i, 1, base)[0]
+		w := csvValues[(i+7)%len(csvValues)]
+		e.Message, e.Actor.Name, e.Request.Path, e.Tenant, e.Category = v, w, v+w, w, v
+		e.Request.UserAgent, e.Request.Geo.City, e.Object.Repr = v, w, v
+		e.Extra = map[string]any{v: w, "n": float64(i), "list": []any{v, nil, true, false, []any{}, map[string]any{}},
+			"f": jsonFloats[i%len(jsonFloats)], "m": map[string]any{w: map[string]any{v: []any(nil)}, "nil": map[string]any(nil)}}
+		switch i % 4 {
+		case 0:
+			e.Changes = map[string]activitylog.Change{w: {Old: v, New: 1.5}, v: {New: map[string]any{"a": []any{jsonFloats[i%len(jsonFloats)]}}}}
+		case 1:
+			// Not what a store decodes: encoding/json writes these.
+			e.Extra["int"], e.Extra["struct"] = i, struct{ A string }{v}
+			e.Changes = map[string]activitylog.Change{w: {Old: int64(i), New: []string{v}}}
+		}
+		e.Response = activitylog.Response{Status: []int{0, 200, -5}[i%3], Duration: []time.Duration{0, 1500 * time.Microsecond, -time.Millisecond, time.Hour}[i%4]}
+		e.Time = e.Time.In(time.FixedZone("X", 3600))
+		events = append(events, e)
+	}
+	got, want := exportCSV(t, events), wantCSV(t, events)
+	if !bytes.Equal(got, want) {
+		gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+		for i := range min(len(gl), len(wl)) {
+			if gl[i] != wl[i] {
+				t.Fatalf("line %d differs\n got %q\nwant %q", i, gl[i], wl[i])
+			}
+		}
+		t.Fatalf("got %d lines, want %d", len(gl), len(wl))
+	}
+}
+
+func FuzzExportCSV(f *testing.F) {
+	for i, v := range csvValues {
+		f.Add(v, csvValues[(i+1)%len(csvValues)], i*100, int64(i)*1e5)
+	}
+	f.Fuzz(func(t *testing.T, a, b string, status int, duration int64) {
+		e := benchExportEvents(0, 1, base)[0]
+		e.Message, e.Actor.ID, e.Request.Route, e.Tool = a, b, a+b, b+a
+		e.Response.Status, e.Response.Duration = status, time.Duration(duration)
+		if f := math.Float64frombits(uint64(duration)); !math.IsNaN(f) && !math.IsInf(f, 0) {
+			e.Extra = map[string]any{a: b, b: []any{f, a}}
+			e.Changes = map[string]activitylog.Change{b: {Old: a, New: float64(status)}}
+		}
+		events := []activitylog.Event{e}
+		if got, want := exportCSV(t, events), wantCSV(t, events); !bytes.Equal(got, want) {
+			t.Fatalf("export differs from encoding/csv\n got %q\nwant %q", got, want)
+		}
+	})
+}
+
+// heapSampler is a ResponseWriter that drops the body and, every
+// sampleEvery writes, collects garbage and notes the live heap.
+type heapSampler struct {
+	h       http.Header
+	n       int64
+	writes  int
+	maxHeap uint64
+}
+
+const sampleEvery = 32
+
+func (s *heapSampler) Header() http.Header { return s.h }
+func (s *heapSampler) WriteHeader(int)     {}
+func (s *heapSampler) Flush()              {}
+
+func (s *heapSampler) Write(p []byte) (int, error) {
+	s.n += int64(len(p))
+	if s.writes++; s.writes%sampleEvery == 1 {
+		s.maxHeap = max(s.maxHeap, liveHeap())
+	}
+	return len(p), nil
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// TestExportMemoryIsFlat exports 10,000 and 100,000 events from a real
+// store and checks that the live heap does not grow with the size of
+// the export: it stays far below the size of the file, and the larger
+// export needs no more than the smaller.
+func TestExportMemoryIsFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seeds 100,000 events; not in -short")
+	}
+	// Not parallel: it measures the heap of the whole process.
+	store, err := sqlite.Open(filepath.Join(t.TempDir(), "audit.db"), nil)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	defer store.Close()
+	const n = 100_000
+	for i := 0; i < n; i += 5000 {
+		if err := store.Write(context.Background(), benchExportEvents(i, 5000, base)); err != nil {
+			t.Fatalf("seed: %v", err)
+		}
+	}
+	h := server.New(store, nil, &server.Options{Logger: discard, Authenticate: testAuth})
+	export := func(rows int) (growth, body int64) {
+		to := base.Add(time.Duration(rows) * time.Millisecond).Format(time.RFC3339Nano)
+		w := &heapSampler{h: http.Header{}}
+		liveHeap()
+		before := liveHeap()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/api/v1/events/export?format=csv&date_to="+to, nil))
+		if got := w.h.Get("X-Export-Status"); got != "complete" {
+			t.Fatalf("export of %d: X-Export-Status %q", rows, got)
+		}
+		return max(0, int64(w.maxHeap)-int64(before)), w.n
+	}
+	export(1000) // the first export opens connections, prepares buffers
+	small, _ := export(n / 10)
+	large, body := export(n)
+	t.Logf("live heap growth: %d KiB exporting %d events, %d KiB exporting %d (%d KiB of CSV)", small>>10, n/10, large>>10, n, body>>10)
+	if large > body/8 {
+		t.Errorf("exporting %d events grew the live heap by %d KiB, more than an eighth of the %d KiB file", n, large>>10, body>>10)
+	}
+	if large > small+2<<20 {
+		t.Errorf("exporting %d events grew the live heap by %d KiB, %d exporting a tenth of them: it grows with the export", n, large>>10, small>>10)
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -15,7 +16,8 @@ import (
 // FilterParams lists the query parameters that ParseFilter knows.
 var FilterParams = []string{
 	"kind", "action", "date_from", "date_to", "last_hours", "user_id", "tenant", "remote_ip",
-	"object_type", "object_id", "status_gte", "status_lte", "search", "ordering", "cursor", "page", "page_size",
+	"object_type", "object_id", "status_gte", "status_lte", "status", "method", "origin",
+	"severity", "category", "tool", "search", "ordering", "cursor", "page", "page_size",
 }
 
 // ParseFilter turns query parameters into a Filter:
@@ -27,10 +29,18 @@ var FilterParams = []string{
 //	tenant, remote_ip            exact match
 //	object_type, object_id       exact match
 //	status_gte, status_lte       response status bounds (integers)
+//	status                       exact response status (integer)
+//	method                       request method; upper-cased, so get finds GET
+//	origin                       request Origin header, exact match
+//	severity                     one of activitylog.Severities
+//	category, tool               exact match
 //	search                       substring of message, path, object repr, actor name
 //	ordering                     one of activitylog.Orderings, "-" for descending
 //	cursor                       a "next" or "previous" cursor from an earlier answer
 //	page, page_size              offset paging (integers)
+//
+// The per-kind resources (GET /api/v1/request-events, …) take the
+// parameters that suit their kind; see kindResources.
 //
 // It checks syntax only: an unknown parameter, a repeated one, a value
 // that is not an integer or a time, and an explicit 0 for an integer
@@ -95,6 +105,18 @@ func setParam(f *activitylog.Filter, name, v string) (err error) {
 		f.StatusMin, err = parseCount(name, v, 100, 599)
 	case "status_lte":
 		f.StatusMax, err = parseCount(name, v, 100, 599)
+	case "status":
+		f.Status, err = parseCount(name, v, 100, 599)
+	case "method":
+		f.Method = v
+	case "origin":
+		f.Origin = v
+	case "severity":
+		f.Severity = activitylog.Severity(v)
+	case "category":
+		f.Category = v
+	case "tool":
+		f.Tool = v
 	case "search":
 		f.Search = v
 	case "ordering":
@@ -145,7 +167,78 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.writePage(w, r, v, f)
+	s.writeList(w, r, v, f)
+}
+
+// countLimit is how far a list answer counts. Up to countLimit matching
+// events its count is exact; beyond, count is countLimit and count_exact
+// is false. Counting every match of a broad filter over a large store
+// would cost far more than the page, on every page: over a million
+// events, some 40 ms for kind=request through its index, 400 ms for
+// kind=request&status_gte=500. Counting up to 500 reads at most the rows
+// up to the 501st match, which kept the first page with its count under
+// 6 ms at the 95th percentile for every filter measured (sqlite's
+// TestMillionEvents); at 1000 the rows a sparse filter reads outgrow
+// SQLite's page cache, and the same filters took 20 ms.
+const countLimit = 500
+
+// upToCounter is a Querier that can stop counting at a bound, as
+// *sqlite.Store does: CountUpTo returns min(Count(f), limit). A Querier
+// without it is counted exactly.
+type upToCounter interface {
+	CountUpTo(ctx context.Context, f activitylog.Filter, limit int64) (int64, error)
+}
+
+// count returns how many events f selects, exactly when that is at most
+// countLimit, and otherwise countLimit and exact false.
+func (s *server) count(ctx context.Context, f activitylog.Filter) (n int64, exact bool, err error) {
+	c, ok := s.q.(upToCounter)
+	if !ok {
+		n, err = s.q.Count(ctx, f)
+		return n, true, err
+	}
+	if n, err = c.CountUpTo(ctx, f, countLimit+1); n > countLimit {
+		return countLimit, false, err
+	}
+	return n, true, err
+}
+
+// listAnswer is the body of a list: GET /api/v1/events and the
+// per-kind resources.
+type listAnswer struct {
+	Count      int64               `json:"count"`
+	CountExact *bool               `json:"count_exact,omitempty"` // false when more than Count match; left out when Count is exact
+	Next       *string             `json:"next"`
+	Previous   *string             `json:"previous"`
+	Results    []activitylog.Event `json:"results"`
+}
+
+// writeList answers one page of f, held to the principal (scope), with
+// its count bounded by countLimit and links that keep the parameters v.
+func (s *server) writeList(w http.ResponseWriter, r *http.Request, v url.Values, f activitylog.Filter) {
+	f, err := scope(r, f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	page, err := s.q.Query(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	a := listAnswer{Next: link(v, page.Next), Previous: link(v, page.Prev), Results: page.Events}
+	var exact bool
+	if a.Count, exact, err = s.count(r.Context(), f); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !exact {
+		a.CountExact = new(bool)
+	}
+	if a.Results == nil {
+		a.Results = []activitylog.Event{}
+	}
+	s.writeJSON(w, http.StatusOK, a)
 }
 
 // link returns the relative URL "?…" of the page at cursor, keeping the
@@ -169,19 +262,30 @@ func link(v url.Values, cursor string) *string {
 
 // get handles GET /api/v1/events/{id}.
 func (s *server) get(w http.ResponseWriter, r *http.Request) {
+	s.getOfKind(w, r, "")
+}
+
+// getOfKind answers the event whose id is in the path, when it is of
+// kind k (any kind when k is "") and the principal may see it, and 404
+// otherwise, so that ids cannot be probed across tenants or kinds.
+func (s *server) getOfKind(w http.ResponseWriter, r *http.Request, k activitylog.Kind) {
 	id, err := activitylog.ParseID(r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	e, err := s.q.Get(r.Context(), id)
-	if err == nil && !canSee(r, &e) {
-		// Not the principal's to see: as if it did not exist, so that
-		// ids cannot be probed across tenants.
+	if err == nil && (!canSee(r, &e) || k != "" && e.Kind != k) {
+		// Not the principal's to see, or not of this resource's kind:
+		// as if it did not exist.
 		err = activitylog.ErrNotFound
 	}
 	if errors.Is(err, activitylog.ErrNotFound) {
-		s.writeError(w, http.StatusNotFound, apiError{Code: "not_found", Message: "no event has id " + id.String()})
+		msg := "no event has id " + id.String()
+		if k != "" {
+			msg = "no " + string(k) + " event has id " + id.String()
+		}
+		s.writeError(w, http.StatusNotFound, apiError{Code: "not_found", Message: msg})
 		return
 	}
 	if err != nil {

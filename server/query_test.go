@@ -331,7 +331,8 @@ func TestParseFilter(t *testing.T) {
 		"date_to": {"2025-02-01T00:00:00.5Z"}, "last_hours": {"3"}, "user_id": {"42"}, "tenant": {"acme"},
 		"remote_ip": {"::1"}, "object_type": {"invoice"}, "object_id": {"INV-7"}, "status_gte": {"400"},
 		"status_lte": {"499"}, "search": {"boom"}, "ordering": {"-status"}, "cursor": {"abc"}, "page": {"2"},
-		"page_size": {"10"},
+		"page_size": {"10"}, "status": {"404"}, "method": {"get"}, "origin": {"https://shop.example"},
+		"severity": {"warning"}, "category": {"panic"}, "tool": {"grpc"},
 	}
 	got, err := server.ParseFilter(q)
 	if err != nil {
@@ -341,6 +342,8 @@ func TestParseFilter(t *testing.T) {
 		Kind: "crud", Action: "update", From: from, To: time.Date(2025, 2, 1, 0, 0, 0, 5e8, time.UTC), LastHours: 3,
 		ActorID: "42", Tenant: "acme", RemoteIP: "::1", ObjectType: "invoice", ObjectID: "INV-7",
 		StatusMin: 400, StatusMax: 499, Search: "boom", Ordering: "-status", Cursor: "abc", Page: 2, PageSize: 10,
+		Status: 404, Method: "get", Origin: "https://shop.example", Severity: activitylog.SeverityWarning,
+		Category: "panic", Tool: "grpc", // ParseFilter checks syntax only: Normalize upper-cases the method
 	}
 	if !got.From.Equal(want.From) || !got.To.Equal(want.To) {
 		t.Errorf("times: %v %v, want %v %v", got.From, got.To, want.From, want.To)

@@ -6,13 +6,17 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/activitylog/activitylog"
 	"github.com/activitylog/activitylog/sqlite"
+	"github.com/activitylog/activitylog/storetest"
 )
 
 const benchBatch = 500
@@ -208,4 +212,134 @@ func uuid4() string {
 	u[6] = u[6]&0x0f | 0x40
 	u[8] = u[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:])
+}
+
+// The store of a million events that TestMillionEvents measures, and
+// server's test of the same name reads through the API.
+const (
+	millionEnv   = "ACTIVITYLOG_BENCH_1M"    // set to 1 to run the measurement
+	millionDBEnv = "ACTIVITYLOG_BENCH_1M_DB" // optional: a file that keeps the store between runs
+	million      = 1_000_000
+)
+
+// millionStore opens a store of a million storetest.TrailEvents,
+// written with Write in batches of 10,000. With ACTIVITYLOG_BENCH_1M_DB set it keeps
+// the file there and reuses it when it is already full.
+func millionStore(t testing.TB) *sqlite.Store {
+	t.Helper()
+	path := os.Getenv(millionDBEnv)
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "million.db")
+	}
+	s, err := sqlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	n, err := s.Count(ctx, activitylog.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == million {
+		return s
+	}
+	if n != 0 {
+		t.Fatalf("%s holds %d events, neither none nor a million; remove it", path, n)
+	}
+	start := time.Now()
+	t0 := time.Now().Add(-million * 2 * time.Second) // 23 days, one event every 2s
+	if err := storetest.WriteTrail(ctx, s, million, 10_000, t0, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %d events in %v", million, time.Since(start).Round(time.Millisecond))
+	return s
+}
+
+// millionCases are the filtered pages TestMillionEvents measures.
+var millionCases = []struct {
+	name string
+	f    activitylog.Filter
+}{
+	{"kind=request&status_gte=500", activitylog.Filter{Kind: activitylog.KindRequest, StatusMin: 500}},
+	{"user_id=user-42", activitylog.Filter{ActorID: "user-42"}},
+	{"kind=request (request-events)", activitylog.Filter{Kind: activitylog.KindRequest}},
+	{"kind=auth (login-events)", activitylog.Filter{Kind: activitylog.KindAuth}},
+	{"kind=crud&object_type=order (crud-events)", activitylog.Filter{Kind: activitylog.KindCRUD, ObjectType: "order"}},
+	{"kind=system&severity=critical", activitylog.Filter{Kind: activitylog.KindSystem, Severity: activitylog.SeverityCritical}},
+	{"kind=request&method=POST&status=500", activitylog.Filter{Kind: activitylog.KindRequest, Method: "POST", Status: 500}},
+	{"kind=cors&origin=null", activitylog.Filter{Kind: activitylog.KindCORS, Origin: "null"}},
+	{"tenant=tenant-9&kind=external&tool=grpc", activitylog.Filter{Tenant: "tenant-9", Kind: activitylog.KindExternal, Tool: "grpc"}},
+	{"all", activitylog.Filter{}},
+}
+
+// TestMillionEvents measures, on a store of a million events, the first
+// page of 50 of each of millionCases and its count as the API makes it
+// (CountUpTo with the API's bound), median and 95th percentile over
+// 200 runs, against the target of 20 ms at the 95th percentile; and,
+// for comparison, one exact Count. It runs only with
+// ACTIVITYLOG_BENCH_1M=1:
+//
+//	ACTIVITYLOG_BENCH_1M=1 go test -run TestMillionEvents -v -timeout 30m ./sqlite/
+func TestMillionEvents(t *testing.T) {
+	if os.Getenv(millionEnv) == "" {
+		t.Skip("set " + millionEnv + "=1 to measure pages over a million events (about a minute to build the store)")
+	}
+	s := millionStore(t)
+	ctx := context.Background()
+	const runs = 200
+	const countBound = 501 // as the API counts: server's countLimit+1, to learn whether more match
+	for _, c := range millionCases {
+		f := c.f
+		f.PageSize = 50
+		var page, cnt, total []time.Duration
+		var n int64
+		for i := range runs + 5 {
+			t0 := time.Now()
+			p, err := s.Query(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t1 := time.Now()
+			if n, err = s.CountUpTo(ctx, f, countBound); err != nil {
+				t.Fatal(err)
+			}
+			t2 := time.Now()
+			if len(p.Events) == 0 {
+				t.Fatalf("%s: no events", c.name)
+			}
+			if i >= 5 { // the first runs warm the cache
+				page, cnt, total = append(page, t1.Sub(t0)), append(cnt, t2.Sub(t1)), append(total, t2.Sub(t0))
+			}
+		}
+		t0 := time.Now()
+		exact, err := s.Count(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exactTook := time.Since(t0)
+		t.Logf("%-42s page %s  count≤%d %s  both %s  | exact count %d in %v",
+			c.name, percentiles(page), countBound, percentiles(cnt), percentiles(total), exact, exactTook.Round(time.Millisecond))
+		if n != min(exact, countBound) {
+			t.Errorf("%s: CountUpTo = %d, want min(%d, %d)", c.name, n, exact, countBound)
+		}
+		if p95 := quantile(total, 0.95); p95 > 20*time.Millisecond {
+			t.Errorf("%s: p95 of page and count %v, over the target of 20ms", c.name, p95)
+		}
+	}
+}
+
+// percentiles formats the median and the 95th percentile of ds.
+func percentiles(ds []time.Duration) string {
+	return fmt.Sprintf("p50 %6.2fms p95 %6.2fms", ms(quantile(ds, 0.5)), ms(quantile(ds, 0.95)))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// quantile returns the q-quantile of ds (nearest rank).
+func quantile(ds []time.Duration, q float64) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
 }

@@ -57,6 +57,21 @@ func TestQueryPlans(t *testing.T) {
 		{activitylog.Filter{StatusMin: 500}, "SCAN events USING INDEX events_time"},
 		{activitylog.Filter{Search: "order"}, "SCAN events USING INDEX events_time"},
 		{activitylog.Filter{Page: 3}, "SCAN events USING INDEX events_time"},
+		// The field filters (0003) have no index: alone they walk the
+		// time index, with a kind the kind's.
+		{activitylog.Filter{Method: "GET"}, "SCAN events USING INDEX events_time"},
+		{activitylog.Filter{Status: 500}, "SCAN events USING INDEX events_time"},
+		{activitylog.Filter{Severity: activitylog.SeverityCritical}, "SCAN events USING INDEX events_time"},
+		{activitylog.Filter{Category: "orders"}, "SCAN events USING INDEX events_time"},
+		{activitylog.Filter{Origin: "https://shop.test"}, "SCAN events USING INDEX events_time"},
+		{activitylog.Filter{Tool: "cli"}, "SCAN events USING INDEX events_time"},
+		{activitylog.Filter{Kind: activitylog.KindRequest, Method: "POST", Status: 500}, "SEARCH events USING INDEX events_kind_time (kind=?)"},
+		{activitylog.Filter{Kind: activitylog.KindRequest, StatusMin: 500}, "SEARCH events USING INDEX events_kind_time (kind=?)"},
+		{activitylog.Filter{Kind: activitylog.KindCORS, Origin: "null", Cursor: timeCursor}, "SEARCH events USING INDEX events_kind_time (kind=? AND time<?)"},
+		{activitylog.Filter{Kind: activitylog.KindSystem, Severity: activitylog.SeverityCritical, Category: "panic"}, "SEARCH events USING INDEX events_kind_time (kind=?)"},
+		{activitylog.Filter{Kind: activitylog.KindExternal, Tool: "grpc", LastHours: 1}, "SEARCH events USING INDEX events_kind_time (kind=? AND time>?)"},
+		{activitylog.Filter{Kind: activitylog.KindRequest, ActorID: "u1", Method: "GET"}, "SEARCH events USING INDEX events_actor_time (actor_id=?)"},
+		{activitylog.Filter{Kind: activitylog.KindCRUD, Tenant: "acme", Tool: "web"}, "SEARCH events USING INDEX events_tenant_time (tenant=?)"},
 	} {
 		f, err := c.f.Normalize(time.Now())
 		if err != nil {
@@ -97,4 +112,50 @@ func explain(t *testing.T, s *Store, sqlText string, args []any) []string {
 		plan = append(plan, strings.TrimSpace(detail))
 	}
 	return plan
+}
+
+// TestCountUpToPlans holds CountUpTo's statement to the indexes the
+// page of the same filter uses: it reads them, or the table, in a scan
+// that the LIMIT stops, and never sorts or builds a temporary table.
+func TestCountUpToPlans(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "plans.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Write(context.Background(), storetest.Fixture(100)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		f    activitylog.Filter
+		want string // a step of the plan
+	}{
+		{activitylog.Filter{}, "SCAN events USING COVERING INDEX"},
+		{activitylog.Filter{Kind: activitylog.KindRequest}, "SEARCH events USING COVERING INDEX events_kind_time (kind=?)"},
+		{activitylog.Filter{Kind: activitylog.KindRequest, StatusMin: 500}, "SEARCH events USING INDEX events_kind_time (kind=?)"},
+		{activitylog.Filter{Kind: activitylog.KindRequest, Method: "POST", Status: 500}, "SEARCH events USING INDEX events_kind_time (kind=?)"},
+		{activitylog.Filter{Kind: activitylog.KindSystem, Severity: activitylog.SeverityCritical}, "SEARCH events USING INDEX events_kind_time (kind=?)"},
+		{activitylog.Filter{ActorID: "u1"}, "SEARCH events USING COVERING INDEX events_actor_time (actor_id=?)"},
+		{activitylog.Filter{Tenant: "acme", Kind: activitylog.KindExternal, Tool: "grpc"}, "SEARCH events USING INDEX events_tenant_time (tenant=?)"},
+		{activitylog.Filter{LastHours: 1}, "SEARCH events USING COVERING INDEX events_time (time>?)"},
+	} {
+		f, err := c.f.Normalize(time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sqlText, args := selectCountUpTo(f, 501)
+		plan := explain(t, s, sqlText, args)
+		found := false
+		for _, step := range plan {
+			if strings.HasPrefix(step, c.want) {
+				found = true
+			}
+			if strings.Contains(step, "TEMP B-TREE") || strings.HasPrefix(step, "SCAN events") && !strings.Contains(step, "INDEX") {
+				t.Errorf("%+v: plan %q sorts or reads the whole table", c.f, plan)
+			}
+		}
+		if !found {
+			t.Errorf("%+v:\n%s\nplan %q, want a step %q", c.f, sqlText, plan, c.want)
+		}
+	}
 }

@@ -54,6 +54,40 @@ func (s *Store) Count(ctx context.Context, f activitylog.Filter) (int64, error) 
 	return n, nil
 }
 
+// CountUpTo returns how many events match f, ignoring its paging
+// fields, but counts no further than limit: it returns min(Count(f),
+// limit), and reads at most the rows up to the limit-th match. A limit
+// below 1 means no limit. The API counts list answers with it, so that
+// a filter matching most of a large store costs no more than a bounded
+// number of rows.
+func (s *Store) CountUpTo(ctx context.Context, f activitylog.Filter, limit int64) (int64, error) {
+	if limit < 1 {
+		return s.Count(ctx, f)
+	}
+	f, err := f.Normalize(time.Now())
+	if err != nil {
+		return 0, err
+	}
+	if s.closed.Load() {
+		return 0, fmt.Errorf("count events: %w", errClosed)
+	}
+	sqlText, args := selectCountUpTo(f, limit)
+	var n int64
+	if err := s.r.QueryRowContext(ctx, sqlText, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count events: %w", unavailable(ctx, err))
+	}
+	return n, nil
+}
+
+// selectCountUpTo returns the SELECT that counts the matches of the
+// normalized filter f up to limit: the LIMIT in the subquery stops the
+// scan at the limit-th match.
+func selectCountUpTo(f activitylog.Filter, limit int64) (string, []any) {
+	var q query
+	q.where(f)
+	return "SELECT COUNT(*) FROM (SELECT 1 FROM events" + q.whereSQL() + " LIMIT ?)", append(q.args, limit)
+}
+
 // orderColumns maps each of activitylog.Orderings to its column. Only
 // these names, never the caller's string, reach the SQL text.
 var orderColumns = map[string]string{
@@ -230,6 +264,24 @@ func (q *query) where(f activitylog.Filter) {
 	}
 	if f.StatusMax != 0 {
 		q.cond("status <= ?", f.StatusMax)
+	}
+	if f.Status != 0 {
+		q.cond("likely(status = ?)", f.Status)
+	}
+	if f.Method != "" {
+		q.cond("likely(method = ?)", f.Method)
+	}
+	if f.Origin != "" {
+		q.cond("likely(origin = ?)", f.Origin)
+	}
+	if f.Severity != "" {
+		q.cond("likely(severity = ?)", string(f.Severity))
+	}
+	if f.Category != "" {
+		q.cond("likely(category = ?)", f.Category)
+	}
+	if f.Tool != "" {
+		q.cond("likely(tool = ?)", f.Tool)
 	}
 	if f.Search != "" {
 		// LIKE is case-insensitive for ASCII letters; the escapes make

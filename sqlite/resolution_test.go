@@ -73,9 +73,7 @@ func TestResolveAfterUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	es := storetest.Fixture(5)
-	if err := s.Write(ctx, es); err != nil {
-		t.Fatal(err)
-	}
+	writeSchema1(t, s, es) // Write itself needs the columns of later migrations
 	before, err := s.Get(ctx, es[2].ID)
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +102,27 @@ func TestResolveAfterUpgrade(t *testing.T) {
 	}
 	if after, err := s.Get(ctx, es[2].ID); err != nil || !reflect.DeepEqual(after, before) {
 		t.Errorf("the resolved event changed: %v\nbefore %+v\n after %+v", err, before, after)
+	}
+}
+
+// writeSchema1 stores es as Write did when 0001 was the last migration:
+// its columns only.
+func writeSchema1(t *testing.T, s *Store, es []activitylog.Event) {
+	t.Helper()
+	for i := range es {
+		e := &es[i]
+		data, err := appendEvent(nil, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.w.Exec(`INSERT INTO events (id, time, kind, action, severity, tenant, actor_id, actor_name,
+			object_type, object_id, object_repr, message, path, remote_ip, status, duration, data)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.ID[:], e.Time.UnixNano(), string(e.Kind), e.Action, string(e.Severity), e.Tenant, e.Actor.ID, e.Actor.Name,
+			e.Object.Type, e.Object.ID, e.Object.Repr, e.Message, e.Request.Path, e.Request.RemoteIP,
+			int64(e.Response.Status), int64(e.Response.Duration), data); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

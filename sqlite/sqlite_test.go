@@ -1,11 +1,15 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -360,5 +364,140 @@ func TestReadsDoNotWaitForWrites(t *testing.T) {
 	err = s.Write(ctx, []activitylog.Event{storetest.NewEvent(9)})
 	if !errors.Is(err, activitylog.ErrUnavailable) {
 		t.Errorf("Write while another connection holds the lock: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestFieldsMigration opens a database that 0002 left, with events
+// written as Write wrote them then (without the columns of 0003): Open
+// adds the columns method, origin, category and tool, fills them from
+// each event's document, and the field filters find the old events as
+// Filter.Match says, the new ones too.
+func TestFieldsMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	es := storetest.Fixture(24)
+	special := storetest.NewEvent(30)
+	special.Category = `billing & "tax" <eu>`            // escaped in the document: \u0026, \", \u003c
+	special.Request.Origin = "https://shop.example:8443" // a port
+	special.Request.Method = "PROPFIND"
+	special.Tool = "ünïcödé"
+	bare := activitylog.Event{ID: activitylog.NewID(storetest.Base), Time: storetest.Base, Kind: activitylog.KindCustom,
+		Action: "x", Severity: activitylog.SeverityDebug} // no request, category or tool
+	es = append(es, special, bare)
+
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"0001_init.sql", "0002_resolutions.sql"} {
+		b, err := os.ReadFile(filepath.Join("migrations", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(string(b)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
+		INSERT INTO schema_migrations VALUES (1, '0001_init.sql', 1), (2, '0002_resolutions.sql', 2)`); err != nil {
+		t.Fatal(err)
+	}
+	for i := range es {
+		e := &es[i]
+		data, err := json.Marshal(e) // what Write stores, byte for byte (TestAppendEventMatchesEncodingJSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`INSERT INTO events (id, time, kind, action, severity, tenant, actor_id, actor_name,
+			object_type, object_id, object_repr, message, path, remote_ip, status, duration, data)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.ID[:], e.Time.UnixNano(), string(e.Kind), e.Action, string(e.Severity), e.Tenant, e.Actor.ID, e.Actor.Name,
+			e.Object.Type, e.Object.ID, e.Object.Repr, e.Message, e.Request.Path, e.Request.RemoteIP,
+			int64(e.Response.Status), int64(e.Response.Duration), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := open(t, path, nil)
+	if v, err := s.SchemaVersion(ctx); err != nil || v < 3 {
+		t.Fatalf("SchemaVersion after Open = %d, %v; want at least 3", v, err)
+	}
+	check := func(es []activitylog.Event, f activitylog.Filter) int {
+		t.Helper()
+		nf, err := f.Normalize(time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []activitylog.ID
+		for i := range es {
+			if nf.Match(&es[i]) {
+				want = append(want, es[i].ID)
+			}
+		}
+		f.PageSize = activitylog.MaxPageSize
+		p, err := s.Query(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []activitylog.ID
+		for _, e := range p.Events {
+			got = append(got, e.ID)
+		}
+		slices.SortFunc(want, func(a, b activitylog.ID) int { return bytes.Compare(a[:], b[:]) })
+		slices.SortFunc(got, func(a, b activitylog.ID) int { return bytes.Compare(a[:], b[:]) })
+		if !slices.Equal(got, want) {
+			t.Errorf("%+v: found %d events %v, want %d %v", f, len(got), got, len(want), want)
+		}
+		if n, err := s.Count(ctx, f); err != nil || n != int64(len(want)) {
+			t.Errorf("Count(%+v) = %d, %v; want %d", f, n, err, len(want))
+		}
+		return len(want)
+	}
+	filters := []activitylog.Filter{
+		{Method: "GET"}, {Method: "propfind"}, {Origin: "https://partner.example"}, {Origin: "https://shop.example:8443"},
+		{Category: "orders"}, {Category: `billing & "tax" <eu>`}, {Tool: "cli"}, {Tool: "ünïcödé"},
+		{Method: "DELETE", Kind: activitylog.KindCRUD, Tool: "job"}, {Kind: activitylog.KindCustom},
+	}
+	for _, f := range filters {
+		if check(es, f) == 0 {
+			t.Errorf("%+v finds nothing; it tests nothing", f)
+		}
+	}
+	// The backfill leaves no NULL, and no value where the document has none.
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var nulls, empty int
+	if err := raw.QueryRow(`SELECT COUNT(*) FROM events WHERE method IS NULL OR origin IS NULL OR category IS NULL OR tool IS NULL`).Scan(&nulls); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.QueryRow(`SELECT COUNT(*) FROM events WHERE id = ? AND method = '' AND origin = '' AND category = '' AND tool = ''`, bare.ID[:]).Scan(&empty); err != nil {
+		t.Fatal(err)
+	}
+	if nulls != 0 || empty != 1 {
+		t.Errorf("after the migration %d rows have a NULL in the new columns, want 0; the bare event's are empty: %v", nulls, empty == 1)
+	}
+	// The events read back as they were written.
+	for _, w := range []activitylog.Event{es[3], special, bare} {
+		got, err := s.Get(ctx, w.ID)
+		if err == nil && got.Time.Equal(w.Time) {
+			got.Time = w.Time
+		}
+		if err != nil || !reflect.DeepEqual(got, w) {
+			t.Errorf("Get(%s) after the migration = %+v, %v; want %+v", w.ID, got, err, w)
+		}
+	}
+	// New events are written with the columns and found with the old.
+	more := []activitylog.Event{storetest.NewEvent(40), storetest.NewEvent(41)}
+	if err := s.Write(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	es = append(es, more...)
+	for _, f := range filters {
+		check(es, f)
 	}
 }

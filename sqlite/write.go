@@ -14,9 +14,9 @@ import (
 
 // insertColumns are the columns Write fills, in the order of its
 // arguments.
-const insertColumns = "id, time, kind, action, severity, tenant, actor_id, actor_name, object_type, object_id, object_repr, message, path, remote_ip, status, duration, data"
+const insertColumns = "id, time, kind, action, severity, tenant, actor_id, actor_name, object_type, object_id, object_repr, message, path, remote_ip, status, duration, method, origin, category, tool, data"
 
-const argsPerRow = 17
+const argsPerRow = 21
 
 // chunkSizes are the row counts of the multi-row INSERT statements,
 // largest first. A batch runs as one statement per maxRows events, and
@@ -24,7 +24,7 @@ const argsPerRow = 17
 // with copies of its last row, which ON CONFLICT DO NOTHING skips. So a
 // batch of up to 512 events is one statement, at most a fifth of a
 // statement is padding, and at most len(chunkSizes) statements are ever
-// prepared. maxRows rows bind 512*17 = 8704 variables, well under
+// prepared. maxRows rows bind 512*21 = 10752 variables, well under
 // SQLite's limit of 32766.
 //
 // Against one prepared single-row INSERT run once per event this saves
@@ -86,7 +86,7 @@ func (s *Store) stmt(ctx context.Context, i int) (*sql.Stmt, error) {
 }
 
 // writeBuf holds what Write encodes before it takes the write
-// connection; pooled, since a batch of 500 needs some 8500 arguments.
+// connection; pooled, since a batch of 500 needs some 10500 arguments.
 type writeBuf struct {
 	data []byte // every event's JSON, one after another
 	ends []int  // ends[i] is where event i's JSON ends in data
@@ -204,5 +204,6 @@ func appendArgs(args []any, e *activitylog.Event, data []byte) []any {
 	return append(args,
 		e.ID[:], e.Time.UnixNano(), string(e.Kind), e.Action, string(e.Severity), e.Tenant,
 		e.Actor.ID, e.Actor.Name, e.Object.Type, e.Object.ID, e.Object.Repr, e.Message,
-		e.Request.Path, e.Request.RemoteIP, int64(e.Response.Status), int64(e.Response.Duration), data)
+		e.Request.Path, e.Request.RemoteIP, int64(e.Response.Status), int64(e.Response.Duration),
+		e.Request.Method, e.Request.Origin, e.Category, e.Tool, data)
 }

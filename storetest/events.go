@@ -22,16 +22,21 @@ var (
 		activitylog.KindCRUD:    {"create", "update", "delete"},
 		activitylog.KindAuth:    {"login", "logout"},
 	}
-	statuses = []int{200, 201, 204, 302, 404, 500}
+	statuses   = []int{200, 201, 204, 302, 404, 500}
+	methods    = []string{"GET", "POST", "PUT", "DELETE"}
+	origins    = []string{"https://shop.test", "https://partner.example", "null"}
+	tools      = []string{"web", "cli", "job"}
+	categories = []string{"orders", "billing & tax"}
 )
 
 // NewEvent returns event number i: valid (it passes Event.Validate),
 // with every field set, distinct for each i, and its time
 // Base + i*EventInterval plus some nanoseconds. Its fields cycle with
 // different periods (kind every 3, tenant 4, actor 5, status 6, remote
-// IP 7), so that every filter selects some events and not others, and
-// every ordering has ties; every fifth event has no actor and every
-// fourth no tenant.
+// IP 7; tool every 2 events, method 3, origin 4, category 5 change to
+// the next value), so that every filter selects some events and not
+// others, and every ordering has ties; every fifth event has no actor
+// and every fourth no tenant.
 //
 // Values in its any-typed fields are already what encoding/json decodes
 // them to (float64 for numbers, []any, map[string]any), so a stored and
@@ -74,10 +79,10 @@ func NewEvent(i int) activitylog.Event {
 			RequestID: fmt.Sprintf("req-%d", i),
 			TraceID:   "4bf92f3577b34da6a3ce929d0e0e4736",
 			SpanID:    "00f067aa0ba902b7",
-			Method:    "POST",
+			Method:    methods[(i/3)%len(methods)],
 			Host:      "shop.test",
 			Path:      fmt.Sprintf("/%ss/%s", objType, objID),
-			Route:     "POST /" + objType + "s/{id}",
+			Route:     methods[(i/3)%len(methods)] + " /" + objType + "s/{id}",
 			Query:     "a=1&b=<2>",
 			RemoteIP:  []string{"203.0.113.1", "203.0.113.2", "2001:db8::1", "198.51.100.7", "203.0.113.10", "192.0.2.1", "10.0.0.1"}[i%7],
 			UserAgent: "Mozilla/5.0 (X11; Linux x86_64)",
@@ -85,7 +90,7 @@ func NewEvent(i int) activitylog.Event {
 			Platform:  "Linux",
 			OS:        "Linux",
 			Device:    "desktop",
-			Origin:    "https://shop.test",
+			Origin:    origins[(i/4)%len(origins)],
 			Referer:   "https://shop.test/cart",
 			Geo:       activitylog.Geo{Country: "Germany", CountryCode: "DE", City: "Berlin", Lat: 52.52, Lon: 13.405},
 			Headers:   map[string]string{"Accept": "application/json", "X-Unicode": "日本 \u2028 é"},
@@ -99,8 +104,8 @@ func NewEvent(i int) activitylog.Event {
 			Headers:       map[string]string{"Content-Type": "application/json"},
 			Body:          `{"ok":true}`,
 		},
-		Tool:     "web",
-		Category: "orders",
+		Tool:     tools[(i/2)%len(tools)],
+		Category: categories[(i/5)%len(categories)],
 		Extra:    map[string]any{"i": float64(i), "nested": map[string]any{"k": "v", "list": []any{true, 1.5}}},
 	}
 	if i%5 == 4 {

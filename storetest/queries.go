@@ -43,6 +43,26 @@ func testFilters(t *testing.T, s activitylog.Store) {
 		{Kind: activitylog.KindCRUD, ActorID: "u1", From: timeOf(2)},
 		{ObjectType: "order", ObjectID: "0", RemoteIP: "2001:db8::1", LastHours: 2}, // event 16
 		{Action: "GET", StatusMax: 299, To: timeOf(20), Search: "EVENT 1"},
+		// The field filters: request method, exact status, severity,
+		// category, request origin, tool; alone, with a kind and
+		// combined.
+		{Method: "GET"},
+		{Method: "delete"}, // Normalize upper-cases it
+		{Method: "PUT", Kind: activitylog.KindRequest},
+		{Status: 404},
+		{Status: 200, Kind: activitylog.KindRequest},
+		{Status: 500, StatusMin: 400},
+		{Severity: activitylog.SeverityWarning},
+		{Severity: activitylog.SeverityInfo, Tenant: "acme"},
+		{Category: "billing & tax"},
+		{Category: "orders", Kind: activitylog.KindAuth},
+		{Origin: "https://partner.example"},
+		{Origin: "null", Kind: activitylog.KindCRUD},
+		{Tool: "cli"},
+		{Tool: "job", ActorID: "u3"},
+		{Method: "POST", Origin: "https://shop.test", Tool: "cli"}, // events 3 and 15
+		{Kind: activitylog.KindRequest, Method: "GET", Status: 200, Origin: "https://shop.test", LastHours: 3},
+		{Severity: activitylog.SeverityNotice, Category: "orders", Tool: "job", Search: "event"},
 	} {
 		n := check(t, s, es, f)
 		if n == 0 || n == len(es) {
@@ -53,6 +73,12 @@ func testFilters(t *testing.T, s activitylog.Store) {
 	check(t, s, es, activitylog.Filter{ActorID: "nobody"})
 	check(t, s, es, activitylog.Filter{Kind: activitylog.KindExport})
 	check(t, s, es, activitylog.Filter{From: timeOf(30)})
+	check(t, s, es, activitylog.Filter{Method: "PATCH"})
+	check(t, s, es, activitylog.Filter{Method: "get", Origin: "https://shop.test/"}) // origins match exactly
+	check(t, s, es, activitylog.Filter{Status: 200, StatusMin: 300})
+	check(t, s, es, activitylog.Filter{Severity: activitylog.SeverityCritical})
+	check(t, s, es, activitylog.Filter{Category: "Orders"}) // exact, case included
+	check(t, s, es, activitylog.Filter{Tool: "web", Kind: activitylog.KindExport})
 	if n := check(t, s, es, activitylog.Filter{}); n != len(es) {
 		t.Errorf("the zero filter selects %d of %d events", n, len(es))
 	}
@@ -214,6 +240,8 @@ func testKeysetFiltered(t *testing.T, s activitylog.Store) {
 		{StatusMin: 300, Ordering: "kind", PageSize: 3},
 		{From: timeOf(4), To: timeOf(20), Ordering: "time", PageSize: 4},
 		{Search: "event 1", Ordering: "-action", PageSize: 2},
+		{Method: "GET", Ordering: "-status", PageSize: 2},
+		{Kind: activitylog.KindRequest, Tool: "web", PageSize: 1},
 		{ActorID: "nobody", PageSize: 2},
 	} {
 		checkKeyset(t, s, es, f)
@@ -334,6 +362,16 @@ func testBadFilters(t *testing.T, s activitylog.Store) {
 		{"tenant", activitylog.Filter{Tenant: "acme", NoTenant: true}},
 		{"object_type", activitylog.Filter{ObjectType: long}},
 		{"object_id", activitylog.Filter{ObjectID: long}},
+		{"method", activitylog.Filter{Method: long}},
+		{"method", activitylog.Filter{Method: "GET /orders"}},
+		{"method", activitylog.Filter{Method: "GET\n"}},
+		{"status", activitylog.Filter{Status: 99}},
+		{"status", activitylog.Filter{Status: 600}},
+		{"severity", activitylog.Filter{Severity: "fatal"}},
+		{"severity", activitylog.Filter{Severity: "Error"}},
+		{"category", activitylog.Filter{Category: long}},
+		{"origin", activitylog.Filter{Origin: long}},
+		{"tool", activitylog.Filter{Tool: long}},
 		{"ordering", activitylog.Filter{Ordering: "password"}},
 		{"ordering", activitylog.Filter{Ordering: "-"}},
 		{"ordering", activitylog.Filter{Ordering: "time; DROP TABLE events"}},

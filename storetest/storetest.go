@@ -28,6 +28,14 @@
 // paging; Count ignoring paging; and every filter that
 // Filter.Normalize refuses, refused with the same *activitylog.FieldError.
 //
+// # Test data
+//
+// NewEvent and Fixture make the suite's events, small and varied so
+// that every filter selects some and not others. TrailEvent and
+// WriteTrail make a large, realistic trail (a million events, say) for
+// measurements, such as the SQLite store's and the API's paging
+// targets.
+//
 // # What it assumes
 //
 // Text orderings compare bytes (a "C" collation). Search folds ASCII

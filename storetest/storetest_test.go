@@ -164,3 +164,19 @@ func TestNewEventIsValid(t *testing.T) {
 		}
 	}
 }
+
+func TestTrailEventIsValid(t *testing.T) {
+	kinds := map[activitylog.Kind]int{}
+	for i := range 1000 {
+		e := storetest.TrailEvent(i, storetest.Base.Add(time.Duration(i)*time.Second))
+		if err := e.Validate(); err != nil {
+			t.Errorf("event %d: %v", i, err)
+		}
+		kinds[e.Kind]++
+	}
+	for _, k := range activitylog.Kinds {
+		if k != activitylog.KindCustom && kinds[k] == 0 {
+			t.Errorf("a trail of 1000 events has no %s event", k)
+		}
+	}
+}
