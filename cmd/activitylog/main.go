@@ -4,8 +4,14 @@
 //
 //	activitylog serve --demo     # API on http://127.0.0.1:8080, a demo shop making events
 //	activitylog migrate          # create or upgrade the schema, print its version
+//	activitylog users create --username ann --permissions view_all_logs --password-stdin
+//	activitylog api-keys create --name billing --scopes ingest --tenant acme
 //	activitylog version
 //	activitylog help [command]
+//
+// The API requires authentication (docs/authentication.md). On its
+// first start over a database with no user and no API key, serve
+// prints a superuser API key, once.
 //
 // Every setting is a flag, an ACTIVITYLOG_* environment variable and a
 // key of an optional YAML file, in that order of precedence; run
@@ -47,7 +53,7 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv))
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.LookupEnv))
 }
 
 // command is one subcommand.
@@ -58,6 +64,9 @@ type command struct {
 	// flags says the command takes configuration flags (config.For).
 	flags bool
 	run   func(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error
+	// subs, when set, are the command's subcommands (activitylog users
+	// create), which run instead of run.
+	subs []*subcommand
 }
 
 var commands = []*command{
@@ -66,7 +75,9 @@ var commands = []*command{
 		summary: "run the REST API; with --demo, also a demo shop that makes events",
 		about: "Opens the SQLite database (running its migrations), starts the recorder that writes to it, " +
 			"and serves the REST API: POST and GET /api/v1/events, GET /api/v1/events/{id}, /healthz, /readyz, " +
-			"and the recorder's counters at GET /debug/vars. With --demo, a small instrumented shop is mounted " +
+			"and the recorder's counters at GET /debug/vars. Every API route but /healthz, /readyz and /api/v1/openapi.json needs credentials: " +
+			"an API key, a session from POST /api/v1/auth/login, or a JWT when a jwt_ key is set (docs/authentication.md). " +
+			"On the first start over a database with no user and no API key, it prints a superuser API key, once. With --demo, a small instrumented shop is mounted " +
 			"under /demo/ and driven by a traffic generator. On SIGINT or SIGTERM it stops accepting requests, " +
 			"writes every queued event and closes the database, within shutdown_timeout; a second signal stops it at once.",
 		flags: true,
@@ -79,6 +90,8 @@ var commands = []*command{
 		flags:   true,
 		run:     migrate,
 	},
+	usersCommand,
+	apiKeysCommand,
 	{
 		name:    "version",
 		summary: "print the version",
@@ -102,7 +115,7 @@ func lookup(name string) *command {
 
 // run is the whole command, minus the process: it returns the exit
 // code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, "activitylog: no command given")
 		fmt.Fprint(stderr, shortUsage())
@@ -124,6 +137,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv
 		}
 		fmt.Fprint(stderr, shortUsage())
 		return exitUsage
+	}
+	if cmd.subs != nil {
+		return runSub(ctx, cmd, rest, stdin, stdout, stderr, lookupEnv)
 	}
 
 	fs, flags := flagSet(cmd)

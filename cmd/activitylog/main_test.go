@@ -67,8 +67,15 @@ type result struct {
 // runBin runs the binary to completion, with a 30s limit.
 func runBin(t *testing.T, env []string, args ...string) result {
 	t.Helper()
+	return runBinInput(t, "", env, args...)
+}
+
+// runBinInput is runBin with stdin as the standard input.
+func runBinInput(t *testing.T, stdin string, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = environ(env...)
+	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Dir = t.TempDir() // so that a default ./activitylog.db lands nowhere that matters
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -283,6 +290,7 @@ func TestServeListenFailure(t *testing.T) {
 // serveProc is a running `activitylog serve`.
 type serveProc struct {
 	url  string
+	key  string // the API key it printed on its first start; "" when it printed none
 	cmd  *exec.Cmd
 	log  *syncBuffer
 	done chan error // the result of Wait
@@ -305,7 +313,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-var listening = regexp.MustCompile(`^activitylog: listening on (http://127\.0\.0\.1:\d+)$`)
+var (
+	listening    = regexp.MustCompile(`^activitylog: listening on (http://127\.0\.0\.1:\d+)$`)
+	bootstrapKey = regexp.MustCompile(`^activitylog:\s+(alk_[0-9a-f]{16}_[a-z2-7]{52})$`)
+)
 
 // startServe runs `activitylog serve args…` and waits for its
 // listening line.
@@ -322,10 +333,17 @@ func startServe(t *testing.T, args ...string) *serveProc {
 	}
 	s := &serveProc{cmd: cmd, log: &syncBuffer{}, done: make(chan error, 1)}
 	urls := make(chan string, 1)
+	keys := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			s.log.WriteLine(sc.Text())
+			if m := bootstrapKey.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case keys <- m[1]:
+				default:
+				}
+			}
 			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
 				select {
 				case urls <- m[1]:
@@ -344,6 +362,10 @@ func startServe(t *testing.T, args ...string) *serveProc {
 	})
 	select {
 	case s.url = <-urls:
+		select { // printed before the listening line, if at all
+		case s.key = <-keys:
+		default:
+		}
 	case err := <-s.done:
 		t.Fatalf("serve exited before listening: %v\n%s", err, s.log.String())
 	case <-time.After(15 * time.Second):
@@ -369,9 +391,28 @@ func (s *serveProc) stop(t *testing.T) {
 	}
 }
 
-func (s *serveProc) get(t *testing.T, path string, v any) int {
+// get GETs path with key as the bearer token ("" for none) and
+// decodes the answer into v.
+func (s *serveProc) get(t *testing.T, key, path string, v any) int {
 	t.Helper()
-	resp, err := http.Get(s.url + path)
+	return s.do(t, "GET", key, path, "", v)
+}
+
+// do sends a request with key as the bearer token ("" for none) and
+// decodes the answer into v: a *string takes the body as it is.
+func (s *serveProc) do(t *testing.T, method, key, path, body string, v any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, s.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +425,7 @@ func (s *serveProc) get(t *testing.T, path string, v any) int {
 		if p, ok := v.(*string); ok {
 			*p = string(b)
 		} else if err := json.Unmarshal(b, v); err != nil {
-			t.Fatalf("GET %s: %v: %s", path, err, b)
+			t.Fatalf("%s %s: %v: %s", method, path, err, b)
 		}
 	}
 	return resp.StatusCode
@@ -399,28 +440,26 @@ func TestServeSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "a.db")
 	s := startServe(t, "--db", db, "--service", "cli-test")
+	if s.key == "" {
+		t.Fatal("the first start printed no API key")
+	}
+	key := s.key
 
 	body := `{"kind":"crud","action":"update","actor":{"id":"user-42","name":"Ann"},` +
 		`"object":{"type":"invoice","id":"INV-7"},"changes":{"status":{"old":"draft","new":"sent"}}}`
-	resp, err := http.Post(s.url+"/api/v1/events", "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var posted struct {
 		Accepted int      `json:"accepted"`
 		IDs      []string `json:"ids"`
 	}
-	json.NewDecoder(resp.Body).Decode(&posted)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated || posted.Accepted != 1 || len(posted.IDs) != 1 {
-		t.Fatalf("POST: status %d, %+v", resp.StatusCode, posted)
+	if code := s.do(t, "POST", key, "/api/v1/events", body, &posted); code != http.StatusCreated || posted.Accepted != 1 || len(posted.IDs) != 1 {
+		t.Fatalf("POST: status %d, %+v", code, posted)
 	}
 
 	find := func(s *serveProc) {
 		t.Helper()
 		var l list
 		q := url.Values{"kind": {"crud"}, "user_id": {"user-42"}}
-		if code := s.get(t, "/api/v1/events?"+q.Encode(), &l); code != 200 {
+		if code := s.get(t, key, "/api/v1/events?"+q.Encode(), &l); code != 200 {
 			t.Fatalf("GET: status %d", code)
 		}
 		if l.Count != 1 || len(l.Results) != 1 {
@@ -433,19 +472,19 @@ func TestServeSurvivesRestart(t *testing.T) {
 	}
 	find(s)
 
-	if code := s.get(t, "/readyz", nil); code != 200 {
+	if code := s.get(t, "", "/readyz", nil); code != 200 {
 		t.Errorf("/readyz: %d", code)
 	}
-	if code := s.get(t, "/healthz", nil); code != 200 {
+	if code := s.get(t, "", "/healthz", nil); code != 200 {
 		t.Errorf("/healthz: %d", code)
 	}
 	var vars struct {
 		Activitylog *activitylog.Stats `json:"activitylog"`
 	}
-	if code := s.get(t, "/debug/vars", &vars); code != 200 || vars.Activitylog == nil || vars.Activitylog.Written < 1 {
+	if code := s.get(t, "", "/debug/vars", &vars); code != 200 || vars.Activitylog == nil || vars.Activitylog.Written < 1 {
 		t.Errorf("/debug/vars: status %d, activitylog %+v", code, vars.Activitylog)
 	}
-	if code := s.get(t, "/demo/products", nil); code != 404 {
+	if code := s.get(t, "", "/demo/products", nil); code != 404 {
 		t.Errorf("/demo/products without --demo: status %d, want 404", code)
 	}
 	s.stop(t)
@@ -454,6 +493,9 @@ func TestServeSurvivesRestart(t *testing.T) {
 	}
 
 	s2 := startServe(t, "--db", db)
+	if s2.key != "" || strings.Contains(s2.log.String(), key) {
+		t.Errorf("the second start showed a key:\n%s", s2.log.String())
+	}
 	find(s2)
 	s2.stop(t)
 }
@@ -461,11 +503,15 @@ func TestServeSurvivesRestart(t *testing.T) {
 func TestServeDemo(t *testing.T) {
 	t.Parallel()
 	s := startServe(t, "--demo", "--demo-interval", "20ms", "--db", filepath.Join(t.TempDir(), "demo.db"))
+	if code := s.get(t, "", "/api/v1/events", nil); code != http.StatusUnauthorized {
+		t.Errorf("GET /api/v1/events without a key: %d, want 401", code)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var requests, crud list
-		s.get(t, "/api/v1/events?kind=request&page_size=100", &requests)
-		s.get(t, "/api/v1/events?kind=crud&action=create&page_size=100", &crud)
+		s.get(t, s.key, "/api/v1/events?kind=request&page_size=100", &requests)
+		// Orders: the first start records the making of its API key too.
+		s.get(t, s.key, "/api/v1/events?kind=crud&action=create&object_type=order&page_size=100", &crud)
 		demoPaths := 0
 		for _, e := range requests.Results {
 			if strings.HasPrefix(e.Request.Path, "/demo/") {
@@ -489,7 +535,7 @@ func TestServeDemo(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	var all string
-	s.get(t, "/api/v1/events?page_size=1000", &all)
+	s.get(t, s.key, "/api/v1/events?page_size=1000", &all)
 	for _, secret := range []string{"4111 1111 1111 1111", "4111111111111111"} {
 		if strings.Contains(all, secret) {
 			t.Errorf("GET /api/v1/events shows the card number %q", secret)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,7 +48,9 @@ func TestRunServeInProcess(t *testing.T) {
 		if withDemo {
 			args = append(args, "--demo", "--demo-interval", "5ms")
 		}
-		go func() { code <- run(ctx, args, &stdout, &stderr, func(string) (string, bool) { return "", false }) }()
+		go func() {
+			code <- run(ctx, args, strings.NewReader(""), &stdout, &stderr, func(string) (string, bool) { return "", false })
+		}()
 		var url string
 		for deadline := time.Now().Add(10 * time.Second); url == ""; {
 			if m := re.FindStringSubmatch(stderr.String()); m != nil {

@@ -10,13 +10,17 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/access"
 	"github.com/activitylog/activitylog/internal/config"
 	"github.com/activitylog/activitylog/internal/demo"
+	"github.com/activitylog/activitylog/jwtaudit"
 	"github.com/activitylog/activitylog/server"
 	"github.com/activitylog/activitylog/sqlite"
 )
@@ -29,6 +33,7 @@ const (
 	writeTimeout      = time.Minute
 	idleTimeout       = 2 * time.Minute
 	maxHeaderBytes    = 1 << 20
+	rollupInterval    = time.Minute
 )
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
@@ -66,6 +71,17 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		return err
 	}
 
+	// Who may call the API: API keys, sessions and, when a key is
+	// configured, JWTs; sign-ins and key changes are recorded.
+	ao, err := accessOptions(cfg, rec, log)
+	if err != nil {
+		return errors.Join(err, closeAll(context.Background(), rec, store))
+	}
+	svc, err := access.New(store.Credentials(), ao)
+	if err != nil {
+		return errors.Join(fmt.Errorf("configure authentication: %w", err), closeAll(context.Background(), rec, store))
+	}
+
 	mux := http.NewServeMux()
 	mux.Handle("GET /debug/vars", expvar.Handler())
 	mux.Handle("/", server.New(store, rec, &server.Options{
@@ -75,6 +91,10 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		Logger:       log,
 		Audit:        rec, // every export is itself recorded
 		Stream:       &server.StreamOptions{Broadcaster: bc},
+		Authenticate: svc.Authenticate,
+		Routes:       svc.Routes(),
+		IngestRate:   float64(cfg.IngestRate),
+		IngestBurst:  cfg.IngestBurst,
 	}))
 	if cfg.Demo {
 		mux.Handle(demo.Prefix+"/", demo.Handler(rec))
@@ -85,9 +105,23 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.Addr, err), closeAll(context.Background(), rec, store))
 	}
 	url := "http://" + ln.Addr().String()
+	// The first start over a database without credentials makes a
+	// superuser key and shows it, this once: it is stored hashed.
+	key, err := svc.Bootstrap(ctx)
+	if err != nil {
+		ln.Close()
+		return errors.Join(fmt.Errorf("make the first API key: %w", err), closeAll(context.Background(), rec, store))
+	}
+	if key != "" {
+		printBootstrapKey(stderr, key, loopbackURL(ln.Addr()), cfg.DB)
+	} else {
+		log.Info("the API needs credentials (docs/authentication.md)",
+			"new_key", "activitylog api-keys create --db "+cfg.DB+" --name NAME --scopes view_all_logs", "jwt", ao.JWT != nil)
+	}
 	fmt.Fprintf(stderr, "activitylog: listening on %s\n", url)
-	if !loopback(ln.Addr()) {
-		log.Warn("listening beyond loopback: the API has no authentication of its own; put an authenticating proxy in front of it",
+	if !loopback(ln.Addr()) && !cfg.CookieSecure {
+		log.Warn("listening beyond loopback over plain HTTP: API keys, passwords and session cookies cross the network in the clear; "+
+			"put a TLS-terminating proxy in front of it and set cookie_secure",
 			"addr", ln.Addr().String())
 	}
 
@@ -113,6 +147,23 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		log.Info("demo shop mounted; a generator drives it", "url", url+demo.Prefix+"/", "every", cfg.DemoInterval.String())
 		gen.Go(func() { demo.Generate(genCtx, loopbackURL(ln.Addr())+demo.Prefix, cfg.DemoInterval) })
 	}
+	// Fold new events into the analytics rollups every minute, so that
+	// the dashboard's requests do not pay for it (they would fold what
+	// is left before they read, so this is speed, not correctness).
+	gen.Go(func() {
+		t := time.NewTicker(rollupInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-genCtx.Done():
+				return
+			case <-t.C:
+				if err := store.Rollup(genCtx); err != nil && genCtx.Err() == nil {
+					log.Warn("fold analytics rollups", "err", err)
+				}
+			}
+		}
+	})
 
 	var serveErr error
 	select {
@@ -146,6 +197,59 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	log.Info("stopped", "recorded", st.Recorded, "written", st.Written, "dropped", st.Dropped,
 		"refused", st.Refused, "failed", st.Failed)
 	return nil
+}
+
+// accessOptions maps cfg onto the access Service's options.
+func accessOptions(cfg config.Config, rec *activitylog.Recorder, log *slog.Logger) (*access.Options, error) {
+	o := &access.Options{
+		Recorder:     rec,
+		SessionTTL:   cfg.SessionTTL,
+		SessionIdle:  cfg.SessionIdle,
+		CookieSecure: cfg.CookieSecure,
+		Logger:       log,
+	}
+	if !cfg.JWTEnabled() {
+		return o, nil
+	}
+	v := jwtaudit.Options{
+		PublicKeyFile: cfg.JWTPublicKeys,
+		JWKSURL:       cfg.JWTJWKSURL,
+		Issuer:        cfg.JWTIssuer,
+		Audience:      cfg.JWTAudience,
+	}
+	for a := range strings.SplitSeq(cfg.JWTAlgorithms, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			v.Algorithms = append(v.Algorithms, a)
+		}
+	}
+	if cfg.JWTSecretFile != "" {
+		b, err := os.ReadFile(cfg.JWTSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("read jwt_secret_file: %w", err)
+		}
+		if b = []byte(strings.TrimRight(string(b), "\r\n")); len(b) == 0 {
+			return nil, fmt.Errorf("read jwt_secret_file %s: it is empty", cfg.JWTSecretFile)
+		}
+		v.HMACSecret = b
+	}
+	o.JWT = &access.JWTOptions{Verifier: v, TenantClaim: cfg.JWTTenantClaim, PermissionsClaim: cfg.JWTPermClaim}
+	return o, nil
+}
+
+// printBootstrapKey shows the first API key, and how to use it. It is
+// written to stderr as the listening line is, not to the log.
+func printBootstrapKey(w io.Writer, key, url, db string) {
+	fmt.Fprintf(w, `activitylog: %s has no user and no API key yet, so this superuser API key was made.
+activitylog: It is shown this once; only its hash is stored. Keep it:
+activitylog:
+activitylog:     %s
+activitylog:
+activitylog: Send it as a bearer token:
+activitylog:     curl -H 'Authorization: Bearer %s' '%s/api/v1/events?page_size=5'
+activitylog: More keys: activitylog api-keys create --db %s --name NAME --scopes view_all_logs
+activitylog: Users who sign in: activitylog users create --db %s --username NAME --permissions view_all_logs --password-stdin
+activitylog: See docs/authentication.md.
+`, db, key, key, url, db, db)
 }
 
 // closeAll drains the recorder into the store, then closes the store.

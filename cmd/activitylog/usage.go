@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -39,6 +40,10 @@ func fullUsage(w io.Writer) {
 		if !c.flags {
 			continue
 		}
+		if c.subs != nil {
+			groupFlagHelp(w, c)
+			continue
+		}
 		fmt.Fprintf(w, "\nFlags of activitylog %s:\n", c.name)
 		flagHelp(w, c)
 	}
@@ -50,6 +55,17 @@ const exitStatus = "Exit status: 0 on success, 1 when the command fails, 2 for a
 
 // commandUsage documents one command and its flags.
 func commandUsage(w io.Writer, c *command) {
+	if c.subs != nil {
+		fmt.Fprint(w, subList(c))
+		fmt.Fprintln(w)
+		fmt.Fprint(w, wrap(c.about, 0))
+		fmt.Fprintln(w)
+		fmt.Fprint(w, wrap(precedence, 0))
+		groupFlagHelp(w, c)
+		fmt.Fprintln(w)
+		fmt.Fprint(w, wrap(exitStatus, 0))
+		return
+	}
 	if c.flags {
 		fmt.Fprintf(w, "Usage: activitylog %s [flags]\n\n", c.name)
 	} else {
@@ -79,6 +95,53 @@ func flagHelp(w io.Writer, c *command) {
 		fmt.Fprint(w, wrap(s.Usage, 6))
 		fmt.Fprint(w, wrap(s.Describe(), 6))
 	}
+}
+
+// subUsage documents one subcommand and its flags.
+func subUsage(w io.Writer, c *command, s *subcommand) {
+	fmt.Fprintf(w, "Usage: activitylog %s %s [flags]%s\n\n", c.name, s.name, strings.TrimRight(" "+s.args, " "))
+	fmt.Fprint(w, wrap(s.summary+".", 0))
+	fmt.Fprintln(w)
+	fmt.Fprint(w, wrap(c.about, 0))
+	fmt.Fprintln(w, "\nFlags:")
+	subFlagHelp(w, c, s)
+	fmt.Fprintln(w)
+	fmt.Fprint(w, wrap(exitStatus, 0))
+}
+
+// groupFlagHelp documents the flags of every subcommand of c: the
+// configuration flags they share, then each one's own.
+func groupFlagHelp(w io.Writer, c *command) {
+	fmt.Fprintf(w, "\nFlags of every activitylog %s subcommand:\n", c.name)
+	flagHelp(w, c)
+	for _, s := range c.subs {
+		var b strings.Builder
+		ownFlagHelp(&b, s)
+		if b.Len() > 0 {
+			fmt.Fprintf(w, "\nFlags of activitylog %s %s:\n%s", c.name, s.name, b.String())
+		}
+	}
+}
+
+// subFlagHelp documents the configuration flags of c and the flags of
+// its subcommand s.
+func subFlagHelp(w io.Writer, c *command, s *subcommand) {
+	flagHelp(w, c)
+	ownFlagHelp(w, s)
+}
+
+// ownFlagHelp documents the flags of s that are not settings.
+func ownFlagHelp(w io.Writer, s *subcommand) {
+	fs := flag.NewFlagSet(s.name, flag.ContinueOnError)
+	s.define(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		if _, ok := f.Value.(interface{ IsBoolFlag() bool }); ok {
+			arg = ""
+		}
+		fmt.Fprintf(w, "  --%s\n", strings.TrimSpace(f.Name+" "+arg))
+		fmt.Fprint(w, wrap(usage, 6))
+	})
 }
 
 // wrap breaks text into lines of at most width columns, each indented

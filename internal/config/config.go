@@ -52,15 +52,30 @@ type Config struct {
 	WriteTimeout    time.Duration // bound on one write attempt
 	MaxBodyBytes    int64         // bound on a POST /api/v1/events body
 	MaxBatch        int           // most events one POST may carry; at most QueueSize
+	IngestRate      int           // POST /api/v1/events per second per principal; 0 is unlimited
+	IngestBurst     int           // requests a principal may make at once above IngestRate
 	Demo            bool          // mount the demo shop and drive it
 	DemoInterval    time.Duration // period of the demo traffic generator
 	LogLevel        string        // debug, info, warn or error
 	LogFormat       string        // text or json
 	ShutdownTimeout time.Duration // bound on the graceful shutdown
+
+	// Authentication (package access; docs/authentication.md).
+	SessionTTL     time.Duration // absolute life of a session
+	SessionIdle    time.Duration // a session unused this long ends
+	CookieSecure   bool          // Secure session cookie without TLS here (a proxy terminates it)
+	JWTSecretFile  string        // file holding the HS256/384/512 secret
+	JWTPublicKeys  string        // PEM file of public keys
+	JWTJWKSURL     string        // JSON Web Key Set address
+	JWTIssuer      string        // required iss, when set
+	JWTAudience    string        // required aud, when set
+	JWTAlgorithms  string        // comma-separated allow-list; "" for what the keys verify
+	JWTTenantClaim string        // claim naming the principal's tenant
+	JWTPermClaim   string        // claim listing the principal's permissions
 }
 
-// Default returns the defaults. The listen address is loopback only:
-// the API has no authentication of its own.
+// Default returns the defaults. The listen address is loopback only: the
+// API requires authentication, but serves plain HTTP.
 func Default() Config {
 	return Config{
 		Addr:            "127.0.0.1:8080",
@@ -78,6 +93,11 @@ func Default() Config {
 		LogLevel:        "info",
 		LogFormat:       "text",
 		ShutdownTimeout: 30 * time.Second,
+
+		SessionTTL:     12 * time.Hour,
+		SessionIdle:    time.Hour,
+		JWTTenantClaim: "tenant",
+		JWTPermClaim:   "permissions",
 	}
 }
 
@@ -125,6 +145,8 @@ func (s *Setting) Bool() bool {
 const (
 	serve   = "serve"
 	migrate = "migrate"
+	users   = "users"
+	apiKeys = "api-keys"
 )
 
 func oneOf(v string, allowed ...string) string {
@@ -161,13 +183,13 @@ const (
 var Settings = []*Setting{
 	{
 		Key: "addr", Arg: "HOST:PORT", Commands: []string{serve},
-		Usage: "Address the HTTP server listens on. The default is loopback only, because the API has no authentication of its own: " +
-			"put it behind an authenticating proxy before you listen on another interface. Port 0 picks a free port.",
+		Usage: "Address the HTTP server listens on. The default is loopback only: the API requires authentication (docs/authentication.md), " +
+			"but serves plain HTTP, so put TLS in front of it (and set cookie_secure) before you listen on another interface. Port 0 picks a free port.",
 		field: func(c *Config) any { return &c.Addr },
 		check: func(c *Config) string { return checkAddr(c.Addr) },
 	},
 	{
-		Key: "db", Arg: "PATH", Commands: []string{serve, migrate},
+		Key: "db", Arg: "PATH", Commands: []string{serve, migrate, users, apiKeys},
 		Usage: "SQLite database file, created if missing; migrations run on open. :memory: keeps events in memory until exit.",
 		field: func(c *Config) any { return &c.DB },
 		check: func(c *Config) string {
@@ -250,6 +272,18 @@ var Settings = []*Setting{
 		},
 	},
 	{
+		Key: "ingest_rate", Arg: "N", Commands: []string{serve},
+		Usage: "POST /api/v1/events requests each principal (API key, user) may make per second on average; over it is 429. 0 is unlimited.",
+		field: func(c *Config) any { return &c.IngestRate },
+		check: func(c *Config) string { return between(c.IngestRate, 0, 1_000_000) },
+	},
+	{
+		Key: "ingest_burst", Arg: "N", Commands: []string{serve},
+		Usage: "Requests a principal may make at once before ingest_rate applies; 0 means ingest_rate's value.",
+		field: func(c *Config) any { return &c.IngestBurst },
+		check: func(c *Config) string { return between(c.IngestBurst, 0, 1_000_000) },
+	},
+	{
 		Key: "demo", Commands: []string{serve},
 		Usage: "Mount a small instrumented demo shop under /demo/ and drive it with generated traffic, so that events appear at once.",
 		field: func(c *Config) any { return &c.Demo },
@@ -278,6 +312,97 @@ var Settings = []*Setting{
 		field: func(c *Config) any { return &c.ShutdownTimeout },
 		check: func(c *Config) string { return positive(c.ShutdownTimeout) },
 	},
+	{
+		Key: "session_ttl", Arg: "DURATION", Commands: []string{serve},
+		Usage: "Longest a sign-in session lasts, however active.",
+		field: func(c *Config) any { return &c.SessionTTL },
+		check: func(c *Config) string { return between(c.SessionTTL, time.Minute, 30*24*time.Hour) },
+	},
+	{
+		Key: "session_idle", Arg: "DURATION", Commands: []string{serve},
+		Usage: "A sign-in session not used for this long ends.",
+		field: func(c *Config) any { return &c.SessionIdle },
+		check: func(c *Config) string { return between(c.SessionIdle, time.Minute, 30*24*time.Hour) },
+	},
+	{
+		Key: "cookie_secure", Commands: []string{serve},
+		Usage: "Mark the session cookie Secure even on requests that did not arrive over TLS: set it when a proxy in front terminates TLS. " +
+			"Without it the cookie is Secure exactly on TLS requests.",
+		field: func(c *Config) any { return &c.CookieSecure },
+	},
+	{
+		Key: "jwt_secret_file", Arg: "PATH", Commands: []string{serve},
+		Usage: "File holding the shared secret of HS256/384/512 bearer JWTs (trailing newlines are dropped). Setting any jwt_ key file or URL makes JWTs a way in.",
+		field: func(c *Config) any { return &c.JWTSecretFile },
+	},
+	{
+		Key: "jwt_public_keys", Arg: "PATH", Commands: []string{serve},
+		Usage: "PEM file of the RSA, ECDSA or Ed25519 public keys (or certificates) that verify bearer JWTs.",
+		field: func(c *Config) any { return &c.JWTPublicKeys },
+	},
+	{
+		Key: "jwt_jwks_url", Arg: "URL", Commands: []string{serve},
+		Usage: "JSON Web Key Set of an identity provider (https, or http on loopback), whose keys verify bearer JWTs.",
+		field: func(c *Config) any { return &c.JWTJWKSURL },
+		check: func(c *Config) string {
+			if c.JWTJWKSURL != "" && !strings.HasPrefix(c.JWTJWKSURL, "https://") && !strings.HasPrefix(c.JWTJWKSURL, "http://") {
+				return "must be an https:// URL"
+			}
+			return ""
+		},
+	},
+	{
+		Key: "jwt_issuer", Arg: "ISS", Commands: []string{serve},
+		Usage: "When set, a bearer JWT's iss claim must equal it.",
+		field: func(c *Config) any { return &c.JWTIssuer },
+		check: func(c *Config) string { return needsJWTKey(c, c.JWTIssuer) },
+	},
+	{
+		Key: "jwt_audience", Arg: "AUD", Commands: []string{serve},
+		Usage: "When set, a bearer JWT's aud claim must hold it.",
+		field: func(c *Config) any { return &c.JWTAudience },
+		check: func(c *Config) string { return needsJWTKey(c, c.JWTAudience) },
+	},
+	{
+		Key: "jwt_algorithms", Arg: "LIST", Commands: []string{serve},
+		Usage: "Comma-separated signing algorithms accepted for bearer JWTs, from HS256/384/512, RS256/384/512, PS256/384/512, ES256/384/512 and EdDSA; " +
+			"empty for every one the keys can verify. none is never accepted.",
+		field: func(c *Config) any { return &c.JWTAlgorithms },
+		check: func(c *Config) string { return needsJWTKey(c, c.JWTAlgorithms) },
+	},
+	{
+		Key: "jwt_tenant_claim", Arg: "CLAIM", Commands: []string{serve},
+		Usage: "Claim of a bearer JWT that names the principal's tenant.",
+		field: func(c *Config) any { return &c.JWTTenantClaim },
+		check: func(c *Config) string { return nonEmpty(c.JWTTenantClaim) },
+	},
+	{
+		Key: "jwt_perm_claim", Arg: "CLAIM", Commands: []string{serve},
+		Usage: "Claim of a bearer JWT that lists the principal's permissions (an array, or names separated by spaces); " +
+			"an unknown name, or superuser, refuses the token.",
+		field: func(c *Config) any { return &c.JWTPermClaim },
+		check: func(c *Config) string { return nonEmpty(c.JWTPermClaim) },
+	},
+}
+
+func needsJWTKey(c *Config, v string) string {
+	if v != "" && !c.JWTEnabled() {
+		return "needs a JWT key: set jwt_secret_file, jwt_public_keys or jwt_jwks_url"
+	}
+	return ""
+}
+
+func nonEmpty(s string) string {
+	if s == "" {
+		return "must not be empty"
+	}
+	return ""
+}
+
+// JWTEnabled reports whether a JWT key is configured, which makes bearer
+// JWTs a way in.
+func (c *Config) JWTEnabled() bool {
+	return c.JWTSecretFile != "" || c.JWTPublicKeys != "" || c.JWTJWKSURL != ""
 }
 
 func init() {
