@@ -126,6 +126,7 @@ func New(q activitylog.Querier, in Ingester, opts *Options) http.Handler {
 	s.handle("GET /api/v1/objects/{type}/{id}/events", read, s.objectEvents)
 	s.handle("GET /api/v1/stream", selfAuth, s.sseHandler(o.Stream))
 	s.handle("GET /api/v1/ws", selfAuth, s.wsHandler(o.Stream))
+	s.openapiRoutes()
 	s.kindRoutes(o.Audit)
 	s.analyticsRoutes()
 	s.handle("GET /api/v1/me", signedIn, s.me)
