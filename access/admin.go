@@ -72,7 +72,7 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		return User{}, err
 	}
-	s.recordChange(ctx, nu.By, "create", "user", u.ID, u.Username, map[string]any{
+	s.recordChange(ctx, nu.By, u.Tenant, "create", "user", u.ID, u.Username, map[string]any{
 		"username": u.Username, "tenant": u.Tenant, "permissions": joinPermissions(u.Permissions)})
 	return u, nil
 }
@@ -87,7 +87,7 @@ func (s *Service) SetUserDisabled(ctx context.Context, username string, disabled
 	if err != nil {
 		return err
 	}
-	s.recordChange(ctx, by, "update", "user", u.ID, u.Username, map[string]any{"disabled": disabled})
+	s.recordChange(ctx, by, u.Tenant, "update", "user", u.ID, u.Username, map[string]any{"disabled": disabled})
 	return nil
 }
 
@@ -147,7 +147,7 @@ func (s *Service) recordKey(ctx context.Context, by *activitylog.Principal, k AP
 	if !k.ExpiresAt.IsZero() {
 		extra["expires_at"] = k.ExpiresAt.Format(time.RFC3339)
 	}
-	s.recordChange(ctx, by, "create", "api_key", KeyPrefix+k.ID, k.Name, extra)
+	s.recordChange(ctx, by, k.Tenant, "create", "api_key", KeyPrefix+k.ID, k.Name, extra)
 }
 
 // Bootstrap is the first-run way in: when the store holds no user and
@@ -188,7 +188,7 @@ func (s *Service) RevokeAPIKey(ctx context.Context, id string, by *activitylog.P
 	if err := s.store.RevokeAPIKey(ctx, kid, s.now().UTC()); err != nil {
 		return err
 	}
-	s.recordChange(ctx, by, "delete", "api_key", KeyPrefix+kid, k.Name, map[string]any{"name": k.Name})
+	s.recordChange(ctx, by, k.Tenant, "delete", "api_key", KeyPrefix+kid, k.Name, map[string]any{"name": k.Name})
 	return nil
 }
 
@@ -212,8 +212,11 @@ func (s *Service) record(ctx context.Context, e activitylog.Event) {
 	}
 }
 
-// recordChange records a crud event about a user or key, by p.
-func (s *Service) recordChange(ctx context.Context, by *activitylog.Principal, action, objType, objID, repr string, extra map[string]any) {
+// recordChange records a crud event about a user or key, by p, in the
+// tenant of the user or key, so that a tenant's admins read the changes
+// to their tenant's access and no other tenant's (a superuser's or an
+// untenanted key's changes stay without a tenant).
+func (s *Service) recordChange(ctx context.Context, by *activitylog.Principal, tenant, action, objType, objID, repr string, extra map[string]any) {
 	by = cmpPrincipal(by)
 	actor := activitylog.Actor{ID: by.ID, Name: by.Name, Type: activitylog.ActorUser}
 	switch by.Method {
@@ -225,6 +228,7 @@ func (s *Service) recordChange(ctx context.Context, by *activitylog.Principal, a
 	s.record(ctx, activitylog.Event{
 		Kind:    activitylog.KindCRUD,
 		Action:  action,
+		Tenant:  tenant,
 		Actor:   actor,
 		Object:  activitylog.Object{Type: objType, ID: objID, Repr: repr},
 		Extra:   extra,

@@ -64,6 +64,9 @@ func newJWT(o *JWTOptions, now func() time.Time) (*jwtaudit.Verifier, error) {
 	if vo.Header != "" && !strings.EqualFold(vo.Header, "Authorization") || vo.Prefix != "" && !strings.EqualFold(vo.Prefix, "Bearer") {
 		return nil, activitylog.Invalid("jwt.header", vo.Header+" "+vo.Prefix, "must be left empty: the API reads the token from Authorization: Bearer")
 	}
+	if vo.Insecure {
+		return nil, activitylog.Invalid("jwt.insecure", "true", "is refused: a token the API trusts without its signature would let anyone claim any principal")
+	}
 	if vo.Now == nil {
 		vo.Now = now
 	}

@@ -164,10 +164,18 @@ func writeFieldError(w http.ResponseWriter, err error) {
 
 // writeError answers status with code and msg, and the field to blame
 // when there is one.
-func writeError(w http.ResponseWriter, status int, code, msg string, field ...string) {
+// writeError answers the API's error shape. fieldValue is the refused
+// field and, optionally, its value; as in the server's errors, a field
+// always comes with a value, "" when there is none to show.
+func writeError(w http.ResponseWriter, status int, code, msg string, fieldValue ...string) {
 	e := apiError{Code: code, Message: msg}
-	if len(field) > 0 {
-		e.Field = field[0]
+	if len(fieldValue) > 0 && fieldValue[0] != "" {
+		e.Field = fieldValue[0]
+		v := ""
+		if len(fieldValue) > 1 {
+			v = fieldValue[1]
+		}
+		e.Value = &v
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="activitylog"`)

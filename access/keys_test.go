@@ -181,3 +181,29 @@ func TestBootstrapOnce(t *testing.T) {
 		t.Errorf("the bootstrap key: %d %s", w.Code, w.Body)
 	}
 }
+
+// TestAccessChangesInTheirTenant: the record of a change to a key or a
+// user is in that key's or user's tenant, so that another tenant's
+// readers (and those of events without a tenant) never see it.
+func TestAccessChangesInTheirTenant(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	if _, _, err := e.svc.CreateAPIKey(ctx, access.NewAPIKey{Name: "acme-reader", Tenant: "acme", Scopes: []activitylog.Permission{activitylog.ViewAllLogs}, By: access.CLI}); err != nil {
+		t.Fatal(err)
+	}
+	e.user("gus", "globex", activitylog.ViewAllLogs)
+	e.rec.mu.Lock()
+	defer e.rec.mu.Unlock()
+	want := map[string]string{"acme-reader": "acme", "gus": "globex"}
+	for _, ev := range e.rec.es {
+		if tenant, ok := want[ev.Object.Repr]; ok && ev.Kind == activitylog.KindCRUD {
+			if ev.Tenant != tenant {
+				t.Errorf("%s %s %q recorded in tenant %q, want %q", ev.Action, ev.Object.Type, ev.Object.Repr, ev.Tenant, tenant)
+			}
+			delete(want, ev.Object.Repr)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("no crud event for %v", want)
+	}
+}

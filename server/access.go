@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -65,8 +66,26 @@ func (s *server) handle(pattern string, need activitylog.Permission, h http.Hand
 			s.refuse(w, http.StatusForbidden, errors.New("principal "+clip(principalName(p))+" lacks the permission "+string(need)))
 			return
 		}
-		h(w, r.WithContext(activitylog.WithPrincipal(r.Context(), p)))
+		h(w, r.WithContext(withPrincipal(r.Context(), p)))
 	})
+}
+
+// withPrincipal returns ctx carrying p, and p as the actor and tenant of
+// anything recorded while the request is served (an export event, an
+// access change), unless the host's middleware has set them already.
+func withPrincipal(ctx context.Context, p *activitylog.Principal) context.Context {
+	ctx = activitylog.WithPrincipal(ctx, p)
+	if a := activitylog.ActorFrom(ctx); a.ID == "" && a.Name == "" {
+		typ := activitylog.ActorUser
+		if p.Method == "api_key" {
+			typ = activitylog.ActorService
+		}
+		ctx = activitylog.WithActor(ctx, activitylog.Actor{ID: p.ID, Name: p.Name, Type: typ})
+	}
+	if activitylog.TenantFrom(ctx) == "" && p.Tenant != "" {
+		ctx = activitylog.WithTenant(ctx, p.Tenant)
+	}
+	return ctx
 }
 
 // authenticate returns r's principal, or the status (401 or 403) and

@@ -19,7 +19,7 @@ import (
 // ingest handles POST /api/v1/events.
 func (s *server) ingest(w http.ResponseWriter, r *http.Request) {
 	p := activitylog.PrincipalFrom(r.Context())
-	if wait, ok := s.limits.allow(p.ID); !ok {
+	if wait, ok := s.limits.allow(p.Method + "\x00" + p.Tenant + "\x00" + p.ID); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
 		s.writeError(w, http.StatusTooManyRequests, apiError{Code: "rate_limited",
 			Message: "principal " + clip(principalName(p)) + " is over its ingest rate; retry after " + wait.Round(time.Millisecond).String()})

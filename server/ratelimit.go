@@ -61,8 +61,9 @@ func (l *keyLimiter) allow(key string) (time.Duration, bool) {
 	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second)), false
 }
 
-// sweep forgets the buckets that are full again; if none is, the
-// stalest half, which costs their keys at most one extra burst.
+// sweep forgets the buckets that are full again; if none is, an
+// arbitrary half (map order), which costs their keys at most one extra
+// burst. It runs only past maxBuckets distinct principals.
 func (l *keyLimiter) sweep(now time.Time) {
 	for k, b := range l.buckets {
 		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {

@@ -22,6 +22,7 @@ var roles = map[string]*activitylog.Principal{
 	"acme-viewer":   {ID: "ann", Tenant: "acme", Permissions: []activitylog.Permission{activitylog.ViewLogs}},
 	"acme-admin":    {ID: "amy", Tenant: "acme", Permissions: []activitylog.Permission{activitylog.ViewAllLogs}},
 	"acme-resolver": {ID: "rex", Tenant: "acme", Permissions: []activitylog.Permission{activitylog.ViewAllLogs, activitylog.ResolveEvents}},
+	"ann-resolver":  {ID: "ann", Tenant: "acme", Permissions: []activitylog.Permission{activitylog.ViewLogs, activitylog.ResolveEvents}},
 	"acme-ingest":   {ID: "key-acme", Tenant: "acme", Permissions: []activitylog.Permission{activitylog.Ingest}},
 	"acme-retain":   {ID: "rita", Tenant: "acme", Permissions: []activitylog.Permission{activitylog.ManageRetention}},
 	"acme-dbadmin":  {ID: "dora", Tenant: "acme", Permissions: []activitylog.Permission{activitylog.ManageDatabaseConfig}},
@@ -45,6 +46,8 @@ const globexSecret = "GLOBEX-SECRET-7f3a"
 
 type rbacEnv struct {
 	h      *server
+	store  *sqlite.Store
+	bobs   activitylog.Event // an acme event of bob's
 	b      *Broadcaster
 	acme   activitylog.Event // one of ann's
 	globex activitylog.Event
@@ -95,7 +98,7 @@ func newRBACEnv(t *testing.T) *rbacEnv {
 		Stream:       &StreamOptions{Broadcaster: b},
 		Logger:       slog.New(slog.DiscardHandler),
 	}).(*server)
-	return &rbacEnv{h: srv, b: b, acme: events[0], globex: events[7]}
+	return &rbacEnv{h: srv, store: store, b: b, acme: events[0], globex: events[7], bobs: events[21]}
 }
 
 // path fills a route's pattern with the ids of event e.
@@ -196,10 +199,48 @@ func TestTenantIsolation(t *testing.T) {
 	if w := env.do("GET", "/api/v1/events?tenant=globex", "root"); !strings.Contains(w.Body.String(), globexSecret) {
 		t.Fatalf("root cannot read globex: %d %s", w.Code, clipN(w.Body.String(), 200))
 	}
-	// And an acme principal cannot resolve a globex event.
-	w := env.do("POST", "/api/v1/events/"+env.globex.ID.String()+"/resolve", "acme-resolver")
-	if w.Code != http.StatusNotFound {
-		t.Errorf("acme-resolver resolving a globex event: %d %s, want 404", w.Code, w.Body)
+	// And an acme principal cannot resolve a globex event, nor one with
+	// view_logs only another user's event; it can its own.
+	for _, tt := range []struct {
+		token string
+		e     activitylog.Event
+		want  int
+	}{
+		{"acme-resolver", env.globex, http.StatusNotFound},
+		{"ann-resolver", env.bobs, http.StatusNotFound},
+		{"ann-resolver", env.acme, http.StatusOK},
+		{"acme-resolver", env.bobs, http.StatusOK},
+	} {
+		if w := env.do("POST", "/api/v1/events/"+tt.e.ID.String()+"/resolve", tt.token); w.Code != tt.want {
+			t.Errorf("%s resolving %s's %s event: %d %s, want %d", tt.token, tt.e.Actor.ID, tt.e.Tenant, w.Code, w.Body, tt.want)
+		}
+	}
+
+	// Every export above was itself recorded, as the principal that
+	// made it and in its tenant, so that no other tenant reads its
+	// filters.
+	page, err := env.store.Query(context.Background(), activitylog.Filter{Kind: activitylog.KindExport, Action: "export", PageSize: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range page.Events {
+		if e.Extra["destination"] != "download" {
+			continue // the seeded events
+		}
+		n++
+		var owner *activitylog.Principal
+		for _, p := range roles {
+			if p.ID == e.Actor.ID {
+				owner = p
+			}
+		}
+		if owner == nil || e.Tenant != owner.Tenant {
+			t.Errorf("export event by %+v in tenant %q: want the exporting principal and its tenant", e.Actor, e.Tenant)
+		}
+	}
+	if n == 0 {
+		t.Error("no export was recorded")
 	}
 }
 

@@ -95,7 +95,10 @@ func (s *server) resolve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Only events the principal can see, and of its own tenant.
-	if !s.mayResolve(r, id) {
+	if ok, err := s.mayResolve(r, id); err != nil {
+		s.fail(w, r, err)
+		return
+	} else if !ok {
 		s.writeError(w, http.StatusNotFound, apiError{Code: "not_found", Message: "no event has id " + id.String()})
 		return
 	}
@@ -113,16 +116,20 @@ func (s *server) resolve(w http.ResponseWriter, r *http.Request) {
 }
 
 // mayResolve reports whether the request's principal may resolve event
-// id: a superuser any event, anyone else (holding resolve_events, which
-// the route checked) the events of its own tenant. A store error other
-// than not-found is left to Resolve to report.
-func (s *server) mayResolve(r *http.Request, id activitylog.ID) bool {
+// id: one it can see (its tenant's, and with view_logs only, its own),
+// holding resolve_events, which the route checked. Anything else, and a
+// store error, is no; the caller answers 404 for an event that is
+// missing or not the principal's alike, so that ids cannot be probed,
+// and the store's error otherwise.
+func (s *server) mayResolve(r *http.Request, id activitylog.ID) (bool, error) {
 	e, err := s.q.Get(r.Context(), id)
-	if err != nil {
-		return !errors.Is(err, activitylog.ErrNotFound)
+	if errors.Is(err, activitylog.ErrNotFound) {
+		return false, nil
 	}
-	p := activitylog.PrincipalFrom(r.Context())
-	return p.Has(activitylog.Superuser) || e.Tenant == p.Tenant
+	if err != nil {
+		return false, err
+	}
+	return canSee(r, &e), nil
 }
 
 // decodeResolveRequest decodes the body of a resolve strictly: one JSON

@@ -124,7 +124,7 @@ func (s *server) streamPrincipal(r *http.Request) (*http.Request, *activitylog.P
 	if !p.Has(activitylog.ViewLogs) {
 		return r, nil, http.StatusForbidden, errors.New("principal " + clip(principalName(p)) + " lacks the permission view_logs")
 	}
-	return r.WithContext(activitylog.WithPrincipal(r.Context(), p)), p, 0, nil
+	return r.WithContext(withPrincipal(r.Context(), p)), p, 0, nil
 }
 
 // parseScoped parses a stream request and holds its filter to what the

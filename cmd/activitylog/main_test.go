@@ -481,7 +481,10 @@ func TestServeSurvivesRestart(t *testing.T) {
 	var vars struct {
 		Activitylog *activitylog.Stats `json:"activitylog"`
 	}
-	if code := s.get(t, "", "/debug/vars", &vars); code != 200 || vars.Activitylog == nil || vars.Activitylog.Written < 1 {
+	if code := s.get(t, "", "/debug/vars", nil); code != 401 {
+		t.Errorf("/debug/vars without a key: status %d, want 401", code)
+	}
+	if code := s.get(t, s.key, "/debug/vars", &vars); code != 200 || vars.Activitylog == nil || vars.Activitylog.Written < 1 {
 		t.Errorf("/debug/vars: status %d, activitylog %+v", code, vars.Activitylog)
 	}
 	if code := s.get(t, "", "/demo/products", nil); code != 404 {

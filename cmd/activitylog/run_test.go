@@ -39,6 +39,8 @@ func (l *lockedBuffer) String() string {
 func TestRunServeInProcess(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "in.db")
 	re := regexp.MustCompile(`(?m)^activitylog: listening on (http://127\.0\.0\.1:\d+)$`)
+	keyRE := regexp.MustCompile(`(?m)^activitylog:\s+(alk_[0-9a-f]+_[a-z2-7]+)$`)
+	var key string // the superuser key the first round prints
 	for round := range 2 {
 		ctx, cancel := context.WithCancel(context.Background())
 		var stdout, stderr lockedBuffer
@@ -55,6 +57,9 @@ func TestRunServeInProcess(t *testing.T) {
 		for deadline := time.Now().Add(10 * time.Second); url == ""; {
 			if m := re.FindStringSubmatch(stderr.String()); m != nil {
 				url = m[1]
+				if k := keyRE.FindStringSubmatch(stderr.String()); k != nil {
+					key = k[1]
+				}
 			} else if time.Now().After(deadline) {
 				cancel()
 				t.Fatalf("round %d: no listening line:\n%s", round, stderr.String())
@@ -67,9 +72,14 @@ func TestRunServeInProcess(t *testing.T) {
 					Recorded uint64 `json:"recorded"`
 				} `json:"activitylog"`
 			}
-			resp, err := http.Get(url + "/debug/vars")
+			req, _ := http.NewRequest("GET", url+"/debug/vars", nil)
+			req.Header.Set("Authorization", "Bearer "+key)
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if resp.StatusCode != 200 {
+				t.Fatalf("/debug/vars with the superuser key: %d", resp.StatusCode)
 			}
 			defer resp.Body.Close()
 			if err := json.NewDecoder(resp.Body).Decode(&vars); err != nil {

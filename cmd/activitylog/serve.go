@@ -83,7 +83,8 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /debug/vars", expvar.Handler())
+	// The counters show every tenant's volume: superusers only.
+	mux.Handle("GET /debug/vars", superuserOnly(svc.Authenticate, expvar.Handler()))
 	mux.Handle("/", server.New(store, rec, &server.Options{
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		MaxBatch:     cfg.MaxBatch,
@@ -299,4 +300,30 @@ func (statsVar) String() string {
 func publishStats(rec *activitylog.Recorder) {
 	stats.rec.Store(rec)
 	stats.once.Do(func() { expvar.Publish("activitylog", statsVar{}) })
+}
+
+// superuserOnly serves h to superusers and answers everyone else 401 or
+// 403, in the API's error shape.
+func superuserOnly(auth server.Authenticator, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := auth(r)
+		status, msg := 0, ""
+		switch {
+		case err != nil || p == nil:
+			status, msg = http.StatusUnauthorized, "authentication required: send a superuser API key"
+		case !p.Has(activitylog.Superuser):
+			status, msg = http.StatusForbidden, "only a superuser may read the recorder's counters"
+		}
+		if status != 0 {
+			if status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="activitylog"`)
+			}
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.WriteHeader(status)
+			code := map[int]string{http.StatusUnauthorized: "unauthorized", http.StatusForbidden: "forbidden"}[status]
+			fmt.Fprintf(w, "{\"error\":{\"code\":%q,\"message\":%q}}\n", code, msg)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
