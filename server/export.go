@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -21,6 +20,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/jsonenc"
 )
 
 // Auditor records one event. The export handler uses it to record each
@@ -536,25 +536,11 @@ func appendJSON(b []byte, v any, depth int) ([]byte, bool) {
 	case nil:
 		return append(b, "null"...), true
 	case string:
-		return appendJSONString(b, v), true
+		return jsonenc.AppendString(b, v), true
 	case bool:
 		return strconv.AppendBool(b, v), true
 	case float64:
-		// As encoding/json's floatEncoder: like %g, with other cutoffs
-		// for the exponent, which is not padded.
-		if math.IsInf(v, 0) || math.IsNaN(v) {
-			return b, false
-		}
-		format := byte('f')
-		if abs := math.Abs(v); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-			format = 'e'
-		}
-		b = strconv.AppendFloat(b, v, format, -1, 64)
-		if n := len(b); format == 'e' && n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-		return b, true
+		return jsonenc.AppendFloat(b, v)
 	case []any:
 		if v == nil {
 			return append(b, "null"...), true
@@ -606,7 +592,7 @@ func appendJSONMap[V any](b []byte, m map[string]V, depth int, value func([]byte
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = jsonenc.AppendString(b, k)
 		b = append(b, ':')
 		var ok bool
 		if b, ok = value(b, m[k]); !ok {
@@ -615,68 +601,6 @@ func appendJSONMap[V any](b []byte, m map[string]V, depth int, value func([]byte
 	}
 	return append(b, '}'), true
 }
-
-// appendJSONString appends s quoted as encoding/json quotes it: <, >
-// and & escaped, invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029
-// escaped.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if jsonSafe[c] {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-// jsonSafe marks the ASCII bytes that appendJSONString copies as they
-// are.
-var jsonSafe = func() (t [utf8.RuneSelf]bool) {
-	for c := ' '; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-	}
-	return t
-}()
 
 // jsonExport writes one JSON array, element by element, or NDJSON, one
 // event per line.
