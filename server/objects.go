@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"net/url"
 	"strconv"
 
 	"github.com/activitylog/activitylog"
@@ -37,35 +36,5 @@ func (s *server) objectEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.ObjectType, f.ObjectID = typ, id
-	s.writePage(w, r, v, f)
-}
-
-// writePage answers one page of f in the shape of GET /api/v1/events,
-// with links that keep the parameters v.
-func (s *server) writePage(w http.ResponseWriter, r *http.Request, v url.Values, f activitylog.Filter) {
-	f, err := scope(r, f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	page, err := s.q.Query(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	n, err := s.q.Count(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	results := page.Events
-	if results == nil {
-		results = []activitylog.Event{}
-	}
-	s.writeJSON(w, http.StatusOK, struct {
-		Count    int64               `json:"count"`
-		Next     *string             `json:"next"`
-		Previous *string             `json:"previous"`
-		Results  []activitylog.Event `json:"results"`
-	}{n, link(v, page.Next), link(v, page.Prev), results})
+	s.writeList(w, r, v, f)
 }
