@@ -237,20 +237,23 @@ func accessOptions(cfg config.Config, rec *activitylog.Recorder, log *slog.Logge
 	return o, nil
 }
 
-// printBootstrapKey shows the first API key, and how to use it. It is
-// written to stderr as the listening line is, not to the log.
+// printBootstrapKey shows the first API key, once, and how to use it.
+// It is written to stderr as the listening line is, not to the log; a
+// service manager that keeps stderr (journald) keeps the key too, so
+// the message says to revoke it once real keys or users exist.
 func printBootstrapKey(w io.Writer, key, url, db string) {
 	fmt.Fprintf(w, `activitylog: %s has no user and no API key yet, so this superuser API key was made.
 activitylog: It is shown this once; only its hash is stored. Keep it:
 activitylog:
 activitylog:     %s
 activitylog:
-activitylog: Send it as a bearer token:
-activitylog:     curl -H 'Authorization: Bearer %s' '%s/api/v1/events?page_size=5'
+activitylog: Send it as a bearer token, e.g. with KEY set to it:
+activitylog:     curl -H "Authorization: Bearer $KEY" '%s/api/v1/events?page_size=5'
 activitylog: More keys: activitylog api-keys create --db %s --name NAME --scopes view_all_logs
 activitylog: Users who sign in: activitylog users create --db %s --username NAME --permissions view_all_logs --password-stdin
+activitylog: Once those exist, revoke this one: activitylog api-keys revoke --db %s %s
 activitylog: See docs/authentication.md.
-`, db, key, key, url, db, db)
+`, db, key, url, db, db, db, access.KeyPrefix+access.KeyID(key))
 }
 
 // closeAll drains the recorder into the store, then closes the store.
