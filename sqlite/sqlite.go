@@ -90,6 +90,7 @@ type Store struct {
 
 	mu    sync.Mutex
 	stmts [len(chunkSizes)]*sql.Stmt // multi-row INSERTs, prepared on w when first needed
+	seals [len(chunkSizes)]*sql.Stmt // the same with seals (WriteSealed)
 }
 
 var _ activitylog.Store = (*Store)(nil)
@@ -199,10 +200,12 @@ func (s *Store) Close() error {
 		err = s.ckpt.stop()
 	}
 	s.mu.Lock()
-	for i, st := range s.stmts {
-		if st != nil {
-			st.Close()
-			s.stmts[i] = nil
+	for i := range s.stmts {
+		for _, st := range []**sql.Stmt{&s.stmts[i], &s.seals[i]} {
+			if *st != nil {
+				(*st).Close()
+				*st = nil
+			}
 		}
 	}
 	s.mu.Unlock()

@@ -1,0 +1,609 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/integrity"
+)
+
+var (
+	_ integrity.SealStore = (*Store)(nil)
+	_ integrity.Source    = (*Store)(nil)
+)
+
+// sealColumns are the seal's columns, after insertColumns.
+const sealColumns = ", chain, chain_seq, prev, hash, canon_version"
+
+const sealArgsPerRow = argsPerRow + 5
+
+// sealStmt returns the prepared INSERT of chunkSizes[i] sealed rows.
+// Its conflict clause has no target: any unique index (id, or chain and
+// chain_seq) skips the padding rows, and WriteSealed checks that no
+// other row was skipped.
+func (s *Store) sealStmt(ctx context.Context, i int) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.seals[i]; st != nil {
+		return st, nil
+	}
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO events (" + insertColumns + sealColumns + ") VALUES ")
+	row := "(?" + strings.Repeat(",?", sealArgsPerRow-1) + ")"
+	for j := range chunkSizes[i] {
+		if j > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(row)
+	}
+	b.WriteString(" ON CONFLICT DO NOTHING")
+	st, err := s.w.PrepareContext(ctx, b.String())
+	if err != nil {
+		return nil, err
+	}
+	s.seals[i] = st
+	return st, nil
+}
+
+// WriteSealed stores events with their seals in chain, in one
+// transaction, as integrity.SealStore says: it reads the chain's state
+// and checks it against the chain's last stored event, leaves out the
+// events already stored, calls seal for the others and stores them with
+// their seals, the chain's new state and the checkpoint. Events are
+// refused as Write refuses them; errors are classified as Write's.
+func (s *Store) WriteSealed(ctx context.Context, chain integrity.ChainInfo, events []activitylog.Event, seal integrity.SealFunc) error {
+	if s.closed.Load() {
+		return fmt.Errorf("write sealed events: %w", errClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("write sealed events: %w", err)
+	}
+	buf := writeBufs.Get().(*writeBuf)
+	defer func() {
+		clear(buf.args)
+		buf.args = buf.args[:0]
+		if cap(buf.data) <= 4<<20 {
+			writeBufs.Put(buf)
+		}
+	}()
+	buf.data, buf.ends = buf.data[:0], buf.ends[:0]
+	for i := range events {
+		if t := events[i].Time; !time.Unix(0, t.UnixNano()).Equal(t) {
+			return fmt.Errorf("write sealed events: event %s: %w", events[i].ID,
+				activitylog.Invalid("time", t.Format(time.RFC3339Nano), "must be between the years 1678 and 2261"))
+		}
+		var err error
+		if buf.data, err = appendEvent(buf.data, &events[i]); err != nil {
+			return fmt.Errorf("write sealed events: event %s: %w", events[i].ID, refused(err))
+		}
+		buf.ends = append(buf.ends, len(buf.data))
+	}
+	// A batch of n events needs at most the statements of plan(n).
+	var stmts [len(chunkSizes)]*sql.Stmt
+	for _, c := range plan(len(events)) {
+		if stmts[c.size] == nil {
+			st, err := s.sealStmt(ctx, c.size)
+			if err != nil {
+				return fmt.Errorf("write sealed events: prepare insert: %w", unavailable(ctx, err))
+			}
+			stmts[c.size] = st
+		}
+	}
+
+	// Most batches are new: the first try takes every event as fresh
+	// and, should an insert skip one (an id already stored), starts
+	// again and looks the ids up first.
+	err := s.writeSealed(ctx, chain, events, seal, buf, &stmts, false)
+	if errors.Is(err, errStoredBefore) {
+		err = s.writeSealed(ctx, chain, events, seal, buf, &stmts, true)
+	}
+	if err != nil {
+		return fmt.Errorf("write sealed events: %w", err)
+	}
+	if s.ckpt != nil {
+		s.ckpt.poke()
+	}
+	return nil
+}
+
+// errStoredBefore ends a first try of writeSealed in which an event was
+// already stored.
+var errStoredBefore = errors.New("an event is stored already")
+
+// writeSealed is one transaction of WriteSealed. lookup says to look
+// up the stored ids first; without it, an insert that skips an event
+// fails with errStoredBefore.
+func (s *Store) writeSealed(ctx context.Context, chain integrity.ChainInfo, events []activitylog.Event, seal integrity.SealFunc,
+	buf *writeBuf, stmts *[len(chunkSizes)]*sql.Stmt, lookup bool) error {
+	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		return fmt.Errorf("begin: %w", unavailable(ctx, err))
+	}
+	defer tx.Rollback()
+	tail, err := readTail(ctx, tx, chain)
+	if err != nil {
+		return err
+	}
+	fresh, err := freshEvents(ctx, tx, events, lookup)
+	if err != nil {
+		return err
+	}
+	b, err := seal(tail, fresh)
+	if err != nil {
+		return err
+	}
+	if len(b.Seals) != len(fresh) {
+		return fmt.Errorf("seal returned %d seals for %d events", len(b.Seals), len(fresh))
+	}
+	if len(b.Seals) == 0 && b.Checkpoint == nil {
+		return nil // nothing to store; the deferred Rollback ends the transaction
+	}
+	var chainArg any = chain.ID // boxed once, not once per row
+	// The fresh events fill the statements of the batch's plan, in order;
+	// fewer events than planned leave more padding.
+	for _, c := range plan(len(events)) {
+		if c.start >= len(fresh) {
+			break
+		}
+		end := min(c.end, len(fresh))
+		buf.args = buf.args[:0]
+		for k := c.start; k < end; k++ {
+			j, sl := fresh[k], &b.Seals[k]
+			if sl.Chain != chain.ID {
+				return fmt.Errorf("seal of event %s names chain %s, not %s", events[j].ID, sl.Chain, chain.ID)
+			}
+			buf.args = appendArgs(buf.args, &events[j], buf.data[docStart(buf.ends, j):buf.ends[j]])
+			buf.args = append(buf.args, chainArg, int64(sl.Seq), sl.Prev[:], sl.Hash[:], activitylog.CanonicalVersion)
+		}
+		for range chunkSizes[c.size] - (end - c.start) {
+			buf.args = append(buf.args, buf.args[len(buf.args)-sealArgsPerRow:]...)
+		}
+		res, err := tx.StmtContext(ctx, (*stmts)[c.size]).ExecContext(ctx, buf.args...)
+		if err != nil {
+			return fmt.Errorf("insert: %w", unavailable(ctx, err))
+		}
+		if n, err := res.RowsAffected(); err != nil || n != int64(end-c.start) {
+			if !lookup {
+				return errStoredBefore
+			}
+			return fmt.Errorf("insert: stored %d of %d events: %w", n, end-c.start, integrity.ErrTornChain)
+		}
+	}
+	state, err := json.Marshal(b.State)
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO chains (chain, key_id, state, seq, updated) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (chain) DO UPDATE SET state = excluded.state, seq = excluded.seq, updated = excluded.updated`,
+		chain.ID, chain.KeyID, state, int64(b.State.Seq), time.Now().UnixNano()); err != nil {
+		return fmt.Errorf("store chain state: %w", unavailable(ctx, err))
+	}
+	if cp := b.Checkpoint; cp != nil {
+		body, err := json.Marshal(cp)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (chain, to_seq, from_seq, body) VALUES (?, ?, ?, ?)`,
+			cp.Chain, int64(cp.ToSeq), int64(cp.FromSeq), body); err != nil {
+			return fmt.Errorf("store checkpoint: %w", unavailable(ctx, err))
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", unavailable(ctx, err))
+	}
+	return nil
+}
+
+// readTail reads chain's stored state, nil when it has none, and checks
+// it against the chain's last stored event.
+func readTail(ctx context.Context, tx *sql.Tx, chain integrity.ChainInfo) (*integrity.State, error) {
+	var keyID string
+	var raw []byte
+	err := tx.QueryRowContext(ctx, `SELECT key_id, state FROM chains WHERE chain = ?`, chain.ID).Scan(&keyID, &raw)
+	noState := errors.Is(err, sql.ErrNoRows)
+	if err != nil && !noState {
+		return nil, fmt.Errorf("read chain %s: %w", chain.ID, unavailable(ctx, err))
+	}
+	var lastSeq int64
+	var lastHash []byte
+	err = tx.QueryRowContext(ctx, `SELECT chain_seq, hash FROM events WHERE chain = ? AND chain <> '' ORDER BY chain_seq DESC LIMIT 1`, chain.ID).Scan(&lastSeq, &lastHash)
+	noEvents := errors.Is(err, sql.ErrNoRows)
+	if err != nil && !noEvents {
+		return nil, fmt.Errorf("read tail of chain %s: %w", chain.ID, unavailable(ctx, err))
+	}
+	if noState {
+		if !noEvents {
+			return nil, fmt.Errorf("chain %s: events stored up to seq %d, no state: %w", chain.ID, lastSeq, integrity.ErrTornChain)
+		}
+		return nil, nil
+	}
+	if keyID != chain.KeyID {
+		return nil, fmt.Errorf("chain %s: %w", chain.ID, activitylog.Invalid("hmac key", chain.KeyID, "is not the chain's key "+keyID))
+	}
+	var st integrity.State
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, fmt.Errorf("chain %s: decode state: %v: %w", chain.ID, err, integrity.ErrTornChain)
+	}
+	if st.Chain != chain.ID || st.KeyID != keyID {
+		return nil, fmt.Errorf("chain %s: state names chain %s key %q: %w", chain.ID, st.Chain, st.KeyID, integrity.ErrTornChain)
+	}
+	if noEvents {
+		lastSeq, lastHash = 0, nil
+	}
+	if uint64(lastSeq) != st.Seq || st.Seq > 0 && !bytes.Equal(lastHash, st.Hash[:]) {
+		return nil, fmt.Errorf("chain %s: state at seq %d, last stored event at seq %d: %w", chain.ID, st.Seq, lastSeq, integrity.ErrTornChain)
+	}
+	return &st, nil
+}
+
+// freshEvents returns the indexes of the events whose id is not stored
+// (with lookup; without, of all), the first of each id only.
+func freshEvents(ctx context.Context, tx *sql.Tx, events []activitylog.Event, lookup bool) ([]int, error) {
+	stored := make(map[activitylog.ID]bool, len(events))
+	per := 500
+	if !lookup {
+		per = len(events) + 1
+	}
+	args := make([]any, 0, per)
+	for start := 0; lookup && start < len(events); start += per {
+		end := min(len(events), start+per)
+		args = args[:0]
+		for i := start; i < end; i++ {
+			args = append(args, events[i].ID[:])
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM events WHERE id IN (?`+strings.Repeat(",?", end-start-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read stored ids: %w", unavailable(ctx, err))
+		}
+		for rows.Next() {
+			var b []byte
+			if err := rows.Scan(&b); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read stored ids: %w", unavailable(ctx, err))
+			}
+			var id activitylog.ID
+			copy(id[:], b)
+			stored[id] = true
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read stored ids: %w", unavailable(ctx, err))
+		}
+		rows.Close()
+	}
+	fresh := make([]int, 0, len(events))
+	for i := range events {
+		if !stored[events[i].ID] {
+			stored[events[i].ID] = true
+			fresh = append(fresh, i)
+		}
+	}
+	return fresh, nil
+}
+
+// Chains lists the chains of the store: those with a stored state, and
+// any other that sealed events name (its key id then unknown, ”).
+func (s *Store) Chains(ctx context.Context) ([]integrity.ChainInfo, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("list chains: %w", errClosed)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT chain, key_id FROM chains
+		UNION SELECT DISTINCT chain, '' FROM events WHERE chain <> '' AND chain NOT IN (SELECT chain FROM chains)
+		ORDER BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("list chains: %w", unavailable(ctx, err))
+	}
+	defer rows.Close()
+	var cs []integrity.ChainInfo
+	for rows.Next() {
+		var c integrity.ChainInfo
+		if err := rows.Scan(&c.ID, &c.KeyID); err != nil {
+			return nil, fmt.Errorf("list chains: %w", unavailable(ctx, err))
+		}
+		cs = append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list chains: %w", unavailable(ctx, err))
+	}
+	return cs, nil
+}
+
+// entryColumns are what an Entry is made of: the event as Get returns
+// it (data, with the time column), the columns that filters read, and
+// the seal.
+const entryColumns = `id, time, data, kind, action, severity, tenant, actor_id, actor_name, object_type, object_id, object_repr, message, path, remote_ip, status, duration, method, origin, category, tool, chain, chain_seq, prev, hash, canon_version`
+
+// entryReader turns rows of entryColumns into Entries, reusing its
+// buffers from one row to the next.
+type entryReader struct {
+	dec   docDecoder
+	ev    activitylog.Event
+	canon []byte
+	seal  integrity.Seal
+	chain string
+	cols  [16][]byte
+}
+
+// mismatch returns the name of the first column that differs from the
+// field of the decoded event it copies, "" when all agree.
+func (r *entryReader) mismatch(id activitylog.ID, status, duration int64) string {
+	ev, c := &r.ev, &r.cols
+	if ev.ID != id {
+		return "id"
+	}
+	if string(ev.Kind) != string(c[0]) && (utf8.Valid(c[0]) || string(ev.Kind) != asJSON(c[0])) {
+		return "kind"
+	}
+	if string(ev.Severity) != string(c[2]) && (utf8.Valid(c[2]) || string(ev.Severity) != asJSON(c[2])) {
+		return "severity"
+	}
+	if int64(ev.Response.Status) != status {
+		return "status"
+	}
+	if int64(ev.Response.Duration) != duration {
+		return "duration"
+	}
+	for _, f := range [...]struct {
+		col  int
+		name string
+		v    string
+	}{
+		{1, "action", ev.Action}, {3, "tenant", ev.Tenant}, {4, "actor_id", ev.Actor.ID}, {5, "actor_name", ev.Actor.Name},
+		{6, "object_type", ev.Object.Type}, {7, "object_id", ev.Object.ID}, {8, "object_repr", ev.Object.Repr},
+		{9, "message", ev.Message}, {10, "path", ev.Request.Path}, {11, "remote_ip", ev.Request.RemoteIP},
+		{12, "method", ev.Request.Method}, {13, "origin", ev.Request.Origin}, {14, "category", ev.Category}, {15, "tool", ev.Tool},
+	} {
+		if f.v != string(c[f.col]) && (utf8.Valid(c[f.col]) || f.v != asJSON(c[f.col])) {
+			return f.name
+		}
+	}
+	return ""
+}
+
+// asJSON returns b as a string that has been through the JSON form: each
+// byte that is not part of a valid UTF-8 sequence becomes U+FFFD, as
+// data holds it while the column holds the bytes Write was given.
+func asJSON(b []byte) string {
+	var sb strings.Builder
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n == 1 {
+			sb.WriteRune(utf8.RuneError)
+		} else {
+			sb.Write(b[:n])
+		}
+		b = b[n:]
+	}
+	return sb.String()
+}
+
+// rawRow is one row of entryColumns as the reader goroutine copied it:
+// its integers, and each byte column as a range of rawBatch.buf.
+type rawRow struct {
+	ns, status, duration, seq, version int64
+	f                                  [rawFields][2]int
+}
+
+// The byte columns of a rawRow, in the order of rawRow.f.
+const (
+	rawID     = 0
+	rawData   = 1
+	rawCols   = 2 // 16 columns: kind … tool, as entryReader.cols
+	rawChain  = 18
+	rawPrev   = 19
+	rawHash   = 20
+	rawFields = 21
+)
+
+// rawBatch is a run of rows, passed from the reader goroutine to the
+// one that builds the Entries.
+type rawBatch struct {
+	rows []rawRow
+	buf  []byte
+}
+
+const rawBatchRows = 256
+
+// scanRow scans the current row into b.
+func scanRow(rows *sql.Rows, b *rawBatch, raw *[rawFields]sql.RawBytes) error {
+	var r rawRow
+	c := raw[rawCols:]
+	// Integers as NullInt64: a NULL that someone wrote into the file is
+	// a finding (as 0, unlike what was sealed), not a failure to read.
+	var ns, status, duration, seq, version sql.NullInt64
+	if err := rows.Scan(&raw[rawID], &ns, &raw[rawData], &c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6], &c[7], &c[8], &c[9], &c[10], &c[11],
+		&status, &duration, &c[12], &c[13], &c[14], &c[15], &raw[rawChain], &seq, &raw[rawPrev], &raw[rawHash], &version); err != nil {
+		return err
+	}
+	r.ns, r.status, r.duration, r.seq, r.version = ns.Int64, status.Int64, duration.Int64, seq.Int64, version.Int64
+	for i := range raw {
+		start := len(b.buf)
+		b.buf = append(b.buf, raw[i]...)
+		r.f[i] = [2]int{start, len(b.buf)}
+	}
+	b.rows = append(b.rows, r)
+	return nil
+}
+
+// build makes the Entry of row i of b. The canonical bytes are those of
+// the event as Get returns it: decoded from data, its time from the time
+// column. A column that a filter reads and that disagrees with data
+// adds a note to the bytes, so that an edit of data or of a column
+// shows as modified. The seal is nil when the row has none, or only
+// part of one.
+func (r *entryReader) build(b *rawBatch, i int) integrity.Entry {
+	row := &b.rows[i]
+	field := func(k int) []byte { return b.buf[row.f[k][0]:row.f[k][1]] }
+	for k := range 16 {
+		r.cols[k] = field(rawCols + k)
+	}
+	var e integrity.Entry
+	copy(e.EventID[:], field(rawID))
+	data := field(rawData)
+	if err := r.dec.decode(&r.ev, string(data), row.ns); err != nil {
+		// Not an event any more: its bytes are what is stored.
+		r.canon = append(r.canon[:0], data...)
+	} else {
+		var err error
+		if r.canon, err = activitylog.AppendCanonical(r.canon[:0], &r.ev); err != nil {
+			r.canon = append(r.canon[:0], data...)
+		}
+		if col := r.mismatch(e.EventID, row.status, row.duration); col != "" {
+			r.canon = append(r.canon, "\x00column "+col+" differs from data"...)
+		}
+	}
+	e.Canonical = r.canon
+	chain, prev, hash := field(rawChain), field(rawPrev), field(rawHash)
+	if len(chain) > 0 && row.seq > 0 && len(prev) == 32 && len(hash) == 32 && row.version == activitylog.CanonicalVersion {
+		if string(chain) != r.chain {
+			r.chain = string(chain)
+		}
+		r.seal = integrity.Seal{Chain: r.chain, Seq: uint64(row.seq)}
+		copy(r.seal.Prev[:], prev)
+		copy(r.seal.Hash[:], hash)
+		e.Seal = &r.seal
+	}
+	return e
+}
+
+// Entries calls fn for each event of chain, by seq, with its canonical
+// bytes recomputed from what is stored (see entryReader.read).
+func (s *Store) Entries(ctx context.Context, chain string, fn func(integrity.Entry) error) error {
+	return s.entries(ctx, `SELECT `+entryColumns+` FROM events WHERE chain = ? AND chain <> '' ORDER BY chain_seq`, []any{chain}, fn)
+}
+
+// Unsealed calls fn for each event without a seal.
+func (s *Store) Unsealed(ctx context.Context, fn func(integrity.Entry) error) error {
+	if s.closed.Load() {
+		return fmt.Errorf("read unsealed events: %w", errClosed)
+	}
+	// Both counts read an index only; when they agree, every event is
+	// sealed and the table is not read.
+	var all, sealed int64
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`).Scan(&all); err != nil {
+		return fmt.Errorf("read unsealed events: %w", unavailable(ctx, err))
+	}
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE chain <> ''`).Scan(&sealed); err != nil {
+		return fmt.Errorf("read unsealed events: %w", unavailable(ctx, err))
+	}
+	if all == sealed {
+		return nil
+	}
+	return s.entries(ctx, `SELECT `+entryColumns+` FROM events WHERE coalesce(chain, '') = ''`, nil, fn)
+}
+
+func (s *Store) entries(ctx context.Context, query string, args []any, fn func(integrity.Entry) error) error {
+	if s.closed.Load() {
+		return fmt.Errorf("read events: %w", errClosed)
+	}
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("read events: %w", unavailable(ctx, err))
+	}
+	// One goroutine reads the rows (SQLite's share of the work), this one
+	// decodes them, encodes them and calls fn (the verifier's share), a
+	// batch of rows at a time.
+	full := make(chan *rawBatch, 2)
+	free := make(chan *rawBatch, 4)
+	stop := make(chan struct{})
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(full)
+		defer rows.Close()
+		var raw [rawFields]sql.RawBytes
+		for {
+			var b *rawBatch
+			select {
+			case b = <-free:
+				b.rows, b.buf = b.rows[:0], b.buf[:0]
+			default:
+				b = &rawBatch{rows: make([]rawRow, 0, rawBatchRows)}
+			}
+			more := true
+			for len(b.rows) < rawBatchRows {
+				if more = rows.Next(); !more {
+					break
+				}
+				if err := scanRow(rows, b, &raw); err != nil {
+					readErr <- err
+					return
+				}
+			}
+			if len(b.rows) > 0 {
+				select {
+				case full <- b:
+				case <-stop:
+					readErr <- nil
+					return
+				}
+			}
+			if !more {
+				readErr <- rows.Err()
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		for range full {
+		}
+	}()
+	var r entryReader
+	for b := range full {
+		for i := range b.rows {
+			if err := fn(r.build(b, i)); err != nil {
+				return err
+			}
+		}
+		select {
+		case free <- b:
+		default:
+		}
+	}
+	if err := <-readErr; err != nil {
+		return fmt.Errorf("read events: %w", unavailable(ctx, err))
+	}
+	return nil
+}
+
+// Checkpoints returns chain's stored checkpoints by to_seq. One whose
+// JSON is no longer valid is returned with the fields that could be
+// read and no signature, so that the verifier reports it as
+// bad_signature.
+func (s *Store) Checkpoints(ctx context.Context, chain string) ([]integrity.Checkpoint, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("read checkpoints: %w", errClosed)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT to_seq, from_seq, body FROM checkpoints WHERE chain = ? ORDER BY to_seq`, chain)
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoints: %w", unavailable(ctx, err))
+	}
+	defer rows.Close()
+	var cps []integrity.Checkpoint
+	for rows.Next() {
+		var to, from int64
+		var body []byte
+		if err := rows.Scan(&to, &from, &body); err != nil {
+			return nil, fmt.Errorf("read checkpoints: %w", unavailable(ctx, err))
+		}
+		var cp integrity.Checkpoint
+		if err := json.Unmarshal(body, &cp); err != nil {
+			cp = integrity.Checkpoint{Version: integrity.CheckpointVersion, Chain: chain, FromSeq: uint64(from), ToSeq: uint64(to)}
+		}
+		cps = append(cps, cp)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read checkpoints: %w", unavailable(ctx, err))
+	}
+	return cps, nil
+}
