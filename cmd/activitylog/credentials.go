@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -86,6 +87,11 @@ func (c *command) sub(name string) *subcommand {
 
 // runSub runs `activitylog <cmd> <sub> [flags] [args]`.
 func runSub(ctx context.Context, cmd *command, args []string, stdin io.Reader, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int {
+	// A command whose subcommand is named "" (verify) runs it when no
+	// subcommand is named: activitylog verify --json.
+	if cmd.sub("") != nil && (len(args) == 0 || strings.HasPrefix(args[0], "-") && !slices.Contains([]string{"-h", "-help", "--help"}, args[0])) {
+		args = append([]string{""}, args...)
+	}
 	if len(args) == 0 {
 		fmt.Fprintf(stderr, "activitylog %s: no subcommand given\n%s", cmd.name, subList(cmd))
 		return exitUsage
@@ -100,7 +106,7 @@ func runSub(ctx context.Context, cmd *command, args []string, stdin io.Reader, s
 		fmt.Fprintf(stderr, "activitylog %s: unknown subcommand %q\n%s", cmd.name, args[0], subList(cmd))
 		return exitUsage
 	}
-	name := cmd.name + " " + sub.name
+	name := strings.TrimSpace(cmd.name + " " + sub.name)
 	fs := flag.NewFlagSet("activitylog "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	flags := config.Bind(fs, cmd.name)

@@ -92,6 +92,8 @@ var commands = []*command{
 	},
 	usersCommand,
 	apiKeysCommand,
+	keysCommand,
+	verifyCommand,
 	{
 		name:    "version",
 		summary: "print the version",

@@ -147,6 +147,7 @@ const (
 	migrate = "migrate"
 	users   = "users"
 	apiKeys = "api-keys"
+	verify  = "verify"
 )
 
 func oneOf(v string, allowed ...string) string {
@@ -189,7 +190,7 @@ var Settings = []*Setting{
 		check: func(c *Config) string { return checkAddr(c.Addr) },
 	},
 	{
-		Key: "db", Arg: "PATH", Commands: []string{serve, migrate, users, apiKeys},
+		Key: "db", Arg: "PATH", Commands: []string{serve, migrate, users, apiKeys, verify},
 		Usage: "SQLite database file, created if missing; migrations run on open. :memory: keeps events in memory until exit.",
 		field: func(c *Config) any { return &c.DB },
 		check: func(c *Config) string {
