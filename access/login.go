@@ -148,6 +148,7 @@ func (s *Service) checkPassword(ctx context.Context, username, password string) 
 	}
 	ok, err := VerifyPassword(encoded, password)
 	<-s.hashSlots
+	s.verified.Add(1)
 	switch {
 	case !known:
 		return User{}, "unknown_user", nil

@@ -150,6 +150,7 @@ type Service struct {
 	hashSlots    chan struct{}
 	lastPrune    atomic.Int64
 
+	verified  atomic.Int64 // passwords checked against a hash, for the tests
 	dummyOnce sync.Once
 	dummy     string // a hash to check unknown usernames against
 }

