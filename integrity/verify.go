@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/activitylog/activitylog"
 )
@@ -50,6 +51,12 @@ const (
 // Entry is one stored event as a Source yields it.
 type Entry struct {
 	EventID activitylog.ID
+	// Kind and Time are the event's kind and time as stored, for the
+	// verifier's filters (VerifierOptions). A Source that cannot give
+	// them leaves them zero, and such an entry matches no Kinds, From
+	// or To filter.
+	Kind activitylog.Kind
+	Time time.Time
 	// Seal is the event's seal; nil when the event has none (or only
 	// part of one).
 	Seal *Seal

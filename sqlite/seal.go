@@ -449,6 +449,8 @@ func (r *entryReader) build(b *rawBatch, i int) integrity.Entry {
 	}
 	var e integrity.Entry
 	copy(e.EventID[:], field(rawID))
+	e.Kind = activitylog.Kind(r.cols[0])
+	e.Time = time.Unix(0, row.ns).UTC()
 	data := field(rawData)
 	if err := r.dec.decode(&r.ev, string(data), row.ns); err != nil {
 		// Not an event any more: its bytes are what is stored.
