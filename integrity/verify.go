@@ -104,6 +104,17 @@ type VerifierOptions struct {
 	// MaxFindings bounds Report.Findings; Report.Counts counts them all.
 	// Zero: 1000. Negative: no bound.
 	MaxFindings int
+
+	// Chains, when not empty, limits verification to these chains (by
+	// id); events without a seal are then not read.
+	Chains []string
+	// Kinds, From and To select events: of one of Kinds (any kind when
+	// empty), with From <= Time < To (a zero bound is open). A chain is
+	// still read whole, since its links run through every event, but
+	// the report counts and lists only what concerns selected events
+	// (docs/integrity.md, Verification, says exactly what).
+	Kinds    []activitylog.Kind
+	From, To time.Time
 }
 
 // Verifier recomputes a trail's chains, trees and checkpoints from a
