@@ -735,6 +735,12 @@ func (r *Recorder) lossPending() bool {
 	return r.dropped.Load() != r.reportedDropped || r.refused.Load() != r.reportedRefused || r.failed.Load() != r.reportedFailed
 }
 
+// CategoryAuditLoss is the category of the system event by which a
+// Recorder reports the events it dropped, refused or failed to write
+// (their counts in Extra); integrity.Writer checkpoints every batch that
+// holds one.
+const CategoryAuditLoss = "audit_loss"
+
 // lossEvent returns the system event that reports drops, refusals and
 // failures since the last report, and true, or false when there are
 // none.
@@ -757,7 +763,7 @@ func (r *Recorder) lossEvent() (Event, bool) {
 		Severity: SeverityError,
 		Service:  r.opts.Service,
 		Actor:    Actor{ID: "activitylog", Type: ActorSystem},
-		Category: "audit_loss",
+		Category: CategoryAuditLoss,
 		Message: "audit events lost: " + strconv.FormatUint(dd, 10) + " dropped, " +
 			strconv.FormatUint(df, 10) + " refused, " + strconv.FormatUint(dx, 10) + " failed",
 		Extra: map[string]any{

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math/bits"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
@@ -51,88 +52,80 @@ func nodeHash(l, r []byte) []byte {
 	return s[:]
 }
 
-// factory makes the compact ranges that need no allocator of their own.
+// factory makes the compact ranges of the proofs.
 var factory = &compact.RangeFactory{Hash: nodeHash}
 
-// tree is an RFC 6962 tree that grows one leaf at a time. Its hashes
-// are cut from 2 KiB blocks of its own rather than allocated one by
-// one, so that Chainer.Next allocates once per 32 events instead of 3
-// or 4 times per event; the compact range holds about log2(size)
-// hashes, so a tree keeps few blocks alive.
-type tree struct {
-	r    *compact.Range
-	slab *slab
+// node returns SHA-256(0x01 || l || r), as nodeHash does, without
+// allocating.
+func node(l, r *Hash) Hash {
+	var b [65]byte
+	b[0] = 1
+	copy(b[1:33], l[:])
+	copy(b[33:], r[:])
+	return sha256.Sum256(b[:])
 }
 
-type slab struct{ buf []byte }
+// tree is an RFC 6962 tree that grows one leaf at a time: its compact
+// range from 0, the roots of its perfect subtrees, largest (leftmost)
+// first, one for each bit set in its size, as compact.Range keeps it
+// (the merkle tests hold the two to each other). Appending a leaf
+// merges the subtrees of equal size at the right end, like carrying in
+// a binary counter: one node hash per leaf on average, and no
+// allocation once the slice has room for log2(size) hashes. tree is a
+// handle: copies share one range.
+type tree struct{ c *compactTree }
 
-// next returns 32 bytes of its own.
-func (s *slab) next() []byte {
-	if len(s.buf) < 32 {
-		s.buf = make([]byte, 32*64)
-	}
-	b := s.buf[:32:32]
-	s.buf = s.buf[32:]
-	return b
+type compactTree struct {
+	n      uint64
+	hashes []Hash
 }
 
-func (s *slab) factory() *compact.RangeFactory {
-	return &compact.RangeFactory{Hash: func(l, r []byte) []byte {
-		var in [65]byte
-		in[0] = 1
-		copy(in[1:33], l)
-		copy(in[33:], r)
-		out := s.next()
-		sum := sha256.Sum256(in[:])
-		copy(out, sum[:])
-		return out
-	}}
-}
-
-func newTree() tree {
-	s := &slab{}
-	return tree{s.factory().NewEmptyRange(0), s}
-}
+func newTree() tree { return tree{&compactTree{hashes: make([]Hash, 0, 8)}} }
 
 // treeFrom restores a tree of size leaves from its compact range hashes.
 func treeFrom(size uint64, hashes []Hash) (tree, error) {
-	if got, want := len(hashes), compact.RangeSize(0, size); got != want {
+	if got, want := len(hashes), bits.OnesCount64(size); got != want {
 		return tree{}, fmt.Errorf("compact range of %d leaves has %d hashes, want %d", size, got, want)
 	}
-	s := &slab{}
-	r, err := s.factory().NewRange(0, size, hashesToBytes(hashes))
-	if err != nil {
-		return tree{}, err
-	}
-	return tree{r, s}, nil
+	hs := make([]Hash, len(hashes), max(8, len(hashes)+1))
+	copy(hs, hashes)
+	return tree{&compactTree{n: size, hashes: hs}}, nil
 }
 
-func (t tree) size() uint64 { return t.r.End() }
+func (t tree) size() uint64 { return t.c.n }
 
 // appendLeaf appends a leaf hash (not an event hash).
 func (t tree) appendLeaf(leaf Hash) {
-	b := t.slab.next()
-	copy(b, leaf[:])
-	if err := t.r.Append(b, nil); err != nil {
-		panic(err) // Append fails only for a hash of another size.
+	c := t.c
+	h := leaf
+	for n := c.n; n&1 == 1; n >>= 1 {
+		last := len(c.hashes) - 1
+		h = node(&c.hashes[last], &h)
+		c.hashes = c.hashes[:last]
 	}
+	c.hashes = append(c.hashes, h)
+	c.n++
 }
 
+// root returns the tree's root: its subtrees' roots folded from the
+// right, emptyRoot for no leaf.
 func (t tree) root() Hash {
-	if t.r.End() == 0 {
+	hs := t.c.hashes
+	if len(hs) == 0 {
 		return emptyRoot
 	}
-	h, err := t.r.GetRootHash(nil)
-	if err != nil {
-		panic(err) // the range starts at 0 by construction
+	r := hs[len(hs)-1]
+	for i := len(hs) - 2; i >= 0; i-- {
+		r = node(&hs[i], &r)
 	}
-	return Hash(h)
+	return r
 }
 
 // state returns the compact range hashes, which treeFrom takes back.
 func (t tree) state() []Hash {
-	hs, _ := bytesToHashes(t.r.Hashes())
-	return hs
+	out := make([]Hash, len(t.c.hashes))
+	copy(out, t.c.hashes)
+	return out
 }
 
 // TreeRoot returns the RFC 6962 root of the tree whose leaves are the

@@ -83,6 +83,9 @@ type WriterOptions struct {
 	// CheckpointInterval is how often a checkpoint is stored: with the
 	// first batch written once the last checkpoint is this old. Zero:
 	// with every batch. Flush stores one for the events not yet covered.
+	// A batch that holds a loss report (see IsLossReport) is
+	// checkpointed whatever the interval, so that the count of lost
+	// events is signed as soon as it is stored.
 	CheckpointInterval time.Duration
 	// Witness, when set, is given each checkpoint after the transaction
 	// that stores it has committed.
@@ -110,8 +113,12 @@ type Writer struct {
 	mu      sync.Mutex
 	chainer *Chainer  // nil: restore from the stored tail
 	lastCP  time.Time // when the last checkpoint was made by this Writer
-	canon   []byte    // the batch's canonical bytes, one after another
-	ends    []int     // ends[i] is where event i's bytes end in canon
+	// The batch's canonical bytes, made in two parts on two goroutines:
+	// part 0 holds events [0, split), part 1 the rest, one after
+	// another; ends[p][k] is where the part's event k ends in canon[p].
+	canon   [2][]byte
+	ends    [2][]int
+	split   int
 	pending []Checkpoint
 }
 
@@ -174,24 +181,46 @@ func (w *Writer) write(ctx context.Context, events []activitylog.Event, force bo
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	// The canonical bytes do not depend on the chain: they are made
-	// while the store encodes and takes its lock, on another goroutine.
-	// When the Writer has a Chainer, the batch is also sealed there, on
-	// a copy, in the hope that the store's tail is the Chainer's and
-	// every event new, as it is for almost every batch.
+	// while the store encodes and takes its lock, on two other
+	// goroutines, each half of the batch (the encoding costs more than
+	// the store's, and the transaction would wait for it). When the
+	// Writer has a Chainer, the batch is also sealed there, on a copy,
+	// in the hope that the store's tail is the Chainer's and every event
+	// new, as it is for almost every batch: the first half as soon as it
+	// is encoded, the second once the other goroutine is done.
 	var spec *Chainer
 	var specSeals []Seal
 	encoded := make(chan error, 1)
 	cur := w.chainer
+	w.split = len(events)
+	if len(events) >= minSplit {
+		w.split = len(events) / 2
+	}
+	second := make(chan error, 1)
+	if w.split < len(events) {
+		go func() { second <- w.encode(1, events[w.split:]) }()
+	} else {
+		w.canon[1], w.ends[1] = w.canon[1][:0], w.ends[1][:0]
+		second <- nil
+	}
 	go func() {
-		err := w.encode(events)
+		err := w.encode(0, events[:w.split])
 		if err == nil && cur != nil && len(events) > 0 {
 			if spec, err = Restore(cur.State(), w.chainerOptions()); err == nil {
 				specSeals = make([]Seal, len(events))
-				for i := range events {
+				for i := range w.split {
 					specSeals[i] = spec.Next(w.canonOf(i))
 				}
 			} else {
 				spec, err = nil, nil
+			}
+		}
+		if err2 := <-second; err == nil && err2 != nil {
+			err, spec = err2, nil
+		}
+		if err == nil && spec != nil {
+			for i := w.split; i < len(events); i++ {
+				specSeals[i] = spec.Next(w.canonOf(i))
 			}
 		}
 		encoded <- err
@@ -229,7 +258,8 @@ func (w *Writer) write(ctx context.Context, events []activitylog.Event, force bo
 		// c has changed: drop it unless the commit succeeds.
 		w.chainer = nil
 		now := w.opts.Now()
-		if c.signer != nil && c.Pending() > 0 && (force || w.opts.CheckpointInterval == 0 || now.Sub(w.lastCP) >= w.opts.CheckpointInterval) {
+		if c.signer != nil && c.Pending() > 0 && (force || w.opts.CheckpointInterval == 0 || now.Sub(w.lastCP) >= w.opts.CheckpointInterval ||
+			holdsLossReport(events, fresh)) {
 			cp, err := c.Checkpoint(now)
 			if err != nil {
 				return SealedBatch{}, err
@@ -256,15 +286,40 @@ func (w *Writer) write(ctx context.Context, events []activitylog.Event, force bo
 	return w.witness(ctx)
 }
 
-// encode sets w.canon and w.ends to the canonical bytes of events.
-func (w *Writer) encode(events []activitylog.Event) error {
-	w.canon, w.ends = w.canon[:0], w.ends[:0]
+// IsLossReport reports whether e is a Recorder's report of lost events:
+// a system event of category activitylog.CategoryAuditLoss, whose Extra
+// holds the counts dropped, refused and failed since the last report.
+// A Writer signs a checkpoint with every batch that holds one.
+func IsLossReport(e *activitylog.Event) bool {
+	return e.Kind == activitylog.KindSystem && e.Category == activitylog.CategoryAuditLoss
+}
+
+// holdsLossReport reports whether one of the fresh events is a loss
+// report.
+func holdsLossReport(events []activitylog.Event, fresh []int) bool {
+	for _, i := range fresh {
+		if IsLossReport(&events[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// minSplit is the smallest batch whose canonical bytes are made in two
+// parts: below it a second goroutine costs more than it saves.
+const minSplit = 64
+
+// encode sets w.canon[part] and w.ends[part] to the canonical bytes of
+// events.
+func (w *Writer) encode(part int, events []activitylog.Event) error {
+	canon, ends := w.canon[part][:0], w.ends[part][:0]
+	defer func() { w.canon[part], w.ends[part] = canon, ends }()
 	for i := range events {
 		var err error
-		if w.canon, err = activitylog.AppendCanonical(w.canon, &events[i]); err != nil {
+		if canon, err = activitylog.AppendCanonical(canon, &events[i]); err != nil {
 			return fmt.Errorf("seal event %s: %w", events[i].ID, err)
 		}
-		w.ends = append(w.ends, len(w.canon))
+		ends = append(ends, len(canon))
 	}
 	return nil
 }
@@ -276,11 +331,15 @@ func (w *Writer) chainerOptions() *Options {
 
 // canonOf returns the canonical bytes of the batch's event i.
 func (w *Writer) canonOf(i int) []byte {
+	part := 0
+	if i >= w.split {
+		part, i = 1, i-w.split
+	}
 	start := 0
 	if i > 0 {
-		start = w.ends[i-1]
+		start = w.ends[part][i-1]
 	}
-	return w.canon[start:w.ends[i]]
+	return w.canon[part][start:w.ends[part][i]]
 }
 
 // atTail reports whether c is at the stored tail (nil: a new chain).

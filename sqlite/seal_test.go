@@ -175,8 +175,8 @@ func openRaw(t *testing.T, path string) *sql.DB {
 // BenchmarkIngestIntegrity writes batches of 500 request events to a
 // file database, as BenchmarkWrite does: "off" with Store.Write, "on"
 // through an integrity.Writer (SHA-256 chain, a signed checkpoint with
-// every batch), "on/hmac" the same with an HMAC key, and
-// "on/checkpoint-1s" with a checkpoint at most every second. ns/op is
+// every batch), "on-hmac" the same with an HMAC key, and
+// "on-checkpoint-1s" with a checkpoint at most every second. ns/op is
 // per batch; the target is "on" within 5% of "off".
 func BenchmarkIngestIntegrity(b *testing.B) {
 	_, priv, _ := integrity.GenerateKey()
@@ -187,10 +187,11 @@ func BenchmarkIngestIntegrity(b *testing.B) {
 	}{
 		{"off", nil},
 		{"on", &integrity.WriterOptions{SigningKey: priv}},
-		{"on/hmac", &integrity.WriterOptions{SigningKey: priv, HMACKey: hk}},
-		{"on/checkpoint-1s", &integrity.WriterOptions{SigningKey: priv, CheckpointInterval: time.Second}},
+		{"on-hmac", &integrity.WriterOptions{SigningKey: priv, HMACKey: hk}},
+		{"on-checkpoint-1s", &integrity.WriterOptions{SigningKey: priv, CheckpointInterval: time.Second}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
+
 			s, err := sqlite.Open(filepath.Join(b.TempDir(), "bench.db"), nil)
 			if err != nil {
 				b.Fatal(err)
@@ -206,14 +207,18 @@ func BenchmarkIngestIntegrity(b *testing.B) {
 			t0 := time.Now().Add(-time.Hour)
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := startCPU()
 			for i := 0; b.Loop(); i++ {
 				b.StopTimer()
+				cpu.pause()
 				es := benchEvents(i*benchBatch, benchBatch, t0)
+				cpu.resume()
 				b.StartTimer()
 				if err := w.Write(ctx, es); err != nil {
 					b.Fatal(err)
 				}
 			}
+			cpu.report(b)
 			b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
@@ -226,26 +231,42 @@ func BenchmarkIngestIntegrity(b *testing.B) {
 // trail of 1,000,000 events too:
 //
 //	ACTIVITYLOG_BENCH_1M=1 go test -run '^$' -bench BenchmarkVerifyStore -benchtime 3x -timeout 30m ./sqlite/
+//
+// With ACTIVITYLOG_BENCH_SEALED_DIR=dir the trails are kept in that
+// folder (verify-100000.db, verify-1000000.db) and reused by later runs,
+// which then measure only the verification; the signing key is fixed.
 func BenchmarkVerifyStore(b *testing.B) {
 	sizes := []int{100_000}
 	if os.Getenv(millionEnv) != "" {
 		sizes = append(sizes, 1_000_000)
 	}
-	pub, priv, _ := integrity.GenerateKey()
+	priv := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	pub := priv.Public().(ed25519.PublicKey)
 	for _, n := range sizes {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			s, err := sqlite.Open(filepath.Join(b.TempDir(), "verify.db"), nil)
+			path := filepath.Join(b.TempDir(), "verify.db")
+			if dir := os.Getenv("ACTIVITYLOG_BENCH_SEALED_DIR"); dir != "" {
+				path = filepath.Join(dir, fmt.Sprintf("verify-%d.db", n))
+			}
+			s, err := sqlite.Open(path, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer s.Close()
+			ctx := context.Background()
+			stored, err := s.Count(ctx, activitylog.Filter{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if stored != 0 && stored != int64(n) {
+				b.Fatalf("%s holds %d events, neither none nor %d; remove it", path, stored, n)
+			}
 			w, err := integrity.NewWriter(s, &integrity.WriterOptions{SigningKey: priv})
 			if err != nil {
 				b.Fatal(err)
 			}
-			ctx := context.Background()
 			t0 := time.Now().Add(-time.Duration(n) * time.Second)
-			for i := 0; i < n; i += benchBatch {
+			for i := 0; stored == 0 && i < n; i += benchBatch {
 				if err := w.Write(ctx, benchEvents(i, benchBatch, t0)); err != nil {
 					b.Fatal(err)
 				}
@@ -253,6 +274,7 @@ func BenchmarkVerifyStore(b *testing.B) {
 			v := integrity.NewVerifier(s, &integrity.VerifierOptions{PublicKeys: []ed25519.PublicKey{pub}})
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := startCPU()
 			for b.Loop() {
 				rep, err := v.Verify(ctx)
 				if err != nil {
@@ -262,6 +284,7 @@ func BenchmarkVerifyStore(b *testing.B) {
 					b.Fatalf("verified %d of %d: %v", rep.Verified, n, rep.Findings)
 				}
 			}
+			cpu.report(b)
 			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
