@@ -19,6 +19,8 @@ type record struct {
 	selfOK     bool   // its bytes hash to its hash (true when the key is unknown)
 	canon      []byte // kept when !selfOK, within bounds
 	synthetic  *unsealed
+	sel        bool // selected by the filters
+	when       int8 // against the From/To window
 
 	onChain  bool   // on the chain the links make (G)
 	pos      uint64 // its position there
@@ -46,13 +48,16 @@ func (c *chainRun) thorough(ctx context.Context, tc *treeChecker) error {
 			c.addUnsealed(e)
 			return nil
 		}
-		n++
+		sel := c.v.selected(&e)
+		if sel {
+			n++
+		}
 		if s.Chain != c.info.ID {
-			c.add(Finding{Reason: ReasonInserted, Chain: c.info.ID, Seq: s.Seq, EventID: e.EventID,
-				Detail: fmt.Sprintf("stored in chain %s, its seal names chain %s", c.info.ID, s.Chain)})
+			c.addEvent(Finding{Reason: ReasonInserted, Chain: c.info.ID, Seq: s.Seq, EventID: e.EventID,
+				Detail: fmt.Sprintf("stored in chain %s, its seal names chain %s", c.info.ID, s.Chain)}, sel)
 			return nil
 		}
-		r := &record{id: e.EventID, seq: s.Seq, prev: s.Prev, hash: s.Hash, selfOK: true}
+		r := &record{id: e.EventID, seq: s.Seq, prev: s.Prev, hash: s.Hash, selfOK: true, sel: sel, when: c.v.when(e.Time)}
 		if c.seal != nil && c.seal.hash(&s.Prev, e.Canonical) != s.Hash {
 			r.selfOK = false
 			if kept < keepMax && keptBytes+len(e.Canonical) <= keepBytes {
@@ -71,6 +76,10 @@ func (c *chainRun) thorough(ctx context.Context, tc *treeChecker) error {
 	slices.SortStableFunc(recs, func(a, b *record) int { return cmp.Compare(a.seq, b.seq) })
 	c.repairSeals(recs)
 	recs = c.matchUnsealed(recs)
+	c.span = span{}
+	for _, r := range recs {
+		c.span.see(r.seq, r.sel, r.when)
+	}
 
 	// The hash links.
 	byHash := make(map[Hash]int, len(recs))
@@ -140,7 +149,12 @@ func (c *chainRun) thorough(ctx context.Context, tc *treeChecker) error {
 			if last != nil {
 				lastPos, lastSeq = last.pos, last.seq
 			}
-			if r.seq > lastSeq+1 && r.seq > lastPos {
+			if c.cut > 0 && r.seq == c.cut+1 && r.prev == c.cutHash && lastPos <= c.cut {
+				// The event after a pruning record's cut, linked to its
+				// cut hash: what is before it was pruned.
+				tc.skip(c.cut - lastPos)
+				r.pos = r.seq
+			} else if r.seq > lastSeq+1 && r.seq > lastPos {
 				// Deleted events left a gap in the seqs: the run keeps its
 				// seqs as positions.
 				tc.skip(r.seq - 1 - lastPos)
@@ -162,17 +176,39 @@ func (c *chainRun) thorough(ctx context.Context, tc *treeChecker) error {
 	}
 
 	c.explain(recs, chain)
+	c.checkCut(recs, chain)
 	for _, r := range recs {
 		if r.synthetic != nil {
 			continue
 		}
 		if r.reason != "" {
-			c.add(Finding{Reason: r.reason, Chain: c.info.ID, Seq: r.seq, EventID: r.id, Detail: r.detail})
-		} else if r.onChain && r.selfOK && c.seal != nil {
+			c.addEvent(Finding{Reason: r.reason, Chain: c.info.ID, Seq: r.seq, EventID: r.id, Detail: r.detail}, r.sel)
+		} else if r.onChain && r.selfOK && c.seal != nil && r.sel {
 			c.cr.Verified++
 		}
 	}
 	return nil
+}
+
+// checkCut holds the events at a pruning record's cut to it: the event
+// stored at the cut must have the record's cut hash, and the first
+// event after it must link to that hash.
+func (c *chainRun) checkCut(recs []*record, chain []int) {
+	if c.cut == 0 {
+		return
+	}
+	for _, i := range chain {
+		r := recs[i]
+		if r.synthetic != nil || r.reason != "" || !r.onChain {
+			continue
+		}
+		switch {
+		case r.seq == c.cut && r.hash != c.cutHash:
+			r.reason, r.detail = ReasonModified, fmt.Sprintf("its hash is not the cut hash %s that the pruning record up to seq %d signs", c.cutHash, c.cut)
+		case r.seq == c.cut+1 && r.prev != c.cutHash && r.selfOK:
+			r.reason, r.detail = ReasonInserted, fmt.Sprintf("its prev is not the cut hash %s that the pruning record up to seq %d signs: it is not the event that followed the cut", c.cutHash, c.cut)
+		}
+	}
 }
 
 // pick chooses the event that follows, among the candidates whose prev
@@ -238,7 +274,7 @@ func (c *chainRun) matchUnsealed(recs []*record) []*record {
 			}
 			if c.seal.hash(&prev, u.canon) == want {
 				u.matched, u.chain, u.seq = true, c.info.ID, seq
-				add = append(add, &record{id: u.id, seq: seq, prev: prev, hash: want, selfOK: true, synthetic: u})
+				add = append(add, &record{id: u.id, seq: seq, prev: prev, hash: want, selfOK: true, synthetic: u, sel: u.sel, when: u.when})
 				break
 			}
 		}
@@ -272,6 +308,11 @@ func (c *chainRun) repairSeals(recs []*record) {
 			if p := recs[i-1].hash; p != r.prev && c.seal.hash(&p, r.canon) == r.hash {
 				r.prev, r.selfOK = p, true
 				r.reason, r.detail = ReasonModified, "its seal's prev was changed: its bytes and the previous event's hash make its hash"
+			}
+		} else if c.cut > 0 && r.seq == c.cut+1 {
+			if p := c.cutHash; p != r.prev && c.seal.hash(&p, r.canon) == r.hash {
+				r.prev, r.selfOK = p, true
+				r.reason, r.detail = ReasonModified, "its seal's prev was changed: its bytes and the pruning record's cut hash make its hash"
 			}
 		}
 	}
@@ -394,10 +435,12 @@ func (c *chainRun) explain(recs []*record, chain []int) {
 	}
 	expect := uint64(1)
 	for _, s := range seqs {
-		if s > expect && !jumped[expect] {
-			f := Finding{Reason: ReasonMissing, Chain: c.info.ID, Seq: expect, EndSeq: s - 1, Detail: fmt.Sprintf("no stored event holds seq %d to %d", expect, s-1)}
-			if s-1 == expect {
-				f.EndSeq, f.Detail = 0, fmt.Sprintf("no stored event holds seq %d", expect)
+		if s > expect && !jumped[expect] && s-1 > c.cut {
+			// A verified pruning record accepts the seqs up to its cut.
+			a := max(expect, c.cut+1)
+			f := Finding{Reason: ReasonMissing, Chain: c.info.ID, Seq: a, EndSeq: s - 1, Detail: fmt.Sprintf("no stored event holds seq %d to %d", a, s-1)}
+			if s-1 == a {
+				f.EndSeq, f.Detail = 0, fmt.Sprintf("no stored event holds seq %d", a)
 			}
 			c.add(f)
 		}

@@ -106,13 +106,20 @@ type VerifierOptions struct {
 	MaxFindings int
 
 	// Chains, when not empty, limits verification to these chains (by
-	// id); events without a seal are then not read.
+	// id); events without a seal are then not read. A listed chain that
+	// neither the store nor the witness knows is reported as an empty
+	// chain.
 	Chains []string
 	// Kinds, From and To select events: of one of Kinds (any kind when
 	// empty), with From <= Time < To (a zero bound is open). A chain is
 	// still read whole, since its links run through every event, but
 	// the report counts and lists only what concerns selected events
-	// (docs/integrity.md, Verification, says exactly what).
+	// (docs/integrity.md, Verification, says exactly what): Total,
+	// Verified, Unsealed and each ChainReport's Entries and Verified
+	// count selected events only; a finding that names an event is
+	// listed when that event is selected; one that names seqs only (a
+	// gap, a truncation, a checkpoint) when they touch the chain's
+	// selected span.
 	Kinds    []activitylog.Kind
 	From, To time.Time
 }
@@ -126,6 +133,14 @@ type Verifier struct {
 	macs    map[string]*HMACKey
 	witness []Checkpoint
 	max     int
+
+	// The filters (VerifierOptions.Chains, Kinds, From, To).
+	chains   map[string]bool // nil: every chain
+	kinds    map[activitylog.Kind]bool
+	from, to time.Time
+	filtered bool  // Kinds, From or To given
+	hasTime  bool  // From or To given
+	optErr   error // a filter that is not valid, returned by Verify
 }
 
 // NewVerifier returns a Verifier of src.
@@ -144,7 +159,75 @@ func NewVerifier(src Source, opts *VerifierOptions) *Verifier {
 	for _, k := range o.HMACKeys {
 		v.macs[k.ID()] = k
 	}
+	v.setFilters(&o)
 	return v
+}
+
+// setFilters keeps the filters of o, and the first that is not valid
+// as v.optErr.
+func (v *Verifier) setFilters(o *VerifierOptions) {
+	fail := func(err error) {
+		if v.optErr == nil {
+			v.optErr = err
+		}
+	}
+	if len(o.Chains) > 0 {
+		v.chains = map[string]bool{}
+		for _, c := range o.Chains {
+			if err := ValidateChainID(c); err != nil {
+				fail(err)
+			}
+			v.chains[c] = true
+		}
+	}
+	if len(o.Kinds) > 0 {
+		v.kinds = map[activitylog.Kind]bool{}
+		for _, k := range o.Kinds {
+			if !k.Valid() {
+				fail(activitylog.Invalid("kind", truncate(string(k), 80), "is not one of the kinds"))
+			}
+			v.kinds[k] = true
+		}
+	}
+	v.from, v.to = o.From, o.To
+	if !v.from.IsZero() && !v.to.IsZero() && !v.to.After(v.from) {
+		fail(activitylog.Invalid("to", v.to.Format(time.RFC3339Nano), "must be after from "+v.from.Format(time.RFC3339Nano)))
+	}
+	v.hasTime = !v.from.IsZero() || !v.to.IsZero()
+	v.filtered = v.kinds != nil || v.hasTime
+}
+
+// Where an event's time lies against the From/To window.
+const (
+	whenIn    int8 = iota // within the window, or no window
+	whenEarly             // before From
+	whenLate              // at or after To
+	whenNone              // a zero time with a window: neither
+)
+
+func (v *Verifier) when(t time.Time) int8 {
+	switch {
+	case !v.hasTime:
+		return whenIn
+	case t.IsZero():
+		return whenNone
+	case !v.from.IsZero() && t.Before(v.from):
+		return whenEarly
+	case !v.to.IsZero() && !t.Before(v.to):
+		return whenLate
+	}
+	return whenIn
+}
+
+// selected reports whether the filters select e.
+func (v *Verifier) selected(e *Entry) bool {
+	if !v.filtered {
+		return true
+	}
+	if v.kinds != nil && !v.kinds[e.Kind] {
+		return false
+	}
+	return v.when(e.Time) == whenIn
 }
 
 // Finding is one fault, with where it is. Seq..EndSeq is a range of
@@ -182,7 +265,8 @@ type ChainReport struct {
 	ID    string `json:"id"`
 	KeyID string `json:"key_id,omitempty"`
 	// Entries is the number of sealed events read, Verified those whose
-	// hash was recomputed and matched and that carry no finding.
+	// hash was recomputed and matched and that carry no finding; with
+	// the filters Kinds, From or To, of the selected events only.
 	Entries  int `json:"entries"`
 	Verified int `json:"verified"`
 	// Length is the chain's last seq as its hash links place it.
@@ -192,6 +276,13 @@ type ChainReport struct {
 	// signature and both roots were checked and hold.
 	Checkpoints         int `json:"checkpoints"`
 	CheckpointsVerified int `json:"checkpoints_verified"`
+	// PrunedTo is the cut of the chain's verified pruning record with
+	// the highest UpToSeq, 0 for none: its events 1..PrunedTo may be
+	// absent. CheckpointsPruned counts the valid checkpoints at or
+	// below the cut whose roots could not be recomputed because events
+	// under them were pruned (not findings).
+	PrunedTo          uint64 `json:"pruned_to,omitempty"`
+	CheckpointsPruned int    `json:"checkpoints_pruned,omitempty"`
 	// Anchored is the highest seq that a verified checkpoint's tree root
 	// covers. Events after it are protected by their hash links only:
 	// in a chain without an HMAC key, whoever can write to the store can
@@ -203,14 +294,17 @@ type ChainReport struct {
 type Report struct {
 	// Total counts the events read, sealed and unsealed; Verified those
 	// whose seal verified and that carry no finding. Unsealed counts the
-	// events without a seal.
+	// events without a seal. With the filters Kinds, From or To, all
+	// three count selected events only.
 	Total    int `json:"total"`
 	Verified int `json:"verified"`
 	Unsealed int `json:"unsealed"`
 	// Checkpoints counts the store's checkpoints, CheckpointsVerified
-	// the distinct checkpoints (store or witness) that verified fully.
+	// the distinct checkpoints (store or witness) that verified fully,
+	// CheckpointsPruned those whose events were pruned (ChainReport).
 	Checkpoints         int           `json:"checkpoints"`
 	CheckpointsVerified int           `json:"checkpoints_verified"`
+	CheckpointsPruned   int           `json:"checkpoints_pruned,omitempty"`
 	Chains              []ChainReport `json:"chains"`
 	// Counts counts the findings by reason, all of them.
 	Counts map[Reason]int `json:"counts"`
@@ -249,6 +343,8 @@ type unsealed struct {
 	matched bool
 	chain   string
 	seq     uint64
+	sel     bool // selected by the filters
+	when    int8 // against the From/To window
 }
 
 // run is the state of one Verify call.
@@ -264,14 +360,19 @@ func (r *run) add(f Finding) { r.rep.add(r.v.max, f) }
 // Verify reads the whole Source and reports. The error is the Source's
 // or ctx's; faults in the trail are findings in the report.
 func (v *Verifier) Verify(ctx context.Context) (*Report, error) {
+	if v.optErr != nil {
+		return nil, fmt.Errorf("verify: %w", v.optErr)
+	}
 	rep := &Report{Counts: map[Reason]int{}, Findings: []Finding{}, Chains: []ChainReport{}}
 	r := &run{v: v, rep: rep}
-	err := v.src.Unsealed(ctx, func(e Entry) error {
-		r.addUnsealed(e)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("verify: read unsealed events: %w", err)
+	if v.chains == nil {
+		err := v.src.Unsealed(ctx, func(e Entry) error {
+			r.addUnsealed(e)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("verify: read unsealed events: %w", err)
+		}
 	}
 	chains, err := v.src.Chains(ctx)
 	if err != nil {
@@ -280,7 +381,7 @@ func (v *Verifier) Verify(ctx context.Context) (*Report, error) {
 	slices.SortFunc(chains, func(a, b ChainInfo) int { return cmp.Compare(a.ID, b.ID) })
 	seen := map[string]bool{}
 	for _, c := range chains {
-		if seen[c.ID] {
+		if seen[c.ID] || v.chains != nil && !v.chains[c.ID] {
 			continue
 		}
 		seen[c.ID] = true
@@ -288,12 +389,19 @@ func (v *Verifier) Verify(ctx context.Context) (*Report, error) {
 			return nil, err
 		}
 	}
-	// Chains that only the witness knows: the store lost them whole.
+	// Chains that only the witness knows: the store lost them whole;
+	// and listed chains that nobody knows.
 	var gone []string
 	for _, cp := range v.witness {
-		if !seen[cp.Chain] {
+		if !seen[cp.Chain] && (v.chains == nil || v.chains[cp.Chain]) {
 			seen[cp.Chain] = true
 			gone = append(gone, cp.Chain)
+		}
+	}
+	for id := range v.chains {
+		if !seen[id] {
+			seen[id] = true
+			gone = append(gone, id)
 		}
 	}
 	slices.Sort(gone)
@@ -303,6 +411,9 @@ func (v *Verifier) Verify(ctx context.Context) (*Report, error) {
 		}
 	}
 	for _, u := range r.pool {
+		if !u.sel {
+			continue
+		}
 		f := Finding{Reason: ReasonMissingHash, EventID: u.id, Detail: "the event has no seal"}
 		if u.matched {
 			f.Chain, f.Seq = u.chain, u.seq
@@ -315,6 +426,7 @@ func (v *Verifier) Verify(ctx context.Context) (*Report, error) {
 		rep.Verified += c.Verified
 		rep.Checkpoints += c.Checkpoints
 		rep.CheckpointsVerified += c.CheckpointsVerified
+		rep.CheckpointsPruned += c.CheckpointsPruned
 	}
 	rep.Total += rep.Unsealed
 	slices.SortStableFunc(rep.Findings, func(a, b Finding) int {
@@ -324,15 +436,20 @@ func (v *Verifier) Verify(ctx context.Context) (*Report, error) {
 }
 
 func (r *run) addUnsealed(e Entry) {
-	r.rep.Unsealed++
-	u := &unsealed{id: e.EventID}
+	sel := r.v.selected(&e)
+	if sel {
+		r.rep.Unsealed++
+	}
+	u := &unsealed{id: e.EventID, sel: sel, when: r.v.when(e.Time)}
 	if len(r.pool) < poolMax && r.bytes+len(e.Canonical) <= poolBytes {
 		u.canon = append([]byte(nil), e.Canonical...)
 		r.bytes += len(u.canon)
 		r.pool = append(r.pool, u)
 		return
 	}
-	r.add(Finding{Reason: ReasonMissingHash, EventID: e.EventID, Detail: "the event has no seal"})
+	if sel {
+		r.add(Finding{Reason: ReasonMissingHash, EventID: e.EventID, Detail: "the event has no seal"})
+	}
 }
 
 // cpCheck is a checkpoint with a valid signature, and what the tree
@@ -360,6 +477,33 @@ type chainRun struct {
 	seal   *sealer // nil when the HMAC key is unknown
 	cps    []*cpCheck
 	length uint64
+
+	// The verified pruning record with the highest cut: events
+	// 1..cut may be absent; cutHash is the event hash of seq cut, front
+	// the tree over 1..cut. cut is 0 without one.
+	cut     uint64
+	cutHash Hash
+	front   tree
+
+	found []pending // the chain's findings, before the filters
+	span  span      // what the filters select of the chain
+}
+
+// pending is a finding of a chain, listed or not by the filters: ev
+// says it is judged by its event (sel: whether that is selected), not
+// by its seqs.
+type pending struct {
+	f       Finding
+	ev, sel bool
+}
+
+// add keeps a finding judged by its seqs (a gap, a truncation, a
+// checkpoint, a pruning record; seq 0 for the whole chain).
+func (c *chainRun) add(f Finding) { c.found = append(c.found, pending{f: f}) }
+
+// addEvent keeps a finding about a stored event, selected or not.
+func (c *chainRun) addEvent(f Finding, sel bool) {
+	c.found = append(c.found, pending{f: f, ev: f.Reason != ReasonMissing, sel: sel})
 }
 
 func (r *run) chain(ctx context.Context, info ChainInfo, inStore bool) error {
@@ -380,7 +524,10 @@ func (r *run) chain(ctx context.Context, info ChainInfo, inStore bool) error {
 		return fmt.Errorf("verify: read checkpoints of chain %s: %w", info.ID, err)
 	}
 	c.checkpoints(cps)
-	tc := newTreeChecker(c.cps)
+	if err := c.prunes(ctx); err != nil {
+		return err
+	}
+	tc := c.newTreeChecker()
 	if inStore {
 		ok, err := c.fast(ctx, tc)
 		if err != nil {
@@ -388,15 +535,33 @@ func (r *run) chain(ctx context.Context, info ChainInfo, inStore bool) error {
 		}
 		if !ok || forceThorough {
 			c.cr.Verified = 0
-			tc = newTreeChecker(c.cps)
+			tc = c.newTreeChecker()
 			if err := c.thorough(ctx, tc); err != nil {
 				return err
 			}
 		}
 	}
+	if c.length < c.cut {
+		c.length = c.cut // the chain ends at its cut: all of it was pruned
+	}
 	c.finish()
+	for _, p := range c.found {
+		if c.listed(p) {
+			r.add(p.f)
+		}
+	}
 	r.rep.Chains = append(r.rep.Chains, c.cr)
 	return nil
+}
+
+// newTreeChecker returns a treeChecker of the chain's checkpoints that
+// continues from the pruning record's tree at the cut.
+func (c *chainRun) newTreeChecker() *treeChecker {
+	tc := newTreeChecker(c.cps)
+	if c.cut > 0 {
+		tc.cut, tc.front = c.cut, c.front
+	}
+	return tc
 }
 
 // checkpoints checks the signatures and the Prev links of the store's
@@ -492,17 +657,41 @@ var errStop = errors.New("stop")
 
 // fast is the streaming pass: it holds when the chain is perfect, and
 // gives up at the first fault, leaving the explaining to thorough.
+//
+// Below a pruning record's cut, events may be absent: a run of stored
+// events may begin at any seq up to the cut (its first prev cannot be
+// checked, the event before it is gone), must reach the cut with the
+// record's cut hash, and the event after the cut must link to it.
 func (c *chainRun) fast(ctx context.Context, tc *treeChecker) (bool, error) {
 	next, cur := uint64(1), Genesis(c.info.ID)
 	ok := true
+	sel := 0
+	c.span = span{}
 	err := c.v.src.Entries(ctx, c.info.ID, func(e Entry) error {
 		s := e.Seal
-		if s == nil || s.Chain != c.info.ID || s.Seq != next || s.Prev != cur ||
+		if s == nil || s.Chain != c.info.ID {
+			ok = false
+			return errStop
+		}
+		if c.cut > 0 && s.Seq > next && next <= c.cut && s.Seq <= c.cut+1 {
+			// Events next..s.Seq-1 were pruned.
+			tc.skip(s.Seq - next)
+			next, cur = s.Seq, s.Prev
+			if s.Seq == c.cut+1 {
+				cur = c.cutHash
+			}
+		}
+		if s.Seq != next || s.Prev != cur || s.Seq == c.cut && s.Hash != c.cutHash ||
 			c.seal != nil && c.seal.hash(&s.Prev, e.Canonical) != s.Hash {
 			ok = false
 			return errStop
 		}
 		tc.add(LeafHash(s.Hash))
+		isSel := c.v.selected(&e)
+		if isSel {
+			sel++
+		}
+		c.span.see(s.Seq, isSel, c.v.when(e.Time))
 		cur = s.Hash
 		next++
 		return nil
@@ -513,10 +702,15 @@ func (c *chainRun) fast(ctx context.Context, tc *treeChecker) (bool, error) {
 	if !ok {
 		return false, nil
 	}
+	if c.cut > 0 && next <= c.cut {
+		// The stored events end below the cut: the rest was pruned.
+		tc.skip(c.cut - next + 1)
+		next = c.cut + 1
+	}
 	c.length = next - 1
-	c.cr.Entries = int(c.length)
+	c.cr.Entries = sel
 	if c.seal != nil {
-		c.cr.Verified = int(c.length)
+		c.cr.Verified = sel
 	}
 	return true, nil
 }
@@ -525,8 +719,15 @@ func (c *chainRun) fast(ctx context.Context, tc *treeChecker) (bool, error) {
 // truncation, and sums up.
 func (c *chainRun) finish() {
 	c.cr.Length = c.length
+	c.cr.PrunedTo = c.cut
+	if c.cut > 0 {
+		c.cr.Anchored = c.cut // the record's tree, checked against the checkpoint at the cut
+	}
 	var maxTo *cpCheck
 	for _, k := range c.cps {
+		if k.cp.ToSeq <= c.cut && !(k.treeChecked && !k.treeOK) && !(k.rangeChecked && !k.rangeOK) && !(k.treeOK && k.rangeOK) {
+			c.cr.CheckpointsPruned++
+		}
 		if k.treeChecked && !k.treeOK || k.rangeChecked && !k.rangeOK {
 			what := "tree root"
 			switch {
@@ -571,6 +772,11 @@ type treeChecker struct {
 	fullOK           bool
 	active           []*rangeAcc
 	off              bool
+	// cut and front are a pruning record's: at position cut, the tree
+	// goes on from front (the tree over 1..cut that the record states
+	// and the checkpoint at the cut signs), whatever leaves were known.
+	cut   uint64
+	front tree
 }
 
 type rangeAcc struct {
@@ -598,6 +804,25 @@ func (tc *treeChecker) stop() {
 // skip passes n positions whose leaves are not known (missing events):
 // no root over them is checked.
 func (tc *treeChecker) skip(n uint64) {
+	if tc.cut > tc.pos && tc.pos+n >= tc.cut {
+		k := tc.cut - tc.pos
+		tc.skipN(k)
+		tc.atCut()
+		tc.skipN(n - k)
+		return
+	}
+	tc.skipN(n)
+}
+
+// atCut makes the tree, at position cut, the pruning record's.
+func (tc *treeChecker) atCut() {
+	if tc.off {
+		return
+	}
+	tc.full, tc.fullOK = tc.front.clone(), true
+}
+
+func (tc *treeChecker) skipN(n uint64) {
 	if n == 0 || tc.off {
 		tc.pos += n
 		return
@@ -660,10 +885,16 @@ func (tc *treeChecker) add(leaf Hash) {
 		}
 	}
 	tc.active = slices.DeleteFunc(tc.active, func(a *rangeAcc) bool { return a.until <= p })
+	if p == tc.cut {
+		tc.atCut()
+	}
 }
 
 // covered reports whether a verified root covers position p.
 func (c *chainRun) covered(p uint64) bool {
+	if p <= c.cut {
+		return true // the pruning record's tree, which the checkpoint at the cut signs
+	}
 	for _, k := range c.cps {
 		if k.treeOK && p <= k.cp.ToSeq || k.rangeOK && k.cp.FromSeq <= p && p <= k.cp.ToSeq {
 			return true

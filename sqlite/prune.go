@@ -1,0 +1,391 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/ed25519"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/integrity"
+)
+
+var _ integrity.PruneSource = (*Store)(nil)
+
+// DefaultPruneBatch is how many events Prune deletes per transaction
+// when PruneOptions.BatchSize is zero.
+const DefaultPruneBatch = 5000
+
+// PruneOptions configures Store.Prune. Before, SigningKey, Policy and
+// Actor are required; the zero value of each other field means the
+// default written beside it.
+type PruneOptions struct {
+	// Before is the retention cutoff: events whose time is before it
+	// may be deleted.
+	Before time.Time
+	// SigningKey signs the pruning records: the checkpoint key, whose
+	// public key the verifier trusts.
+	SigningKey ed25519.PrivateKey
+	// PublicKeys are other keys whose checkpoints Prune may cut at (a
+	// rotated key); the SigningKey's own public key is always trusted.
+	// A checkpoint that no trusted key verifies is never cut at.
+	// Default: none.
+	PublicKeys []ed25519.PublicKey
+	// Policy and Actor go into each record: the retention policy (e.g.
+	// "retention 90d") and who or what ran it; 1 to 256 bytes of UTF-8
+	// without control characters each.
+	Policy, Actor string
+	// BatchSize bounds the events deleted in one transaction, so that
+	// pruning never holds the write lock long. Default: 5000.
+	BatchSize int
+	// Chains limits pruning to these chains; unsealed events are then
+	// left alone. Default: every chain, and the unsealed events.
+	Chains []string
+	// Now gives the records' time. Default: time.Now.
+	Now func() time.Time
+}
+
+// PruneResult says what Prune did.
+type PruneResult struct {
+	// Chains has one entry per chain looked at, by chain id.
+	Chains []ChainPrune `json:"chains"`
+	// Unsealed counts the unsealed events deleted; Deleted all events
+	// deleted, sealed and unsealed.
+	Unsealed int64 `json:"unsealed"`
+	Deleted  int64 `json:"deleted"`
+}
+
+// ChainPrune is what Prune did to one chain.
+type ChainPrune struct {
+	Chain string `json:"chain"`
+	// UpToSeq is the chain's cut after Prune (0: none): the events
+	// 1..UpToSeq are deleted, unless Err says why not all.
+	UpToSeq uint64 `json:"up_to_seq"`
+	// Record is the pruning record this call stored, nil when it stored
+	// none: no checkpoint was old enough to cut at beyond the chain's
+	// last record (whose leftover events, from an interrupted Prune,
+	// are deleted all the same).
+	Record *integrity.PruneRecord `json:"record,omitempty"`
+	// Deleted counts the chain's events deleted.
+	Deleted int64 `json:"deleted"`
+	// Err is why the chain could not be pruned, or not to the end; the
+	// same error is in the one Prune returns.
+	Err error `json:"-"`
+}
+
+// Prune deletes events by retention without breaking the trail's
+// proof: it is the call a retention scheduler makes, and the only
+// deletion the verifier accepts. For each chain it:
+//
+//  1. finds the cut: the highest ToSeq of a checkpoint (verified with
+//     a trusted key) such that every event of the chain with a seq up
+//     to it has a time before Before, and that is below the chain's
+//     last stored event (which is kept, since a Writer continuing the
+//     chain checks its state against it);
+//  2. when the cut is beyond the chain's last pruning record, makes a
+//     new record (integrity.NewPruneRecord, which refuses when the
+//     stored hashes do not make the checkpoint's tree root: such a
+//     chain is left for the verifier to explain), signs it, and stores
+//     it in the transaction of the first batch it deletes, before any
+//     event is gone;
+//  3. deletes the events up to the cut by ascending seq, in
+//     transactions of BatchSize events each, so that it never holds the
+//     write lock long. An interrupted Prune leaves some events below a
+//     stored cut, which verify as usual; the next Prune deletes them.
+//
+// Checkpoints and the chain's state are never deleted. Then, unless
+// Chains is set, the unsealed events whose time is before Before are
+// deleted too, in the same batches: they were never in a chain.
+//
+// Options that are not valid give an error wrapping
+// activitylog.ErrInvalid that names the field. Otherwise a chain that
+// cannot be pruned does not stop the others: the result says what was
+// done, and the error joins each chain's error (ErrUnavailable when the
+// database failed, the context's error when ctx ended).
+func (s *Store) Prune(ctx context.Context, opts PruneOptions) (PruneResult, error) {
+	var res PruneResult
+	if s.closed.Load() {
+		return res, fmt.Errorf("prune: %w", errClosed)
+	}
+	if opts.Before.IsZero() {
+		return res, fmt.Errorf("prune: %w", activitylog.Invalid("before", "", "must be set"))
+	}
+	if t := opts.Before; !time.Unix(0, t.UnixNano()).Equal(t) {
+		return res, fmt.Errorf("prune: %w", activitylog.Invalid("before", t.Format(time.RFC3339Nano), "must be between the years 1678 and 2261"))
+	}
+	if opts.BatchSize < 0 {
+		return res, fmt.Errorf("prune: %w", activitylog.Invalid("batch size", strconv.Itoa(opts.BatchSize), "must not be negative"))
+	}
+	if opts.BatchSize == 0 {
+		opts.BatchSize = DefaultPruneBatch
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	// The key, the policy and the actor are checked as a record checks
+	// them, before anything is read.
+	probe := integrity.PruneRecord{Version: integrity.PruneVersion, Chain: "probe", UpToSeq: 1, Policy: opts.Policy, Actor: opts.Actor, Time: opts.Now()}
+	if err := probe.Sign(opts.SigningKey); err != nil {
+		return res, fmt.Errorf("prune: %w", err)
+	}
+	trusted := map[string]ed25519.PublicKey{}
+	for _, p := range append([]ed25519.PublicKey{opts.SigningKey.Public().(ed25519.PublicKey)}, opts.PublicKeys...) {
+		if len(p) != ed25519.PublicKeySize {
+			return res, fmt.Errorf("prune: %w", activitylog.Invalid("public key", fmt.Sprintf("%d bytes", len(p)), "is not an Ed25519 public key"))
+		}
+		trusted[integrity.KeyID(p)] = p
+	}
+	var chains []string
+	if len(opts.Chains) > 0 {
+		for _, c := range opts.Chains {
+			if err := integrity.ValidateChainID(c); err != nil {
+				return res, fmt.Errorf("prune: %w", err)
+			}
+		}
+		chains = opts.Chains
+	} else {
+		infos, err := s.Chains(ctx)
+		if err != nil {
+			return res, fmt.Errorf("prune: %w", err)
+		}
+		for _, c := range infos {
+			chains = append(chains, c.ID)
+		}
+	}
+	var errs []error
+	for _, chain := range chains {
+		cp := s.pruneChain(ctx, chain, &opts, trusted)
+		res.Chains = append(res.Chains, cp)
+		res.Deleted += cp.Deleted
+		if cp.Err != nil {
+			errs = append(errs, cp.Err)
+		}
+		if err := ctx.Err(); err != nil {
+			return res, fmt.Errorf("prune: %w", err)
+		}
+	}
+	if len(opts.Chains) == 0 {
+		n, err := s.deleteBatches(ctx, opts.BatchSize, nil,
+			`DELETE FROM events WHERE seq IN (SELECT seq FROM events INDEXED BY events_time WHERE time < ? AND coalesce(chain, '') = '' LIMIT ?)`,
+			opts.Before.UnixNano())
+		res.Unsealed = n
+		res.Deleted += n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("delete unsealed events: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return res, fmt.Errorf("prune: %w", err)
+	}
+	return res, nil
+}
+
+// pruneChain prunes one chain (see Prune).
+func (s *Store) pruneChain(ctx context.Context, chain string, opts *PruneOptions, trusted map[string]ed25519.PublicKey) ChainPrune {
+	out := ChainPrune{Chain: chain}
+	fail := func(err error) ChainPrune {
+		out.Err = fmt.Errorf("chain %s: %w", chain, err)
+		return out
+	}
+	recs, err := s.Prunes(ctx, chain)
+	if err != nil {
+		return fail(err)
+	}
+	var last *integrity.PruneRecord
+	if n := len(recs); n > 0 {
+		last = &recs[n-1]
+		if last.Signature == nil {
+			return fail(fmt.Errorf("the pruning record up to seq %d cannot be read", last.UpToSeq))
+		}
+		out.UpToSeq = last.UpToSeq
+	}
+
+	// The cut: the last checkpoint below the first young event and
+	// below the last stored event.
+	var lastSeq sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, `SELECT MAX(chain_seq) FROM events INDEXED BY events_chain_seq WHERE chain = ? AND chain <> ''`, chain).Scan(&lastSeq); err != nil {
+		return fail(fmt.Errorf("read the last seq: %w", unavailable(ctx, err)))
+	}
+	limit := lastSeq.Int64 - 1
+	var young int64
+	err = s.r.QueryRowContext(ctx, `SELECT chain_seq FROM events INDEXED BY events_chain_seq
+		WHERE chain = ? AND chain <> '' AND time >= ? ORDER BY chain_seq LIMIT 1`, chain, opts.Before.UnixNano()).Scan(&young)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fail(fmt.Errorf("read the first event at or after before: %w", unavailable(ctx, err)))
+	default:
+		limit = min(limit, young-1)
+	}
+	var rec *integrity.PruneRecord
+	if last == nil || uint64(max(limit, 0)) > last.UpToSeq {
+		cp, ok, err := s.cutCheckpoint(ctx, chain, limit, last, trusted)
+		if err != nil {
+			return fail(err)
+		}
+		if ok {
+			r, err := integrity.NewPruneRecord(cp, last, func(from, to uint64) ([]integrity.Hash, error) {
+				return s.Hashes(ctx, chain, from, to)
+			})
+			if err != nil {
+				return fail(err)
+			}
+			r.Policy, r.Actor, r.Time = opts.Policy, opts.Actor, opts.Now().UTC()
+			if err := r.Sign(opts.SigningKey); err != nil {
+				return fail(err)
+			}
+			rec = &r
+			out.UpToSeq = r.UpToSeq
+		}
+	}
+	if out.UpToSeq == 0 {
+		return out
+	}
+	var body []byte
+	if rec != nil {
+		if body, err = json.Marshal(rec); err != nil {
+			return fail(err)
+		}
+	}
+	insert := func(tx *sql.Tx) error {
+		if body == nil {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO prunes (chain, up_to_seq, body, created) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			chain, int64(rec.UpToSeq), body, time.Now().UnixNano())
+		if err != nil {
+			return fmt.Errorf("store pruning record: %w", unavailable(ctx, err))
+		}
+		body = nil // stored: later batches only delete
+		out.Record = rec
+		return nil
+	}
+	n, err := s.deleteBatches(ctx, opts.BatchSize, insert,
+		`DELETE FROM events WHERE seq IN (SELECT seq FROM events INDEXED BY events_chain_seq
+			WHERE chain = ? AND chain <> '' AND chain_seq <= ? ORDER BY chain_seq LIMIT ?)`,
+		chain, int64(out.UpToSeq))
+	out.Deleted = n
+	if err != nil {
+		return fail(fmt.Errorf("delete events: %w", err))
+	}
+	return out
+}
+
+// cutCheckpoint returns the chain's last checkpoint with a ToSeq of at
+// most limit and beyond last's cut, verified with a trusted key; ok is
+// false when there is none.
+func (s *Store) cutCheckpoint(ctx context.Context, chain string, limit int64, last *integrity.PruneRecord, trusted map[string]ed25519.PublicKey) (cp integrity.Checkpoint, ok bool, err error) {
+	after := int64(0)
+	if last != nil {
+		after = int64(last.UpToSeq)
+	}
+	if limit <= after {
+		return cp, false, nil
+	}
+	var b []byte
+	err = s.r.QueryRowContext(ctx, `SELECT body FROM checkpoints WHERE chain = ? AND to_seq <= ? AND to_seq > ? ORDER BY to_seq DESC LIMIT 1`,
+		chain, limit, after).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return cp, false, nil
+	}
+	if err != nil {
+		return cp, false, fmt.Errorf("read checkpoints: %w", unavailable(ctx, err))
+	}
+	if err := json.Unmarshal(b, &cp); err != nil {
+		return cp, false, fmt.Errorf("read checkpoint: %w", err)
+	}
+	pub := trusted[cp.KeyID]
+	if pub == nil {
+		return cp, false, fmt.Errorf("checkpoint %d..%d is signed by key %s, which is not trusted: %w", cp.FromSeq, cp.ToSeq, cp.KeyID, integrity.ErrBadSignature)
+	}
+	if err := cp.Verify(pub); err != nil {
+		return cp, false, fmt.Errorf("checkpoint %d..%d: %w", cp.FromSeq, cp.ToSeq, err)
+	}
+	return cp, true, nil
+}
+
+// deleteBatches runs the DELETE query, whose last argument is the batch
+// size, in one transaction per batch until a batch deletes fewer rows;
+// first, when not nil, runs in each transaction before the DELETE. It
+// returns how many rows it deleted.
+func (s *Store) deleteBatches(ctx context.Context, batch int, first func(*sql.Tx) error, query string, args ...any) (int64, error) {
+	var total int64
+	args = append(args, batch)
+	for {
+		n, err := s.deleteBatch(ctx, first, query, args)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < int64(batch) {
+			return total, nil
+		}
+	}
+}
+
+func (s *Store) deleteBatch(ctx context.Context, first func(*sql.Tx) error, query string, args []any) (int64, error) {
+	if s.closed.Load() {
+		return 0, errClosed
+	}
+	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		return 0, fmt.Errorf("begin: %w", unavailable(ctx, err))
+	}
+	defer tx.Rollback()
+	if first != nil {
+		if err := first(tx); err != nil {
+			return 0, err
+		}
+	}
+	r, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, unavailable(ctx, err)
+	}
+	n, err := r.RowsAffected()
+	if err != nil {
+		return 0, unavailable(ctx, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("commit: %w", unavailable(ctx, err))
+	}
+	if s.ckpt != nil {
+		s.ckpt.poke()
+	}
+	return n, nil
+}
+
+// Prunes returns chain's pruning records by ascending UpToSeq (the
+// verifier's integrity.PruneSource). One whose JSON is no longer valid
+// is returned with its chain and cut and no signature, so that the
+// verifier reports it as bad_signature.
+func (s *Store) Prunes(ctx context.Context, chain string) ([]integrity.PruneRecord, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("read pruning records: %w", errClosed)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT up_to_seq, body FROM prunes WHERE chain = ? ORDER BY up_to_seq`, chain)
+	if err != nil {
+		return nil, fmt.Errorf("read pruning records: %w", unavailable(ctx, err))
+	}
+	defer rows.Close()
+	var out []integrity.PruneRecord
+	for rows.Next() {
+		var upTo int64
+		var body []byte
+		if err := rows.Scan(&upTo, &body); err != nil {
+			return nil, fmt.Errorf("read pruning records: %w", unavailable(ctx, err))
+		}
+		var p integrity.PruneRecord
+		if err := json.Unmarshal(body, &p); err != nil {
+			p = integrity.PruneRecord{Version: integrity.PruneVersion, Chain: chain, UpToSeq: uint64(upTo)}
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read pruning records: %w", unavailable(ctx, err))
+	}
+	return out, nil
+}
