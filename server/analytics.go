@@ -226,14 +226,15 @@ func (s *server) slowRequests(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ans := listAnswer{Count: n, Next: link(v, page.Next), Previous: link(v, page.Prev), Results: page.Events}
+	ans := listAnswer{Count: n, Next: link(v, page.Next), Previous: link(v, page.Prev)}
 	if n > countLimit {
 		ans.Count, ans.CountExact = countLimit, new(bool)
 	}
-	if ans.Results == nil {
-		ans.Results = []activitylog.Event{}
+	if ans.Results, err = s.annotate(r.Context(), page.Events); err != nil {
+		s.fail(w, r, err)
+		return
 	}
-	s.writeJSON(w, http.StatusOK, ans)
+	s.writeListAnswer(w, &ans)
 }
 
 // scoped returns the filter of an aggregation over [from, to) of

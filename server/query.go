@@ -206,11 +206,14 @@ func (s *server) count(ctx context.Context, f activitylog.Filter) (n int64, exac
 // listAnswer is the body of a list: GET /api/v1/events and the
 // per-kind resources.
 type listAnswer struct {
-	Count      int64               `json:"count"`
-	CountExact *bool               `json:"count_exact,omitempty"` // false when more than Count match; left out when Count is exact
-	Next       *string             `json:"next"`
-	Previous   *string             `json:"previous"`
-	Results    []activitylog.Event `json:"results"`
+	Count      int64   `json:"count"`
+	CountExact *bool   `json:"count_exact,omitempty"` // false when more than Count match; left out when Count is exact
+	Next       *string `json:"next"`
+	Previous   *string `json:"previous"`
+	// Results is the page's events: a []activitylog.Event, or, when
+	// the server has Annotators, the events with their members (see
+	// server.annotate).
+	Results any `json:"results"`
 }
 
 // writeList answers one page of f, held to the principal (scope), with
@@ -226,7 +229,7 @@ func (s *server) writeList(w http.ResponseWriter, r *http.Request, v url.Values,
 		s.fail(w, r, err)
 		return
 	}
-	a := listAnswer{Next: link(v, page.Next), Previous: link(v, page.Prev), Results: page.Events}
+	a := listAnswer{Next: link(v, page.Next), Previous: link(v, page.Prev)}
 	var exact bool
 	if a.Count, exact, err = s.count(r.Context(), f); err != nil {
 		s.fail(w, r, err)
@@ -235,10 +238,11 @@ func (s *server) writeList(w http.ResponseWriter, r *http.Request, v url.Values,
 	if !exact {
 		a.CountExact = new(bool)
 	}
-	if a.Results == nil {
-		a.Results = []activitylog.Event{}
+	if a.Results, err = s.annotate(r.Context(), page.Events); err != nil {
+		s.fail(w, r, err)
+		return
 	}
-	s.writeJSON(w, http.StatusOK, a)
+	s.writeListAnswer(w, &a)
 }
 
 // link returns the relative URL "?…" of the page at cursor, keeping the
@@ -292,5 +296,10 @@ func (s *server) getOfKind(w http.ResponseWriter, r *http.Request, k activitylog
 		s.fail(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, e)
+	ans, err := s.annotateOne(r.Context(), &e)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, ans)
 }

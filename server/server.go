@@ -59,6 +59,11 @@ type Options struct {
 	// (SSE) and GET /api/v1/ws (WebSocket); see docs/streams.md.
 	// Default: nil, both answer 501.
 	Stream *StreamOptions
+	// Annotators each add a member to every event of the list and
+	// detail answers, such as the seal status that package
+	// integrityhttp adds as "integrity"; see Annotator. New panics on
+	// a nil one or a member that is taken. Default: none.
+	Annotators []Annotator
 }
 
 // Defaults of Options.
@@ -79,6 +84,8 @@ type server struct {
 	cop      *http.CrossOriginProtection
 	routes   []route
 	limits   *keyLimiter
+	// annotators add members to the events answered; see Annotator.
+	annotators []Annotator
 }
 
 // New returns the API handler, reading from q and ingesting through in.
@@ -102,6 +109,7 @@ func New(q activitylog.Querier, in Ingester, opts *Options) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	checkAnnotators(o.Annotators)
 	s := &server{
 		q:        q,
 		in:       in,
@@ -113,6 +121,8 @@ func New(q activitylog.Querier, in Ingester, opts *Options) http.Handler {
 		auth:     o.Authenticate,
 		cop:      http.NewCrossOriginProtection(),
 		limits:   newKeyLimiter(o.IngestRate, o.IngestBurst),
+
+		annotators: o.Annotators,
 	}
 	if in != nil {
 		s.handle("POST /api/v1/events", activitylog.Ingest, s.ingest)
