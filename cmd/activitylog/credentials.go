@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -179,6 +180,7 @@ func subList(cmd *command) string {
 type accessCLI struct {
 	store *sqlite.Store
 	rec   *activitylog.Recorder
+	seal  *sealer // nil unless sealing is configured
 	svc   *access.Service
 }
 
@@ -189,18 +191,37 @@ func (c *cli) open() (*accessCLI, error) {
 	}
 	o := c.cfg.RecorderOptions(newLogger(c.cfg, c.stderr))
 	o.Mode = activitylog.Sync
-	rec := activitylog.NewRecorder(store, o)
+	// With sealing configured, what the command records is sealed too,
+	// into a chain of its own beside serve's (CHAIN.cli), so that a
+	// serve running at the same time never shares a chain with it.
+	var w activitylog.Writer = store
+	var seal *sealer
+	if c.cfg.Sealing() {
+		cfg := c.cfg
+		if cfg.IntegrityChain == "" {
+			cfg.IntegrityChain = defaultChain()
+		}
+		cfg.IntegrityChain += ".cli"
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.WriteTimeout)
+		seal, err = newSealer(ctx, cfg, store, slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		cancel()
+		if err != nil {
+			return nil, errors.Join(err, store.Close())
+		}
+		w = seal
+	}
+	rec := activitylog.NewRecorder(w, o)
 	svc, err := access.New(store.Credentials(), &access.Options{Recorder: rec, Logger: o.Logger})
 	if err != nil {
-		return nil, errors.Join(err, closeAll(context.Background(), rec, store))
+		return nil, errors.Join(err, closeSealed(context.Background(), rec, seal, store))
 	}
-	return &accessCLI{store: store, rec: rec, svc: svc}, nil
+	return &accessCLI{store: store, rec: rec, seal: seal, svc: svc}, nil
 }
 
 func (a *accessCLI) close(err *error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	*err = errors.Join(*err, closeAll(ctx, a.rec, a.store))
+	*err = errors.Join(*err, closeSealed(ctx, a.rec, a.seal, a.store))
 }
 
 // readPassword reads one line from r: the password, without its line

@@ -7,16 +7,20 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/activitylog/activitylog"
 	"github.com/activitylog/activitylog/integrity"
 	"github.com/activitylog/activitylog/sqlite"
 )
 
-// The integrity commands: signing keys, and the verifier over the store.
-// Sealing itself is a library step for now (integrity.NewWriter); serve
-// does not turn it on yet (docs/integrity.md).
+// The integrity commands: signing keys, and the verifier over the store
+// or an offline bundle. serve seals what it stores when a signing key is
+// configured (serve_integrity.go, docs/sealing.md).
 
 var keysCommand = &command{
 	name:    "keys",
@@ -55,7 +59,10 @@ var verifyCommand = &command{
 	about: "Reads every event of the database, recomputes each chain's hashes and Merkle trees, and checks every checkpoint's " +
 		"signature against --public-key (and a witness file's checkpoints, with --witness). It prints totals and each finding " +
 		"(modified, missing, inserted, reordered, truncated, bad_signature, missing_hash, checkpoint_mismatch) with its chain, " +
-		"sequence number and event id, and exits 1 when there is any. An event without a seal is a finding, never fine.",
+		"sequence number and event id, and exits 1 when there is any. An event without a seal is a finding, never fine. " +
+		"--chain, --kind, --from and --to limit the report to those events. --fix first seals the events written before integrity was on " +
+		"(older than the earliest sealed event) into a chain of its own and says so; it never re-stamps an event whose seal does not match. " +
+		"--bundle checks a file written by activitylog export --with-proofs instead, with no access to the database.",
 	subs: []*subcommand{
 		{name: "", summary: "verify the database", define: defineVerify},
 	},
@@ -67,15 +74,88 @@ type keyFiles []string
 func (k *keyFiles) String() string     { return strings.Join(*k, ",") }
 func (k *keyFiles) Set(v string) error { *k = append(*k, v); return nil }
 
+// filterFlags are the selection flags that verify and export share.
+type filterFlags struct {
+	chains, kinds keyFiles
+	from, to      string
+}
+
+func (f *filterFlags) define(fs *flag.FlagSet, what string) {
+	fs.Var(&f.chains, "chain", what+" only this chain, by `ID` (repeatable)")
+	fs.Var(&f.kinds, "kind", what+" only events of this `KIND`: "+kindList()+" (repeatable)")
+	fs.StringVar(&f.from, "from", "", what+" only events at or after this `TIME` (RFC 3339, as 2026-11-24T10:00:00Z)")
+	fs.StringVar(&f.to, "to", "", what+" only events before this `TIME` (RFC 3339)")
+}
+
+func kindList() string {
+	var ks []string
+	for _, k := range activitylog.Kinds {
+		ks = append(ks, string(k))
+	}
+	return strings.Join(ks, ", ")
+}
+
+// apply checks the flags and sets them on o: a bad value is a usage
+// error naming the flag and the value.
+func (f *filterFlags) apply(o *integrity.VerifierOptions) error {
+	for _, c := range f.chains {
+		if err := integrity.ValidateChainID(c); err != nil {
+			return usageError("--chain %q: %v", c, err)
+		}
+		o.Chains = append(o.Chains, c)
+	}
+	for _, k := range f.kinds {
+		if !activitylog.Kind(k).Valid() {
+			return usageError("--kind %q: must be one of %s", k, kindList())
+		}
+		o.Kinds = append(o.Kinds, activitylog.Kind(k))
+	}
+	var err error
+	if o.From, err = parseTimeFlag("from", f.from); err != nil {
+		return err
+	}
+	if o.To, err = parseTimeFlag("to", f.to); err != nil {
+		return err
+	}
+	if !o.From.IsZero() && !o.To.IsZero() && !o.From.Before(o.To) {
+		return usageError("--from %s is not before --to %s", f.from, f.to)
+	}
+	return nil
+}
+
+func parseTimeFlag(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, usageError("--%s %q: not an RFC 3339 time such as 2026-11-24T10:00:00Z", name, v)
+	}
+	return t.UTC(), nil
+}
+
+// filtered says whether a kind or time filter is set: what selects
+// events inside a chain rather than whole chains.
+func (f *filterFlags) filtered() bool { return len(f.kinds) > 0 || f.from != "" || f.to != "" }
+
 func defineVerify(fs *flag.FlagSet) func(context.Context, *cli) error {
 	var pubs, hmacs keyFiles
-	fs.Var(&pubs, "public-key", "PEM public key whose checkpoints are trusted (repeatable)")
-	fs.Var(&hmacs, "hmac-key", "HMAC key file of keyed chains (repeatable)")
-	witness := fs.String("witness", "", "witness file of checkpoints to check the store against")
+	var filters filterFlags
+	fs.Var(&pubs, "public-key", "PEM public key `FILE` whose checkpoints are trusted (repeatable)")
+	fs.Var(&hmacs, "hmac-key", "HMAC key `FILE` of keyed chains (repeatable)")
+	witness := fs.String("witness", "", "witness `FILE` of checkpoints to check the store against"+witnessURLHelp)
+	witnessToken := fs.String("witness-token-file", "", "`FILE` holding the bearer token of a URL --witness")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	max := fs.Int("max-findings", 100, "findings to list; all are counted")
+	max := fs.Int("max-findings", 100, "`N` findings to list at most; all are counted")
+	filters.define(fs, "verify")
+	bundle := fs.String("bundle", "", "check this bundle `FILE` (activitylog export --with-proofs) instead of the database, with no access to it")
+	fix := fs.Bool("fix", false, "first seal the events written before integrity was on (needs --signing-key; docs/integrity.md says which), then verify")
+	signingKey := fs.String("signing-key", "", "with --fix: PEM private key `FILE` that signs the checkpoints of the chain --fix makes")
 	return func(ctx context.Context, c *cli) (err error) {
 		o := &integrity.VerifierOptions{MaxFindings: *max}
+		if err := filters.apply(o); err != nil {
+			return err
+		}
 		for _, f := range pubs {
 			k, err := integrity.LoadPublicKey(f)
 			if err != nil {
@@ -90,40 +170,129 @@ func defineVerify(fs *flag.FlagSet) func(context.Context, *cli) error {
 			}
 			o.HMACKeys = append(o.HMACKeys, k)
 		}
+		if *witness == "" && *witnessToken != "" {
+			return usageError("--witness-token-file goes with --witness URL")
+		}
 		if *witness != "" {
-			if o.Witness, err = integrity.ReadWitnessFile(*witness); err != nil {
+			if o.Witness, err = readWitness(ctx, *witness, *witnessToken); err != nil {
 				return usageError("--witness: %v", err)
 			}
+		}
+		if *bundle != "" {
+			if *fix || *signingKey != "" {
+				return usageError("--fix and --signing-key change a database; they do not go with --bundle")
+			}
+			if len(filters.chains)+len(filters.kinds) > 0 || filters.from != "" || filters.to != "" {
+				return usageError("--chain, --kind, --from and --to select at export time; a bundle is checked whole")
+			}
+			return verifyBundle(ctx, c, *bundle, o, *asJSON)
+		}
+		var signer ed25519.PrivateKey
+		switch {
+		case *fix && *signingKey == "":
+			return usageError("--fix needs --signing-key: the chain it makes is anchored by signed checkpoints")
+		case !*fix && *signingKey != "":
+			return usageError("--signing-key is used only with --fix")
+		case *fix:
+			if signer, err = integrity.LoadPrivateKey(*signingKey); err != nil {
+				return usageError("--signing-key: %v", err)
+			}
+		}
+		if err := mustExist(c.cfg.DB); err != nil {
+			return err
 		}
 		store, err := sqlite.Open(c.cfg.DB, &sqlite.Options{CheckpointInterval: -1})
 		if err != nil {
 			return err
 		}
 		defer func() { err = errors.Join(err, store.Close()) }()
+		if *fix {
+			fr, err := store.SealUnsealed(ctx, &sqlite.FixOptions{SigningKey: signer})
+			if fr != nil {
+				w := c.stdout
+				if *asJSON {
+					w = c.stderr // standard output holds the JSON report alone
+				}
+				printFix(w, fr)
+			}
+			if err != nil {
+				return err
+			}
+		}
 		rep, err := integrity.NewVerifier(store, o).Verify(ctx)
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			b, err := json.MarshalIndent(rep, "", "  ")
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "%s\n", b)
-		} else {
-			fmt.Fprintf(c.stdout, "events %d, verified %d, unsealed %d, chains %d, checkpoints %d (%d verified)\n",
-				rep.Total, rep.Verified, rep.Unsealed, len(rep.Chains), rep.Checkpoints, rep.CheckpointsVerified)
-			for _, f := range rep.Findings {
-				fmt.Fprintln(c.stdout, f.String())
-			}
-			if rep.FindingsOmitted > 0 {
-				fmt.Fprintf(c.stdout, "… and %d more findings\n", rep.FindingsOmitted)
-			}
-		}
-		if !rep.OK() {
-			return errVerifyFailed
-		}
-		fmt.Fprintln(c.stdout, "OK")
+		return printReport(c.stdout, rep, *asJSON)
+	}
+}
+
+// mustExist refuses a database file that does not exist, which opening
+// would create empty.
+func mustExist(path string) error {
+	if path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil
 	}
+	if _, err := os.Stat(path); err != nil {
+		return usageError("--db %q: %v", path, err)
+	}
+	return nil
+}
+
+// printFix says what --fix did and left alone.
+func printFix(w io.Writer, r *sqlite.FixReport) {
+	switch {
+	case r.Sealed > 0:
+		fmt.Fprintf(w, "fix: sealed %d events written before integrity was on (before %s) into new chain %s, with %d signed checkpoints\n",
+			r.Sealed, r.Began.Format(time.RFC3339Nano), r.Chain, r.Checkpoints)
+	case r.Began.IsZero():
+		fmt.Fprintln(w, "fix: sealed nothing: no writer has sealed an event in this store, so there is no time at which integrity began; turn sealing on first")
+	default:
+		fmt.Fprintf(w, "fix: sealed nothing: no event without a seal is older than integrity (%s)\n", r.Began.Format(time.RFC3339Nano))
+	}
+	if !r.Resumed.IsZero() {
+		fmt.Fprintf(w, "fix: an earlier fix sealed events up to %s; only later ones were candidates\n", r.Resumed.Format(time.RFC3339Nano))
+	}
+	for _, l := range []struct {
+		n   int
+		why string
+	}{
+		{r.NoIntegrity, "no writer sealed any event here, so none is known to predate integrity"},
+		{r.After, "they are not older than integrity: written while it was on, possibly inserted; they stay missing_hash findings"},
+		{r.BeforeFix, "they are older than what an earlier fix sealed, so they appeared since; they stay missing_hash findings"},
+		{r.Partial, "they carry part of a seal, which is evidence of tampering; never touched"},
+		{r.Unreadable, "their stored data is not an event, or a column differs from it; not sealed"},
+	} {
+		if l.n > 0 {
+			fmt.Fprintf(w, "fix: left %d events without a seal: %s\n", l.n, l.why)
+		}
+	}
+}
+
+// printReport prints a verifier's report and returns errVerifyFailed
+// when it has a finding.
+func printReport(w io.Writer, rep *integrity.Report, asJSON bool) error {
+	if asJSON {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%s\n", b)
+	} else {
+		fmt.Fprintf(w, "events %d, verified %d, unsealed %d, chains %d, checkpoints %d (%d verified)\n",
+			rep.Total, rep.Verified, rep.Unsealed, len(rep.Chains), rep.Checkpoints, rep.CheckpointsVerified)
+		for _, f := range rep.Findings {
+			fmt.Fprintln(w, f.String())
+		}
+		if rep.FindingsOmitted > 0 {
+			fmt.Fprintf(w, "… and %d more findings\n", rep.FindingsOmitted)
+		}
+	}
+	if !rep.OK() {
+		return errVerifyFailed
+	}
+	if !asJSON {
+		fmt.Fprintln(w, "OK")
+	}
+	return nil
 }

@@ -78,7 +78,8 @@ var commands = []*command{
 			"and the recorder's counters at GET /debug/vars. Every API route but /healthz, /readyz and /api/v1/openapi.json needs credentials: " +
 			"an API key, a session from POST /api/v1/auth/login, or a JWT when a jwt_ key is set (docs/authentication.md). " +
 			"On the first start over a database with no user and no API key, it prints a superuser API key, once. With --demo, a small instrumented shop is mounted " +
-			"under /demo/ and driven by a traffic generator. On SIGINT or SIGTERM it stops accepting requests, " +
+			"under /demo/ and driven by a traffic generator. With integrity_signing_key set, every stored event is sealed into a hash chain " +
+			"with signed checkpoints, and the integrity API (public key, verify, proofs, a status per listed event) is mounted (docs/sealing.md). On SIGINT or SIGTERM it stops accepting requests, " +
 			"writes every queued event and closes the database, within shutdown_timeout; a second signal stops it at once.",
 		flags: true,
 		run:   serve,
@@ -94,6 +95,7 @@ var commands = []*command{
 	apiKeysCommand,
 	keysCommand,
 	verifyCommand,
+	exportCommand,
 	{
 		name:    "version",
 		summary: "print the version",

@@ -18,6 +18,7 @@ import (
 
 	"github.com/activitylog/activitylog"
 	"github.com/activitylog/activitylog/access"
+	"github.com/activitylog/activitylog/integrity/integrityhttp"
 	"github.com/activitylog/activitylog/internal/config"
 	"github.com/activitylog/activitylog/internal/demo"
 	"github.com/activitylog/activitylog/jwtaudit"
@@ -53,8 +54,18 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// With integrity on, every batch is sealed into the chain as it is
+	// stored (serve_integrity.go).
+	var w activitylog.Writer = store
+	var seal *sealer
+	if cfg.Sealing() {
+		if seal, err = newSealer(ctx, cfg, store, log); err != nil {
+			return errors.Join(err, store.Close())
+		}
+		w = seal
+	}
 	// The broadcaster publishes each committed batch to the live streams.
-	bc := server.NewBroadcaster(store, nil)
+	bc := server.NewBroadcaster(w, nil)
 	rec := activitylog.NewRecorder(bc, cfg.RecorderOptions(log))
 	publishStats(rec)
 
@@ -75,11 +86,22 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	// configured, JWTs; sign-ins and key changes are recorded.
 	ao, err := accessOptions(cfg, rec, log)
 	if err != nil {
-		return errors.Join(err, closeAll(context.Background(), rec, store))
+		return errors.Join(err, closeSealed(context.Background(), rec, seal, store))
 	}
 	svc, err := access.New(store.Credentials(), ao)
 	if err != nil {
-		return errors.Join(fmt.Errorf("configure authentication: %w", err), closeAll(context.Background(), rec, store))
+		return errors.Join(fmt.Errorf("configure authentication: %w", err), closeSealed(context.Background(), rec, seal, store))
+	}
+
+	routes, annotators := svc.Routes(), []server.Annotator(nil)
+	if seal != nil {
+		// The integrity API: public key, verification, proofs, and a
+		// status on every event listed.
+		ih, err := integrityhttp.New(store, seal.apiOptions(cfg, log))
+		if err != nil {
+			return errors.Join(fmt.Errorf("configure the integrity API: %w", err), closeSealed(context.Background(), rec, seal, store))
+		}
+		routes, annotators = append(routes, ih.Routes()...), []server.Annotator{ih}
 	}
 
 	mux := http.NewServeMux()
@@ -93,7 +115,8 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		Audit:        rec, // every export is itself recorded
 		Stream:       &server.StreamOptions{Broadcaster: bc},
 		Authenticate: svc.Authenticate,
-		Routes:       svc.Routes(),
+		Routes:       routes,
+		Annotators:   annotators,
 		IngestRate:   float64(cfg.IngestRate),
 		IngestBurst:  cfg.IngestBurst,
 	}))
@@ -103,7 +126,7 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.Addr, err), closeAll(context.Background(), rec, store))
+		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.Addr, err), closeSealed(context.Background(), rec, seal, store))
 	}
 	url := "http://" + ln.Addr().String()
 	// The first start over a database without credentials makes a
@@ -111,7 +134,7 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	key, err := svc.Bootstrap(ctx)
 	if err != nil {
 		ln.Close()
-		return errors.Join(fmt.Errorf("make the first API key: %w", err), closeAll(context.Background(), rec, store))
+		return errors.Join(fmt.Errorf("make the first API key: %w", err), closeSealed(context.Background(), rec, seal, store))
 	}
 	if key != "" {
 		printBootstrapKey(stderr, key, loopbackURL(ln.Addr()), cfg.DB)
@@ -166,6 +189,10 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		}
 	})
 
+	if seal != nil {
+		gen.Go(func() { seal.runFlusher(genCtx, cfg.IntegrityCheckpointInterval, cfg.WriteTimeout) })
+	}
+
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -190,7 +217,7 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		errs = append(errs, fmt.Errorf("shut down http server: %w", err))
 		srv.Close()
 	}
-	errs = append(errs, closeAll(sctx, rec, store))
+	errs = append(errs, closeSealed(sctx, rec, seal, store))
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -258,9 +285,20 @@ activitylog: See docs/authentication.md.
 
 // closeAll drains the recorder into the store, then closes the store.
 func closeAll(ctx context.Context, rec *activitylog.Recorder, store *sqlite.Store) error {
+	return closeSealed(ctx, rec, nil, store)
+}
+
+// closeSealed drains the recorder into the store, stores the sealer's
+// last checkpoint (seal may be nil), then closes the store.
+func closeSealed(ctx context.Context, rec *activitylog.Recorder, seal *sealer, store *sqlite.Store) error {
 	var errs []error
 	if err := rec.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	if seal != nil {
+		if err := seal.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := store.Close(); err != nil {
 		errs = append(errs, err)

@@ -93,7 +93,7 @@ func flagHelp(w io.Writer, c *command) {
 			fmt.Fprintf(w, "  --%s %s\n", s.Flag, s.Arg)
 		}
 		fmt.Fprint(w, wrap(s.Usage, 6))
-		fmt.Fprint(w, wrap(s.Describe(), 6))
+		fmt.Fprintf(w, "      %s\n", s.Describe()) // one line, however long: it is looked up as a whole
 	}
 }
 

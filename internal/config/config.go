@@ -72,6 +72,16 @@ type Config struct {
 	JWTAlgorithms  string        // comma-separated allow-list; "" for what the keys verify
 	JWTTenantClaim string        // claim naming the principal's tenant
 	JWTPermClaim   string        // claim listing the principal's permissions
+
+	// Integrity (package integrity; docs/integrity.md). Sealing is on
+	// when Integrity is true or IntegritySigningKey is set (Sealing).
+	Integrity                   bool          // seal events into a hash chain
+	IntegritySigningKey         string        // Ed25519 private key PEM that signs checkpoints
+	IntegrityHMACKey            string        // HMAC key file: keyed chains
+	IntegrityWitness            string        // witness file path or http(s):// URL
+	IntegrityWitnessToken       string        // bearer token of a URL witness; secret
+	IntegrityCheckpointInterval time.Duration // how often a checkpoint is stored; 0: every batch
+	IntegrityChain              string        // chain id; "" for the host name's
 }
 
 // Default returns the defaults. The listen address is loopback only: the
@@ -98,6 +108,8 @@ func Default() Config {
 		SessionIdle:    time.Hour,
 		JWTTenantClaim: "tenant",
 		JWTPermClaim:   "permissions",
+
+		IntegrityCheckpointInterval: 10 * time.Second,
 	}
 }
 
@@ -121,6 +133,13 @@ type Setting struct {
 	// subcommand, and validated.
 	Commands []string
 
+	// Secret says the value is a secret: Value masks it, so that no
+	// error or help text shows it.
+	Secret bool
+	// redact, when set, hides the secret part of a value in Value (a
+	// URL's password).
+	redact func(string) string
+
 	field func(c *Config) any // pointer to the field: *string, *int, *int64, *bool or *time.Duration
 	check func(c *Config) string
 }
@@ -132,8 +151,18 @@ func (s *Setting) Default() string {
 	return format(s.field(&c))
 }
 
-// Value returns the setting's value in c, formatted as Default is.
-func (s *Setting) Value(c *Config) string { return format(s.field(c)) }
+// Value returns the setting's value in c, formatted as Default is; a
+// Secret setting's non-empty value as activitylog.DefaultMask.
+func (s *Setting) Value(c *Config) string {
+	v := format(s.field(c))
+	if s.Secret && v != "" {
+		return activitylog.DefaultMask
+	}
+	if s.redact != nil {
+		return s.redact(v)
+	}
+	return v
+}
 
 // Bool reports whether the setting is a boolean, given as a flag
 // without a value.
@@ -181,7 +210,7 @@ const (
 )
 
 // Settings lists every setting, in the order help texts show them.
-var Settings = []*Setting{
+var Settings = append([]*Setting{
 	{
 		Key: "addr", Arg: "HOST:PORT", Commands: []string{serve},
 		Usage: "Address the HTTP server listens on. The default is loopback only: the API requires authentication (docs/authentication.md), " +
@@ -384,7 +413,7 @@ var Settings = []*Setting{
 		field: func(c *Config) any { return &c.JWTPermClaim },
 		check: func(c *Config) string { return nonEmpty(c.JWTPermClaim) },
 	},
-}
+}, integritySettings...)
 
 func needsJWTKey(c *Config, v string) string {
 	if v != "" && !c.JWTEnabled() {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/activitylog/activitylog"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -132,6 +133,11 @@ func (f *Flags) Load(lookupEnv func(string) (string, bool)) (Config, error) {
 
 func set(c *Config, s *Setting, text, source string, sources map[string]string) error {
 	if reason := parse(s.field(c), text); reason != "" {
+		if s.Secret {
+			text = activitylog.DefaultMask
+		} else if s.redact != nil {
+			text = s.redact(text)
+		}
 		return &Error{Key: s.Key, Value: text, Reason: reason, Source: source}
 	}
 	sources[s.Key] = source

@@ -20,7 +20,7 @@ func Markdown() string {
 		if s.Arg != "" {
 			flag += " " + s.Arg
 		}
-		flag += "`"
+		flag = strings.ReplaceAll(flag, "|", `\|`) + "`" // a table cell's pipe, even in code (GFM)
 		b.WriteString("| " + flag + " | `" + s.Env + "` | `" + s.Key + "` | `" + def + "` | " +
 			strings.Join(s.Commands, ", ") + " | " + strings.ReplaceAll(s.Usage, "|", `\|`) + " |\n")
 	}

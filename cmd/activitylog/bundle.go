@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/activitylog/activitylog/integrity"
+)
+
+// witnessURLHelp is added to --witness's help: a witness is read over
+// HTTP too.
+const witnessURLHelp = ", or the http(s):// URL of a URL witness (its token in --witness-token-file)"
+
+// readWitness reads the checkpoints of a witness: a file, or an
+// http(s):// URL (integrity.ReadWitnessURL), with the bearer token read
+// from tokenFile, if given.
+func readWitness(ctx context.Context, src, tokenFile string) ([]integrity.Checkpoint, error) {
+	if !strings.HasPrefix(src, "http://") && !strings.HasPrefix(src, "https://") {
+		if tokenFile != "" {
+			return nil, fmt.Errorf("--witness-token-file goes with a URL witness, not the file %s", src)
+		}
+		return integrity.ReadWitnessFile(src)
+	}
+	var token string
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return nil, err
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return integrity.ReadWitnessURL(ctx, src, token)
+}
+
+// verifyBundle checks a bundle file with no access to the store. With no
+// --public-key it trusts the keys the bundle carries, and says so loudly:
+// that proves the bundle consistent, not who signed it.
+func verifyBundle(ctx context.Context, c *cli, path string, o *integrity.VerifierOptions, asJSON bool) error {
+	if _, err := os.Stat(path); err != nil {
+		return usageError("--bundle %q: %v", path, err)
+	}
+	b, err := integrity.OpenBundle(path)
+	if err != nil {
+		return err
+	}
+	if len(o.PublicKeys) == 0 {
+		var ids []string
+		for _, k := range b.Keys {
+			ids = append(ids, integrity.KeyID(k))
+		}
+		msg := fmt.Sprintf("WARNING: no --public-key given: TRUSTING THE KEY(S) INSIDE THE BUNDLE %v. "+
+			"This shows only that the bundle is consistent with itself; anyone who edits a bundle can re-sign it with a key of their own. "+
+			"Give the signer's published public key with --public-key.", ids)
+		if len(ids) == 0 {
+			msg = "WARNING: no --public-key given and the bundle carries no key: no checkpoint can be trusted. Give the signer's published public key with --public-key."
+		}
+		fmt.Fprintln(c.stderr, msg)
+		if !asJSON {
+			fmt.Fprintln(c.stdout, msg)
+		}
+		o.PublicKeys = b.Keys
+	}
+	rep, err := b.Verify(ctx, o)
+	if err != nil {
+		return err
+	}
+	if !asJSON {
+		mode := "whole chains, verified as the store is"
+		if !b.Header.WholeChains {
+			mode = "selected events, each with an inclusion proof"
+		}
+		fmt.Fprintf(c.stdout, "bundle %s: created %s, %s\n", path, b.Header.Created, mode)
+	}
+	return printReport(c.stdout, rep, asJSON)
+}

@@ -1,0 +1,433 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/integrity"
+	"github.com/activitylog/activitylog/integrity/integrityhttp"
+	"github.com/activitylog/activitylog/internal/config"
+	"github.com/activitylog/activitylog/sqlite"
+)
+
+// Sealing in serve (docs/integrity.md, "Sealing in activitylog serve").
+//
+// When integrity is on, the Recorder writes through a sealer: an
+// integrity.Writer over the store that appends to one chain, continued
+// across restarts from its stored tail. The chain is integrity_chain,
+// or "serve-" and the host name; should its stored tail be torn, the
+// sealer logs it and goes on with the chain's next generation (ID:2,
+// ID:3, …), leaving the torn chain as evidence for activitylog verify.
+// A restart continues the newest generation.
+
+// maxRotations bounds how many new generations one call tries before
+// it gives up: each is new, so a second torn one means something else
+// is wrong.
+const maxRotations = 3
+
+// sealer is the activitylog.Writer serve records through when sealing
+// is on. It is safe for concurrent use.
+type sealer struct {
+	store   *sqlite.Store
+	opts    integrity.WriterOptions // Chain set per generation
+	base    string                  // the chain's first generation's id
+	log     *slog.Logger
+	witness *guardedWitness // nil without a witness
+	closeW  func() error    // closes a file witness
+
+	mu  sync.Mutex
+	w   *integrity.Writer
+	gen int // 1 for base, n for base:n
+}
+
+var _ activitylog.Writer = (*sealer)(nil)
+
+// defaultChain is the chain serve appends to when integrity_chain is
+// not set: "serve-" and the host name, each character that a chain id
+// cannot hold replaced by '-'.
+func defaultChain() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "serve"
+	}
+	return "serve-" + sanitizeChain(h)
+}
+
+// sanitizeChain maps s onto what integrity.ValidateChainID accepts, at
+// most 100 bytes, so that generations (":12") still fit in 128.
+func sanitizeChain(s string) string {
+	b := []byte(s)
+	if len(b) > 100 {
+		b = b[:100]
+	}
+	for i, c := range b {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
+
+// generationID returns the id of generation gen of base.
+func generationID(base string, gen int) string {
+	if gen <= 1 {
+		return base
+	}
+	return base + ":" + strconv.Itoa(gen)
+}
+
+// generationOf returns the generation of base that id is, or 0 when it
+// is none.
+func generationOf(base, id string) int {
+	if id == base {
+		return 1
+	}
+	rest, ok := strings.CutPrefix(id, base+":")
+	if !ok || rest == "" || rest[0] == '0' {
+		return 0
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 2 || strconv.Itoa(n) != rest {
+		return 0
+	}
+	return n
+}
+
+// newSealer loads the keys and the witness that cfg names and opens the
+// newest generation of the chain on store: it flushes it once, which
+// reads and checks its stored tail (and anchors events a previous run
+// left without a checkpoint), and moves on to a new generation when
+// the tail is torn or was begun with another HMAC key.
+func newSealer(ctx context.Context, cfg config.Config, store *sqlite.Store, log *slog.Logger) (s *sealer, err error) {
+	s = &sealer{store: store, log: log, base: cfg.IntegrityChain}
+	if s.base == "" {
+		s.base = defaultChain()
+	}
+	s.opts.CheckpointInterval = cfg.IntegrityCheckpointInterval
+	// The files were checked when the configuration was loaded; they
+	// are read again here, and a failure now is the setting's error.
+	var pub ed25519.PublicKey
+	if cfg.IntegritySigningKey != "" {
+		k, err := integrity.LoadPrivateKey(cfg.IntegritySigningKey)
+		if err != nil {
+			return nil, &config.Error{Key: "integrity_signing_key", Value: cfg.IntegritySigningKey, Reason: err.Error()}
+		}
+		s.opts.SigningKey = k
+		pub = k.Public().(ed25519.PublicKey)
+	}
+	if cfg.IntegrityHMACKey != "" {
+		k, err := integrity.LoadHMACKey(cfg.IntegrityHMACKey)
+		if err != nil {
+			return nil, &config.Error{Key: "integrity_hmac_key", Value: cfg.IntegrityHMACKey, Reason: err.Error()}
+		}
+		s.opts.HMACKey = k
+	}
+	witnessName := "none"
+	switch {
+	case cfg.IntegrityWitness == "":
+	case cfg.WitnessIsURL():
+		w, err := integrity.NewURLWitness(cfg.IntegrityWitness, &integrity.URLWitnessOptions{Token: cfg.IntegrityWitnessToken})
+		if err != nil {
+			return nil, &config.Error{Key: "integrity_witness", Value: cfg.IntegrityWitness, Reason: err.Error()}
+		}
+		witnessName = w.String()
+		s.witness = newGuardedWitness(w, witnessName, log)
+	default:
+		w, err := integrity.OpenFileWitness(cfg.IntegrityWitness)
+		if err != nil {
+			return nil, &config.Error{Key: "integrity_witness", Value: cfg.IntegrityWitness, Reason: err.Error()}
+		}
+		witnessName, s.closeW = cfg.IntegrityWitness, w.Close
+		s.witness = newGuardedWitness(w, witnessName, log)
+	}
+	if s.witness != nil {
+		s.opts.Witness = s.witness
+	}
+	defer func() {
+		if err != nil && s.closeW != nil {
+			s.closeW()
+		}
+	}()
+
+	chains, err := store.Chains(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("integrity: list chains: %w", err)
+	}
+	s.gen = 1
+	for _, c := range chains {
+		s.gen = max(s.gen, generationOf(s.base, c.ID))
+	}
+	if s.w, err = s.writer(s.gen); err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, cfg.WriteTimeout)
+	defer cancel()
+	if err := s.do(wctx, func(w *integrity.Writer) error { return w.Flush(wctx) }); err != nil {
+		return nil, fmt.Errorf("integrity: open chain %s: %w", s.chain(), err)
+	}
+
+	hmacID, signID := "none", "none: chains without checkpoints"
+	if s.opts.HMACKey != nil {
+		hmacID = s.opts.HMACKey.ID()
+	}
+	if pub != nil {
+		signID = integrity.KeyID(pub)
+	}
+	log.Info("integrity: sealing every stored event", "chain", s.chain(), "signing_key_id", signID, "hmac_key_id", hmacID,
+		"witness", witnessName, "checkpoint_interval", cfg.IntegrityCheckpointInterval.String())
+	if pub == nil {
+		log.Warn("integrity: no integrity_signing_key, so no signed checkpoints: an edit shows, the deletion of the newest events does not")
+	}
+	return s, nil
+}
+
+// writer returns a Writer on generation gen.
+func (s *sealer) writer(gen int) (*integrity.Writer, error) {
+	o := s.opts
+	o.Chain = generationID(s.base, gen)
+	w, err := integrity.NewWriter(s.store, &o)
+	if err != nil {
+		return nil, fmt.Errorf("integrity: %w", err)
+	}
+	return w, nil
+}
+
+// chain returns the id of the chain being written.
+func (s *sealer) chain() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return generationID(s.base, s.gen)
+}
+
+// Write seals and stores events; see do.
+func (s *sealer) Write(ctx context.Context, events []activitylog.Event) error {
+	return s.do(ctx, func(w *integrity.Writer) error { return w.Write(ctx, events) })
+}
+
+// Flush stores a checkpoint of the events not yet covered and gives the
+// witness what it lacks; see do.
+func (s *sealer) Flush(ctx context.Context) error {
+	return s.do(ctx, func(w *integrity.Writer) error { return w.Flush(ctx) })
+}
+
+// do runs op on the current Writer. When the chain turns out torn (or,
+// before anything is written, begun with another HMAC key), it moves
+// to a new generation and runs op again there, so that auditing goes
+// on. A witness's failure is not op's: the events are stored, the
+// guardedWitness has logged it, and the Writer hands the checkpoint
+// over again later; returning it would have the Recorder retry the
+// batch, and hold up every batch behind it, for as long as the witness
+// is away.
+func (s *sealer) do(ctx context.Context, op func(*integrity.Writer) error) error {
+	for range maxRotations + 1 {
+		s.mu.Lock()
+		w := s.w
+		s.mu.Unlock()
+		err := op(w)
+		var we *witnessError
+		switch {
+		case err == nil || errors.As(err, &we):
+			return nil
+		case errors.Is(err, integrity.ErrTornChain), keyMismatch(err):
+			if rerr := s.rotate(w, err); rerr != nil {
+				return errors.Join(err, rerr)
+			}
+		default:
+			return err
+		}
+	}
+	return fmt.Errorf("integrity: %d new chains in a row were refused; chain %s", maxRotations, s.chain())
+}
+
+// keyMismatch reports whether err is the store's refusal of a chain
+// begun with another HMAC key (or with none).
+func keyMismatch(err error) bool {
+	var fe *activitylog.FieldError
+	return errors.As(err, &fe) && fe.Field == "hmac key"
+}
+
+// rotate moves from w's chain to the next generation, unless another
+// call has already moved on from w.
+func (s *sealer) rotate(w *integrity.Writer, cause error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w != w {
+		return nil
+	}
+	old := generationID(s.base, s.gen)
+	nw, err := s.writer(s.gen + 1)
+	if err != nil {
+		return err
+	}
+	s.w, s.gen = nw, s.gen+1
+	if keyMismatch(cause) {
+		s.log.Warn("integrity: the chain was begun with another HMAC key (a chain keeps the key it began with); continuing on a new chain",
+			"chain", old, "new_chain", nw.Chain().ID, "err", cause)
+	} else {
+		s.log.Error("integrity: the chain's stored tail is torn (a write cut short, or an edit); "+
+			"it stays as it is, as evidence for activitylog verify, and sealing goes on in a new chain",
+			"chain", old, "new_chain", nw.Chain().ID, "err", cause)
+	}
+	return nil
+}
+
+// Close stores a last checkpoint of what is not yet covered, gives the
+// witness every checkpoint it lacks (one more try, whatever the
+// backoff), and closes a witness file. Call it after the Recorder has
+// drained and before the store closes.
+func (s *sealer) Close(ctx context.Context) error {
+	if s.witness != nil {
+		s.witness.retryNow()
+	}
+	err := s.Flush(ctx)
+	if err != nil {
+		err = fmt.Errorf("integrity: last checkpoint of chain %s: %w", s.chain(), err)
+	}
+	if s.witness != nil && s.witness.failing() {
+		s.log.Error("integrity: the witness lacks the newest checkpoints; they are stored in the database", "witness", s.witness.name)
+	}
+	if s.closeW != nil {
+		err = errors.Join(err, s.closeW())
+	}
+	return err
+}
+
+// runFlusher flushes s every interval until ctx ends, so that an idle
+// trail still gets its last events anchored and a witness that was
+// away gets what it lacks.
+func (s *sealer) runFlusher(ctx context.Context, interval, timeout time.Duration) {
+	if interval <= 0 {
+		return // a checkpoint with every batch
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fctx, cancel := context.WithTimeout(ctx, timeout)
+			err := s.Flush(fctx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				s.log.Error("integrity: store checkpoint", "chain", s.chain(), "err", err)
+			}
+		}
+	}
+}
+
+// witnessError marks a witness's failure, which the integrity.Writer
+// wraps in its own error after the events are stored.
+type witnessError struct{ err error }
+
+func (e *witnessError) Error() string { return e.err.Error() }
+func (e *witnessError) Unwrap() error { return e.err }
+
+// Backoff of a failing witness.
+const (
+	witnessRetryMin = time.Second
+	witnessRetryMax = time.Minute
+	witnessLogEvery = time.Minute
+)
+
+// guardedWitness wraps a witness: it marks its errors (witnessError),
+// logs when it starts failing, at most once a minute while it fails,
+// and when it is back, and, while it fails, lets writes through only
+// after a backoff, so that a witness that hangs until its timeout does
+// not slow every batch.
+type guardedWitness struct {
+	w    integrity.Witness
+	name string
+	log  *slog.Logger
+	now  func() time.Time
+
+	mu       sync.Mutex
+	failures int       // since the last success
+	next     time.Time // no try before this while failing
+	delay    time.Duration
+	logged   time.Time // when the failure was last logged
+}
+
+func newGuardedWitness(w integrity.Witness, name string, log *slog.Logger) *guardedWitness {
+	return &guardedWitness{w: w, name: name, log: log, now: time.Now}
+}
+
+var errBackingOff = errors.New("the witness failed a moment ago; waiting before the next try")
+
+func (g *guardedWitness) Write(ctx context.Context, cp integrity.Checkpoint) error {
+	g.mu.Lock()
+	if g.failures > 0 && g.now().Before(g.next) {
+		g.mu.Unlock()
+		return &witnessError{fmt.Errorf("%w: %w", activitylog.ErrUnavailable, errBackingOff)}
+	}
+	g.mu.Unlock()
+	err := g.w.Write(ctx, cp)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	if err == nil {
+		if g.failures > 0 {
+			g.log.Info("integrity: the witness takes checkpoints again", "witness", g.name, "failures", g.failures)
+		}
+		g.failures, g.delay = 0, 0
+		return nil
+	}
+	g.failures++
+	g.delay = min(max(2*g.delay, witnessRetryMin), witnessRetryMax)
+	g.next = now.Add(g.delay)
+	if g.failures == 1 || now.Sub(g.logged) >= witnessLogEvery {
+		g.logged = now
+		g.log.Error("integrity: the witness did not take a checkpoint; the events are stored, and checkpoints are handed over again until it does",
+			"witness", g.name, "failures", g.failures, "chain", cp.Chain, "to_seq", cp.ToSeq, "err", err)
+	}
+	return &witnessError{err}
+}
+
+// retryNow lets the next Write through, whatever the backoff.
+func (g *guardedWitness) retryNow() {
+	g.mu.Lock()
+	g.next = time.Time{}
+	g.mu.Unlock()
+}
+
+// failing reports whether the last try failed.
+func (g *guardedWitness) failing() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.failures > 0
+}
+
+// apiOptions are the options of the integrity API (integrityhttp) that
+// serve mounts beside the others when sealing is on: the signing key's
+// public half is trusted, the HMAC key checks keyed chains, and each
+// verification reads the witness again.
+func (s *sealer) apiOptions(cfg config.Config, log *slog.Logger) *integrityhttp.Options {
+	o := &integrityhttp.Options{Logger: log}
+	if s.opts.SigningKey != nil {
+		o.PublicKeys = []ed25519.PublicKey{s.opts.SigningKey.Public().(ed25519.PublicKey)}
+	}
+	if s.opts.HMACKey != nil {
+		o.HMACKeys = []*integrity.HMACKey{s.opts.HMACKey}
+	}
+	switch {
+	case cfg.IntegrityWitness == "":
+	case cfg.WitnessIsURL():
+		url, token := cfg.IntegrityWitness, cfg.IntegrityWitnessToken
+		o.Witness = func(ctx context.Context) ([]integrity.Checkpoint, error) {
+			return integrity.ReadWitnessURL(ctx, url, token)
+		}
+	default:
+		path := cfg.IntegrityWitness
+		o.Witness = func(context.Context) ([]integrity.Checkpoint, error) { return integrity.ReadWitnessFile(path) }
+	}
+	return o
+}
