@@ -2,6 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -91,4 +94,27 @@ func (s *Store) Seals(ctx context.Context, ids []activitylog.ID) (map[activitylo
 		}
 	}
 	return out, nil
+}
+
+// LastCheckpoint returns chain's stored checkpoint with the highest
+// to_seq, and false when the chain has none. A body that no longer
+// parses is an error here: the caller wants a checkpoint to hand on,
+// and the verifier reports such a row (Checkpoints).
+func (s *Store) LastCheckpoint(ctx context.Context, chain string) (integrity.Checkpoint, bool, error) {
+	if s.closed.Load() {
+		return integrity.Checkpoint{}, false, fmt.Errorf("read last checkpoint: %w", errClosed)
+	}
+	var body []byte
+	err := s.r.QueryRowContext(ctx, `SELECT body FROM checkpoints WHERE chain = ? ORDER BY to_seq DESC LIMIT 1`, chain).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return integrity.Checkpoint{}, false, nil
+	}
+	if err != nil {
+		return integrity.Checkpoint{}, false, fmt.Errorf("read last checkpoint of chain %s: %w", chain, unavailable(ctx, err))
+	}
+	var cp integrity.Checkpoint
+	if err := json.Unmarshal(body, &cp); err != nil {
+		return integrity.Checkpoint{}, false, fmt.Errorf("read last checkpoint of chain %s: %w", chain, err)
+	}
+	return cp, true, nil
 }

@@ -47,6 +47,14 @@ type sealer struct {
 	mu  sync.Mutex
 	w   *integrity.Writer
 	gen int // 1 for base, n for base:n
+
+	// catchUp is the store's newest checkpoint of the chain when serve
+	// started. The Writer hands the witness only the checkpoints it
+	// makes, and keeps those it could not hand over in memory, so a
+	// stop while the witness was away would leave the witness behind
+	// for good; this one, whose tree covers every event before it, is
+	// handed over until the witness has it or a later one.
+	catchUp *integrity.Checkpoint
 }
 
 var _ activitylog.Writer = (*sealer)(nil)
@@ -175,6 +183,17 @@ func newSealer(ctx context.Context, cfg config.Config, store *sqlite.Store, log 
 		return nil, fmt.Errorf("integrity: open chain %s: %w", s.chain(), err)
 	}
 
+	if s.witness != nil {
+		cp, ok, err := store.LastCheckpoint(wctx, s.chain())
+		if err != nil {
+			return nil, fmt.Errorf("integrity: open chain %s: %w", s.chain(), err)
+		}
+		if ok {
+			s.catchUp = &cp
+			s.witnessCatchUp(wctx)
+		}
+	}
+
 	hmacID, signID := "none", "none: chains without checkpoints"
 	if s.opts.HMACKey != nil {
 		hmacID = s.opts.HMACKey.ID()
@@ -216,7 +235,11 @@ func (s *sealer) Write(ctx context.Context, events []activitylog.Event) error {
 // Flush stores a checkpoint of the events not yet covered and gives the
 // witness what it lacks; see do.
 func (s *sealer) Flush(ctx context.Context) error {
-	return s.do(ctx, func(w *integrity.Writer) error { return w.Flush(ctx) })
+	err := s.do(ctx, func(w *integrity.Writer) error { return w.Flush(ctx) })
+	if s.witness != nil {
+		s.witnessCatchUp(ctx)
+	}
+	return err
 }
 
 // do runs op on the current Writer. When the chain turns out torn (or,
@@ -301,6 +324,23 @@ func (s *sealer) Close(ctx context.Context) error {
 	return err
 }
 
+// witnessCatchUp hands the witness the checkpoint of catchUp unless it
+// already has that one or a later one of the chain. A failure is the
+// guardedWitness's to log; the next flush tries again.
+func (s *sealer) witnessCatchUp(ctx context.Context) {
+	s.mu.Lock()
+	cp := s.catchUp
+	s.mu.Unlock()
+	if cp == nil || s.witness.has(cp.Chain, cp.ToSeq) {
+		return
+	}
+	if s.witness.Write(ctx, *cp) == nil {
+		s.mu.Lock()
+		s.catchUp = nil
+		s.mu.Unlock()
+	}
+}
+
 // runFlusher flushes s every interval until ctx ends, so that an idle
 // trail still gets its last events anchored and a witness that was
 // away gets what it lacks.
@@ -350,11 +390,12 @@ type guardedWitness struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	mu       sync.Mutex
-	failures int       // since the last success
-	next     time.Time // no try before this while failing
-	delay    time.Duration
-	logged   time.Time // when the failure was last logged
+	mu        sync.Mutex
+	delivered map[string]uint64 // per chain, the highest to_seq the witness took
+	failures  int               // since the last success
+	next      time.Time         // no try before this while failing
+	delay     time.Duration
+	logged    time.Time // when the failure was last logged
 }
 
 func newGuardedWitness(w integrity.Witness, name string, log *slog.Logger) *guardedWitness {
@@ -375,6 +416,10 @@ func (g *guardedWitness) Write(ctx context.Context, cp integrity.Checkpoint) err
 	defer g.mu.Unlock()
 	now := g.now()
 	if err == nil {
+		if g.delivered == nil {
+			g.delivered = map[string]uint64{}
+		}
+		g.delivered[cp.Chain] = max(g.delivered[cp.Chain], cp.ToSeq)
 		if g.failures > 0 {
 			g.log.Info("integrity: the witness takes checkpoints again", "witness", g.name, "failures", g.failures)
 		}
@@ -390,6 +435,14 @@ func (g *guardedWitness) Write(ctx context.Context, cp integrity.Checkpoint) err
 			"witness", g.name, "failures", g.failures, "chain", cp.Chain, "to_seq", cp.ToSeq, "err", err)
 	}
 	return &witnessError{err}
+}
+
+// has reports whether the witness took a checkpoint of chain up to toSeq
+// or beyond since serve started.
+func (g *guardedWitness) has(chain string, toSeq uint64) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.delivered[chain] >= toSeq
 }
 
 // retryNow lets the next Write through, whatever the backoff.

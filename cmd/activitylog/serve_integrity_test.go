@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -601,5 +602,71 @@ func TestCredentialCommandsSeal(t *testing.T) {
 	if code != 0 || rep.Total < 2 || rep.Unsealed != 0 || len(rep.Chains) != 1 || rep.Chains[0].ID != "test.cli" ||
 		rep.Chains[0].Anchored != rep.Chains[0].Length {
 		t.Fatalf("verify: exit %d, %+v", code, rep)
+	}
+}
+
+// A witness that was away when serve stopped is not left behind for
+// good: the next start hands it the store's newest checkpoint, whose
+// tree covers every event before it, and only once.
+func TestSealerWitnessCatchUpAtStart(t *testing.T) {
+	e := newSealEnv(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	down := true
+	var got []integrity.Checkpoint
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		cps, err := integrity.ReadWitness(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		got = append(got, cps...)
+	}))
+	defer srv.Close()
+	e.cfg.IntegrityWitness = srv.URL
+	e.cfg.IntegrityCheckpointInterval = 0
+
+	store := e.open(t)
+	s := e.sealer(t, store)
+	for range 3 {
+		if err := s.Write(ctx, testEvents(2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close(ctx) // the witness still lacks every checkpoint: logged, not failed
+	mu.Lock()
+	if len(got) != 0 {
+		t.Fatalf("a witness that is down took %d checkpoints", len(got))
+	}
+	down = false
+	mu.Unlock()
+
+	s = e.sealer(t, store) // the restart
+	mu.Lock()
+	n, last := len(got), integrity.Checkpoint{}
+	if n > 0 {
+		last = got[n-1]
+	}
+	mu.Unlock()
+	if n != 1 || last.Chain != "test" || last.ToSeq != 6 || last.Verify(e.pub) != nil {
+		t.Fatalf("after the restart the witness holds %d checkpoints, the last %+v; want the store's newest, to seq 6", n, last)
+	}
+	// Flushes with nothing new do not hand it over again.
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 {
+		t.Errorf("the witness got %d checkpoints, want the one", len(got))
 	}
 }
