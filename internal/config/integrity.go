@@ -123,14 +123,22 @@ var integritySettings = []*Setting{
 	},
 }
 
-// redactURL hides the password of a URL that holds one.
+// redactURL hides the password and the query of a URL: a witness
+// endpoint may carry a credential in either (?token=…), and the value
+// appears in configuration errors and `config print`.
 func redactURL(s string) string {
 	if !isURL(s) {
 		return s
 	}
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	if err != nil {
 		return s
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		u.RawQuery, u.ForceQuery = "REDACTED", false
+	}
+	if u.User == nil {
+		return u.String()
 	}
 	return u.Redacted()
 }

@@ -96,6 +96,8 @@ func TestIntegrityBadSettings(t *testing.T) {
 		{"witness scheme", []string{"--integrity-signing-key", key, "--integrity-witness", "ftp://example.com/w"}, nil, `integrity_witness "ftp://example.com/w": must be an http:// or https:// URL (set by --integrity-witness)`},
 		{"witness with a password", []string{"--integrity-signing-key", key, "--integrity-witness", "https://ann:s3cr3t@w.example/w"}, nil,
 			`integrity_witness "https://ann:xxxxx@w.example/w": must not hold a user or password`},
+		{"witness with a query credential", []string{"--integrity-signing-key", key, "--integrity-witness", "ftp://w.example/w?token=s3cr3t"}, nil,
+			`integrity_witness "ftp://w.example/w?REDACTED": must be an http:// or https:// URL`},
 		{"witness no host", []string{"--integrity-signing-key", key, "--integrity-witness", "https:///w"}, nil, `integrity_witness "https:///w": has no host`},
 		{"witness dir missing", []string{"--integrity-signing-key", key, "--integrity-witness", filepath.Join(dir, "no", "w")}, nil, `integrity_witness "` + filepath.Join(dir, "no", "w") + `": cannot be created: directory`},
 		{"witness is a dir", []string{"--integrity-signing-key", key, "--integrity-witness", dir}, nil, `integrity_witness "` + dir + `": is not a regular file`},
