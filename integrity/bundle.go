@@ -37,6 +37,24 @@ const (
 // 1 MiB each, so no record the exporter writes comes near it.
 const maxBundleLine = 64 << 20
 
+// A bundle's reader keeps its keys, chains, checkpoints, prune records
+// and consistency proofs in memory (the events it reads again from the
+// file, one at a time). These bound them: together at most
+// MaxBundleKept records and MaxBundleKeptBytes bytes of their lines
+// (decompressed). A bundle over either is refused with an error that
+// names the limit and the line. A checkpoint record is some 550 bytes
+// and a consistency proof up to some 2 KiB, so a bundle may hold about
+// 900,000 checkpoints of whole chains, or 200,000 with their
+// consistency proofs (a bundle of selected events).
+const (
+	MaxBundleKept      = 1 << 20   // records kept in memory
+	MaxBundleKeptBytes = 512 << 20 // bytes of their lines
+)
+
+// bundleKeptLimits are MaxBundleKept and MaxBundleKeptBytes; tests
+// lower them.
+var bundleKeptLimits = [2]int{MaxBundleKept, MaxBundleKeptBytes}
+
 // ErrBundle is wrapped by the errors of a bundle that cannot be read: not
 // gzip or NDJSON, truncated, a record that is not valid. They name the
 // line.
@@ -129,6 +147,11 @@ type (
 		Prunes      int    `json:"prunes"`
 		Events      int    `json:"events"`
 		Unsealed    int    `json:"unsealed"`
+		// Uncovered counts the events the filters selected that the
+		// export left out, since no checkpoint covered them yet (a
+		// bundle of selected events only). It is informative: it is not
+		// signed, and no record is counted against it.
+		Uncovered int `json:"uncovered,omitempty"`
 	}
 )
 
@@ -218,7 +241,9 @@ func (b *BundleWriter) Consistency(c BundleConsistency) error {
 // canonical bytes as the store gave them (an event that no longer
 // decodes, whose bytes must still be carried so that the check reports
 // it). seal is nil for an event without one; proof is nil in a bundle of
-// whole chains, or when no checkpoint covers the event yet.
+// whole chains. In a bundle of selected events an event without a proof
+// never verifies: leave out those no checkpoint covers yet, and count
+// them with Uncovered.
 func (b *BundleWriter) Event(e *activitylog.Event, canonical []byte, seal *Seal, proof *BundleProof) error {
 	rec := bundleEventRec{Type: "event", Seal: seal, Proof: proof}
 	if e != nil {
@@ -240,6 +265,13 @@ func (b *BundleWriter) Event(e *activitylog.Event, canonical []byte, seal *Seal,
 	}
 	b.write(rec)
 	return b.err
+}
+
+// Uncovered counts n events the filters selected that are left out of
+// a bundle of selected events because no checkpoint covers them yet;
+// the end record carries the count (Bundle.Uncovered).
+func (b *BundleWriter) Uncovered(n int) {
+	b.counts.Uncovered += n
 }
 
 // Close writes the end record and flushes; it does not close the
@@ -340,6 +372,7 @@ type Bundle struct {
 	got         bundleEndRec // what the records counted
 	lines       int
 	hasUnsealed bool
+	kept        [2]int // records and bytes kept in memory
 }
 
 var (
@@ -455,6 +488,17 @@ func (b *Bundle) first(n int, typ string, line []byte) error {
 	}
 	if b.end.Type != "" {
 		return lineErr(n, "a %q record after the end record", truncate(typ, 40))
+	}
+	switch typ {
+	case "key", "chain", "checkpoint", "prune", "consistency":
+		b.kept[0]++
+		b.kept[1] += len(line)
+		if b.kept[0] > bundleKeptLimits[0] {
+			return lineErr(n, "%s: more than %d key, chain, checkpoint, prune and consistency records, the most a bundle may hold (MaxBundleKept)", typ, bundleKeptLimits[0])
+		}
+		if b.kept[1] > bundleKeptLimits[1] {
+			return lineErr(n, "%s: the key, chain, checkpoint, prune and consistency records exceed %d bytes, the most a bundle may hold (MaxBundleKeptBytes)", typ, bundleKeptLimits[1])
+		}
 	}
 	switch typ {
 	case "header":
@@ -590,6 +634,11 @@ func (b *Bundle) Prunes(ctx context.Context, chain string) ([]PruneRecord, error
 	return slices.Clone(b.prunes[chain]), nil
 }
 
+// Uncovered returns the end record's count of selected events that the
+// export left out because no checkpoint covered them yet. It is not
+// signed: it says what the exporter claims, and proves nothing.
+func (b *Bundle) Uncovered() int { return b.end.Uncovered }
+
 // Consistency returns the bundle's consistency proofs of chain.
 func (b *Bundle) Consistency(chain string) []BundleConsistency { return b.cons[chain] }
 
@@ -708,7 +757,7 @@ func (b *Bundle) Verify(ctx context.Context, opts *VerifierOptions) (*Report, er
 	if err != nil {
 		return nil, err
 	}
-	if want := b.end; b.got != (bundleEndRec{Type: b.got.Type, Chains: want.Chains, Checkpoints: want.Checkpoints, Consistency: want.Consistency, Prunes: want.Prunes, Events: want.Events, Unsealed: want.Unsealed}) {
+	if want := b.end; b.got != (bundleEndRec{Type: b.got.Type, Chains: want.Chains, Checkpoints: want.Checkpoints, Consistency: want.Consistency, Prunes: want.Prunes, Events: want.Events, Unsealed: want.Unsealed, Uncovered: b.got.Uncovered}) {
 		rep.add(o.MaxFindings, Finding{Reason: ReasonMissing, Detail: fmt.Sprintf(
 			"the end record counts %d chains, %d checkpoints, %d consistency proofs, %d prune records, %d sealed and %d unsealed events; the bundle holds %d, %d, %d, %d, %d and %d: records were removed or added",
 			want.Chains, want.Checkpoints, want.Consistency, want.Prunes, want.Events, want.Unsealed,

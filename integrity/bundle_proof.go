@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/activitylog/activitylog"
 	"github.com/transparency-dev/merkle/proof"
 )
 
@@ -205,8 +206,30 @@ func (b *Bundle) verifyProofs(ctx context.Context, o *VerifierOptions) (*Report,
 		cr.Anchored = st.maxSize
 	}
 
+	// Each event is verified only through its inclusion proof to a
+	// checkpoint that verifies with a trusted key: a chain record is not
+	// signed (its key_id, or a whole chain, can be made up), nor is an
+	// event's seq, so an event that only hashes right proves nothing.
+	type chainSeq struct {
+		chain string
+		seq   uint64
+	}
+	ids := map[activitylog.ID]chainSeq{} // where each event id was first seen
+	seqs := map[chainSeq]struct{}{}
 	err := b.events(ctx, func(e Entry, p *BundleProof) error {
 		rep.Total++
+		if e.EventID != (activitylog.ID{}) {
+			at := Finding{EventID: e.EventID}
+			if e.Seal != nil {
+				at.Chain, at.Seq = e.Seal.Chain, e.Seal.Seq
+			}
+			if first, ok := ids[e.EventID]; ok {
+				at.Reason, at.Detail = ReasonInserted, fmt.Sprintf("a second event with id %s (the first is in chain %q at seq %d): one of them was added", e.EventID, truncate(first.chain, 130), first.seq)
+				add(at)
+			} else {
+				ids[e.EventID] = chainSeq{at.Chain, at.Seq}
+			}
+		}
 		if e.Seal == nil {
 			rep.Unsealed++
 			add(Finding{Reason: ReasonMissingHash, EventID: e.EventID, Detail: "the event has no seal"})
@@ -219,6 +242,12 @@ func (b *Bundle) verifyProofs(ctx context.Context, o *VerifierOptions) (*Report,
 		st.cr.Entries++
 		st.cr.Length = max(st.cr.Length, e.Seal.Seq)
 		fnd := Finding{Chain: e.Seal.Chain, Seq: e.Seal.Seq, EventID: e.EventID}
+		if _, ok := seqs[chainSeq{e.Seal.Chain, e.Seal.Seq}]; ok {
+			fnd.Reason, fnd.Detail = ReasonInserted, fmt.Sprintf("a second event at seq %d of the chain: one of them was added", e.Seal.Seq)
+			add(fnd)
+			return nil
+		}
+		seqs[chainSeq{e.Seal.Chain, e.Seal.Seq}] = struct{}{}
 		if st.sealer == nil {
 			return nil // reported once for the chain
 		}
@@ -231,8 +260,7 @@ func (b *Bundle) verifyProofs(ctx context.Context, o *VerifierOptions) (*Report,
 		case p == nil && e.Seal.Seq <= st.maxSize:
 			fnd.Reason, fnd.Detail = ReasonInserted, fmt.Sprintf("no inclusion proof, though the checkpoint of tree size %d covers seq %d", st.maxSize, e.Seal.Seq)
 		case p == nil:
-			// After the last checkpoint: protected by its hash only, as
-			// in the store (ChainReport.Anchored says up to where).
+			fnd.Reason, fnd.Detail = ReasonInserted, "no inclusion proof: in a bundle of selected events an event is verified only through its proof to a trusted checkpoint, and no verified checkpoint covers this seq (an export leaves such events out)"
 		case st.valid[p.TreeSize] == nil:
 			fnd.Reason, fnd.Detail = ReasonInserted, fmt.Sprintf("its proof is to a tree of size %d, which no verified checkpoint signs", p.TreeSize)
 		default:
@@ -248,6 +276,13 @@ func (b *Bundle) verifyProofs(ctx context.Context, o *VerifierOptions) (*Report,
 		rep.Verified++
 		return nil
 	})
+	if err == nil {
+		for _, st := range states {
+			if st.cr.Entries > 0 && len(st.valid) == 0 {
+				add(Finding{Reason: ReasonBadSignature, Chain: st.cr.ID, Detail: fmt.Sprintf("the chain holds %d events but no checkpoint that verifies with a trusted key: none of its events can be verified (a chain record is not signed; anyone can add one)", st.cr.Entries)})
+			}
+		}
+	}
 	if err != nil {
 		if errors.Is(err, ErrBundle) {
 			return nil, err

@@ -19,8 +19,7 @@ type record struct {
 	selfOK     bool   // its bytes hash to its hash (true when the key is unknown)
 	canon      []byte // kept when !selfOK, within bounds
 	synthetic  *unsealed
-	sel        bool // selected by the filters
-	when       int8 // against the From/To window
+	sel        bool // selected by the filters (counted)
 
 	onChain  bool   // on the chain the links make (G)
 	pos      uint64 // its position there
@@ -42,6 +41,7 @@ func (c *chainRun) thorough(ctx context.Context, tc *treeChecker) error {
 	var recs []*record
 	kept, keptBytes := 0, 0
 	n := 0
+	c.read = 0
 	err := c.v.src.Entries(ctx, c.info.ID, func(e Entry) error {
 		s := e.Seal
 		if s == nil {
@@ -52,12 +52,13 @@ func (c *chainRun) thorough(ctx context.Context, tc *treeChecker) error {
 		if sel {
 			n++
 		}
+		c.read++
 		if s.Chain != c.info.ID {
-			c.addEvent(Finding{Reason: ReasonInserted, Chain: c.info.ID, Seq: s.Seq, EventID: e.EventID,
-				Detail: fmt.Sprintf("stored in chain %s, its seal names chain %s", c.info.ID, s.Chain)}, sel)
+			c.add(Finding{Reason: ReasonInserted, Chain: c.info.ID, Seq: s.Seq, EventID: e.EventID,
+				Detail: fmt.Sprintf("stored in chain %s, its seal names chain %s", c.info.ID, s.Chain)})
 			return nil
 		}
-		r := &record{id: e.EventID, seq: s.Seq, prev: s.Prev, hash: s.Hash, selfOK: true, sel: sel, when: c.v.when(e.Time)}
+		r := &record{id: e.EventID, seq: s.Seq, prev: s.Prev, hash: s.Hash, selfOK: true, sel: sel}
 		if c.seal != nil && c.seal.hash(&s.Prev, e.Canonical) != s.Hash {
 			r.selfOK = false
 			if kept < keepMax && keptBytes+len(e.Canonical) <= keepBytes {
@@ -76,10 +77,6 @@ func (c *chainRun) thorough(ctx context.Context, tc *treeChecker) error {
 	slices.SortStableFunc(recs, func(a, b *record) int { return cmp.Compare(a.seq, b.seq) })
 	c.repairSeals(recs)
 	recs = c.matchUnsealed(recs)
-	c.span = span{}
-	for _, r := range recs {
-		c.span.see(r.seq, r.sel, r.when)
-	}
 
 	// The hash links.
 	byHash := make(map[Hash]int, len(recs))
@@ -182,7 +179,7 @@ func (c *chainRun) thorough(ctx context.Context, tc *treeChecker) error {
 			continue
 		}
 		if r.reason != "" {
-			c.addEvent(Finding{Reason: r.reason, Chain: c.info.ID, Seq: r.seq, EventID: r.id, Detail: r.detail}, r.sel)
+			c.add(Finding{Reason: r.reason, Chain: c.info.ID, Seq: r.seq, EventID: r.id, Detail: r.detail})
 		} else if r.onChain && r.selfOK && c.seal != nil && r.sel {
 			c.cr.Verified++
 		}
@@ -274,7 +271,7 @@ func (c *chainRun) matchUnsealed(recs []*record) []*record {
 			}
 			if c.seal.hash(&prev, u.canon) == want {
 				u.matched, u.chain, u.seq = true, c.info.ID, seq
-				add = append(add, &record{id: u.id, seq: seq, prev: prev, hash: want, selfOK: true, synthetic: u, sel: u.sel, when: u.when})
+				add = append(add, &record{id: u.id, seq: seq, prev: prev, hash: want, selfOK: true, synthetic: u, sel: u.sel})
 				break
 			}
 		}

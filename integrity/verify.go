@@ -28,7 +28,9 @@ const (
 	// An event whose seal is not part of the chain: it holds a seq that
 	// the chain's links give to another event, its prev links to no
 	// stored event, or (keyed chains) its HMAC is not valid and nothing
-	// vouches for its seal.
+	// vouches for its seal. Also a whole chain (Seq..EndSeq its seqs)
+	// that no checkpoint under a trusted key vouches for, when the
+	// verifier was given PublicKeys.
 	ReasonInserted Reason = "inserted"
 	// An event stored at a seq other than the one its hash links give
 	// it, or whose bytes are those another event's seal was made over.
@@ -111,15 +113,12 @@ type VerifierOptions struct {
 	// chain.
 	Chains []string
 	// Kinds, From and To select events: of one of Kinds (any kind when
-	// empty), with From <= Time < To (a zero bound is open). A chain is
-	// still read whole, since its links run through every event, but
-	// the report counts and lists only what concerns selected events
-	// (docs/integrity.md, Verification, says exactly what): Total,
-	// Verified, Unsealed and each ChainReport's Entries and Verified
-	// count selected events only; a finding that names an event is
-	// listed when that event is selected; one that names seqs only (a
-	// gap, a truncation, a checkpoint) when they touch the chain's
-	// selected span.
+	// empty), with From <= Time < To (a zero bound is open). They narrow
+	// the counts only: Total, Verified, Unsealed and each ChainReport's
+	// Entries and Verified count selected events. Every chain read is
+	// read whole and every finding is listed, whatever its event's kind
+	// or time: those are stored columns that whoever tampers with the
+	// store can rewrite too (docs/integrity.md, Selecting events).
 	Kinds    []activitylog.Kind
 	From, To time.Time
 }
@@ -306,7 +305,8 @@ type Report struct {
 	CheckpointsVerified int           `json:"checkpoints_verified"`
 	CheckpointsPruned   int           `json:"checkpoints_pruned,omitempty"`
 	Chains              []ChainReport `json:"chains"`
-	// Counts counts the findings by reason, all of them.
+	// Counts counts the findings by reason, all of them (the filters
+	// Kinds, From and To never hide one).
 	Counts map[Reason]int `json:"counts"`
 	// Findings lists them, by chain and seq, up to
 	// VerifierOptions.MaxFindings; FindingsOmitted says how many more.
@@ -343,8 +343,7 @@ type unsealed struct {
 	matched bool
 	chain   string
 	seq     uint64
-	sel     bool // selected by the filters
-	when    int8 // against the From/To window
+	sel     bool // selected by the filters (counted)
 }
 
 // run is the state of one Verify call.
@@ -411,9 +410,6 @@ func (v *Verifier) Verify(ctx context.Context) (*Report, error) {
 		}
 	}
 	for _, u := range r.pool {
-		if !u.sel {
-			continue
-		}
 		f := Finding{Reason: ReasonMissingHash, EventID: u.id, Detail: "the event has no seal"}
 		if u.matched {
 			f.Chain, f.Seq = u.chain, u.seq
@@ -440,16 +436,14 @@ func (r *run) addUnsealed(e Entry) {
 	if sel {
 		r.rep.Unsealed++
 	}
-	u := &unsealed{id: e.EventID, sel: sel, when: r.v.when(e.Time)}
+	u := &unsealed{id: e.EventID, sel: sel}
 	if len(r.pool) < poolMax && r.bytes+len(e.Canonical) <= poolBytes {
 		u.canon = append([]byte(nil), e.Canonical...)
 		r.bytes += len(u.canon)
 		r.pool = append(r.pool, u)
 		return
 	}
-	if sel {
-		r.add(Finding{Reason: ReasonMissingHash, EventID: e.EventID, Detail: "the event has no seal"})
-	}
+	r.add(Finding{Reason: ReasonMissingHash, EventID: e.EventID, Detail: "the event has no seal"})
 }
 
 // cpCheck is a checkpoint with a valid signature, and what the tree
@@ -485,26 +479,12 @@ type chainRun struct {
 	cutHash Hash
 	front   tree
 
-	found []pending // the chain's findings, before the filters
-	span  span      // what the filters select of the chain
+	found []Finding // the chain's findings
+	read  int       // the sealed events read, selected or not
 }
 
-// pending is a finding of a chain, listed or not by the filters: ev
-// says it is judged by its event (sel: whether that is selected), not
-// by its seqs.
-type pending struct {
-	f       Finding
-	ev, sel bool
-}
-
-// add keeps a finding judged by its seqs (a gap, a truncation, a
-// checkpoint, a pruning record; seq 0 for the whole chain).
-func (c *chainRun) add(f Finding) { c.found = append(c.found, pending{f: f}) }
-
-// addEvent keeps a finding about a stored event, selected or not.
-func (c *chainRun) addEvent(f Finding, sel bool) {
-	c.found = append(c.found, pending{f: f, ev: f.Reason != ReasonMissing, sel: sel})
-}
+// add keeps a finding of the chain. The filters never hide one.
+func (c *chainRun) add(f Finding) { c.found = append(c.found, f) }
 
 func (r *run) chain(ctx context.Context, info ChainInfo, inStore bool) error {
 	if err := ctx.Err(); err != nil {
@@ -545,10 +525,8 @@ func (r *run) chain(ctx context.Context, info ChainInfo, inStore bool) error {
 		c.length = c.cut // the chain ends at its cut: all of it was pruned
 	}
 	c.finish()
-	for _, p := range c.found {
-		if c.listed(p) {
-			r.add(p.f)
-		}
+	for _, f := range c.found {
+		r.add(f)
 	}
 	r.rep.Chains = append(r.rep.Chains, c.cr)
 	return nil
@@ -666,7 +644,7 @@ func (c *chainRun) fast(ctx context.Context, tc *treeChecker) (bool, error) {
 	next, cur := uint64(1), Genesis(c.info.ID)
 	ok := true
 	sel := 0
-	c.span = span{}
+	c.read = 0
 	err := c.v.src.Entries(ctx, c.info.ID, func(e Entry) error {
 		s := e.Seal
 		if s == nil || s.Chain != c.info.ID {
@@ -687,11 +665,10 @@ func (c *chainRun) fast(ctx context.Context, tc *treeChecker) (bool, error) {
 			return errStop
 		}
 		tc.add(LeafHash(s.Hash))
-		isSel := c.v.selected(&e)
-		if isSel {
+		if c.v.selected(&e) {
 			sel++
 		}
-		c.span.see(s.Seq, isSel, c.v.when(e.Time))
+		c.read++
 		cur = s.Hash
 		next++
 		return nil
@@ -749,6 +726,7 @@ func (c *chainRun) finish() {
 			maxTo = k
 		}
 	}
+	c.unanchored()
 	if maxTo != nil && maxTo.cp.ToSeq > c.length {
 		f := Finding{Reason: ReasonTruncated, Chain: c.info.ID, Seq: c.length + 1, EndSeq: maxTo.cp.ToSeq,
 			Detail: fmt.Sprintf("the chain ends at seq %d, but %s covers up to seq %d", c.length, maxTo.where(), maxTo.cp.ToSeq)}
@@ -757,6 +735,31 @@ func (c *chainRun) finish() {
 		}
 		c.add(f)
 	}
+}
+
+// unanchored reports, when the verifier trusts checkpoint keys, a chain
+// that holds events but has no checkpoint (store or witness) whose tree
+// or range root verified, and no verified pruning record: nothing
+// signed vouches for any of it. Whoever can write to the store could
+// have made it whole, with a genesis and seals of their own (the HMAC
+// key of a keyed deployment does not stop a keyless chain). The Writer
+// checkpoints a chain with its first batch, so a legitimate chain is
+// never in this state for longer than a write.
+func (c *chainRun) unanchored() {
+	if len(c.v.pubs) == 0 || c.read == 0 || c.cut > 0 {
+		return
+	}
+	for _, k := range c.cps {
+		if k.treeOK || k.rangeOK {
+			return
+		}
+	}
+	f := Finding{Reason: ReasonInserted, Chain: c.info.ID, Seq: 1, EndSeq: c.length,
+		Detail: fmt.Sprintf("the chain holds %d sealed events but no checkpoint signed by a trusted key vouches for any of them: the whole chain may have been written without the signing key", c.read)}
+	if c.length <= 1 {
+		f.EndSeq = 0
+	}
+	c.add(f)
 }
 
 // treeChecker recomputes a chain's tree leaf by leaf, in chain order,

@@ -126,18 +126,46 @@ func (w *FileWitness) Close() error {
 	return err
 }
 
+// MaxWitnessLine bounds one line of a witness, "\n" included; a
+// checkpoint's line is under 1 KiB. A longer line is an error naming it,
+// so that a damaged or hostile witness cannot make the reader hold an
+// unbounded line.
+const MaxWitnessLine = 64 << 10
+
 // ReadWitness reads the checkpoints of a witness file, in file order.
 // An unfinished last line (no "\n") is left out, as OpenFileWitness
-// does; any other line that is not a valid checkpoint is an error that
-// names the line, since a witness with a corrupt line cannot vouch for
-// anything after it without saying so. Signatures are not checked here:
-// the Verifier checks them.
+// does; any other line that is not a valid checkpoint, or is longer
+// than MaxWitnessLine, is an error that names the line, since a witness
+// with a corrupt line cannot vouch for anything after it without saying
+// so. Signatures are not checked here: the Verifier checks them.
 func ReadWitness(r io.Reader) ([]Checkpoint, error) {
+	return readWitness(r, false)
+}
+
+// readWitness is ReadWitness; with strict, an unfinished last line is
+// an error too (an answer cut short), not a write that never returned.
+func readWitness(r io.Reader, strict bool) ([]Checkpoint, error) {
 	var cps []Checkpoint
-	br := bufio.NewReader(r)
+	br := bufio.NewReaderSize(r, 4096)
+	var line []byte
 	for n := 1; ; n++ {
-		line, err := br.ReadBytes('\n')
+		line = line[:0]
+		var err error
+		for {
+			var part []byte
+			part, err = br.ReadSlice('\n')
+			line = append(line, part...)
+			if len(line) > MaxWitnessLine {
+				return nil, fmt.Errorf("read witness line %d: longer than %d bytes: not a checkpoint", n, MaxWitnessLine)
+			}
+			if err != bufio.ErrBufferFull {
+				break
+			}
+		}
 		if err == io.EOF {
+			if strict && len(line) > 0 {
+				return nil, fmt.Errorf("read witness line %d: no \"\\n\" at its end: the answer was cut short", n)
+			}
 			return cps, nil // a torn last line, if any, is dropped
 		}
 		if err != nil {

@@ -206,6 +206,13 @@ func unwrapURLError(err error) error {
 	return err
 }
 
+// MaxWitnessBody bounds the body ReadWitnessURL reads: 256 MiB, some
+// 400,000 checkpoints. A longer answer is an error, not a partial read.
+const MaxWitnessBody = 256 << 20
+
+// witnessBodyLimit is MaxWitnessBody; tests lower it.
+var witnessBodyLimit int64 = MaxWitnessBody
+
 // ReadWitnessURL reads back the checkpoints of a URL witness:
 //
 //	GET <url>
@@ -218,8 +225,11 @@ func unwrapURLError(err error) error {
 // A redirect is followed only to the same scheme and host (the token
 // is never sent elsewhere), at most 10 times. Any other status, or a
 // network error, is an error wrapping activitylog.ErrUnavailable; a
-// line that is not a checkpoint is ReadWitness's error. ctx bounds the
-// whole read.
+// line that is not a checkpoint is ReadWitness's error. Unlike a file,
+// whose unfinished last line is a write that never returned, an answer
+// whose last line has no "\n" was cut short: an error. So is a body
+// longer than MaxWitnessBody, or a line longer than MaxWitnessLine.
+// ctx bounds the whole read; give it a deadline.
 func ReadWitnessURL(ctx context.Context, rawURL, token string) ([]Checkpoint, error) {
 	return readWitnessURL(ctx, rawURL, &URLWitnessOptions{Token: token})
 }
@@ -262,7 +272,11 @@ func readWitnessURL(ctx context.Context, rawURL string, opts *URLWitnessOptions)
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return nil, fmt.Errorf("read witness %s: %w: answered %s, want 200 OK", shown, activitylog.ErrUnavailable, resp.Status)
 	}
-	cps, err := ReadWitness(resp.Body)
+	body := &io.LimitedReader{R: resp.Body, N: witnessBodyLimit + 1}
+	cps, err := readWitness(body, true)
+	if body.N == 0 {
+		return nil, fmt.Errorf("read witness %s: the answer is longer than %d bytes", shown, witnessBodyLimit)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", shown, err)
 	}

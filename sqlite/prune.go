@@ -24,8 +24,9 @@ const DefaultPruneBatch = 5000
 // Actor are required; the zero value of each other field means the
 // default written beside it.
 type PruneOptions struct {
-	// Before is the retention cutoff: events whose time is before it
-	// may be deleted.
+	// Before is the retention cutoff: a chain is cut at its last
+	// checkpoint whose signed time is before it; unsealed events whose
+	// time column is before it are deleted.
 	Before time.Time
 	// SigningKey signs the pruning records: the checkpoint key, whose
 	// public key the verifier trusts.
@@ -42,6 +43,10 @@ type PruneOptions struct {
 	// BatchSize bounds the events deleted in one transaction, so that
 	// pruning never holds the write lock long. Default: 5000.
 	BatchSize int
+	// HMACKeys are the keys of keyed chains (by id), with which Prune
+	// verifies a chain's events up to the cut before it deletes them. A
+	// keyed chain whose key is not given is not pruned. Default: none.
+	HMACKeys []*integrity.HMACKey
 	// Chains limits pruning to these chains; unsealed events are then
 	// left alone. Default: every chain, and the unsealed events.
 	Chains []string
@@ -82,11 +87,16 @@ type ChainPrune struct {
 // deletion the verifier accepts. For each chain it:
 //
 //  1. finds the cut: the highest ToSeq of a checkpoint (verified with
-//     a trusted key) such that every event of the chain with a seq up
-//     to it has a time before Before, and that is below the chain's
-//     last stored event (which is kept, since a Writer continuing the
-//     chain checks its state against it);
-//  2. when the cut is beyond the chain's last pruning record, makes a
+//     a trusted key) whose signed Time is before Before, and that is
+//     below the chain's last stored event (which is kept, since a
+//     Writer continuing the chain checks its state against it). The
+//     events' time column is never read for a chain: whoever can write
+//     to the database can edit it, the checkpoint's time is signed;
+//  2. when the cut is beyond the chain's last pruning record, verifies
+//     the chain (integrity.Verifier with the trusted keys and
+//     HMACKeys, every event's hash recomputed) and refuses the cut,
+//     with an error naming the chain and the finding, when any finding
+//     lies at or below it or concerns the whole chain; then makes a
 //     new record (integrity.NewPruneRecord, which refuses when the
 //     stored hashes do not make the checkpoint's tree root: such a
 //     chain is left for the verifier to explain), signs it, and stores
@@ -98,8 +108,10 @@ type ChainPrune struct {
 //     stored cut, which verify as usual; the next Prune deletes them.
 //
 // Checkpoints and the chain's state are never deleted. Then, unless
-// Chains is set, the unsealed events whose time is before Before are
-// deleted too, in the same batches: they were never in a chain.
+// Chains is set, the unsealed events whose time column is before
+// Before are deleted too, in the same batches. Only events never
+// sealed are chosen by that column: they were never in a chain, and no
+// signature vouches for them either way.
 //
 // Options that are not valid give an error wrapping
 // activitylog.ErrInvalid that names the field. Otherwise a chain that
@@ -204,30 +216,24 @@ func (s *Store) pruneChain(ctx context.Context, chain string, opts *PruneOptions
 		out.UpToSeq = last.UpToSeq
 	}
 
-	// The cut: the last checkpoint below the first young event and
-	// below the last stored event.
+	// The cut: below the last stored event, at the last checkpoint
+	// whose signed time is before Before. The events' time column is
+	// not signed, so it is never read here.
 	var lastSeq sql.NullInt64
 	if err := s.r.QueryRowContext(ctx, `SELECT MAX(chain_seq) FROM events INDEXED BY events_chain_seq WHERE chain = ? AND chain <> ''`, chain).Scan(&lastSeq); err != nil {
 		return fail(fmt.Errorf("read the last seq: %w", unavailable(ctx, err)))
 	}
 	limit := lastSeq.Int64 - 1
-	var young int64
-	err = s.r.QueryRowContext(ctx, `SELECT chain_seq FROM events INDEXED BY events_chain_seq
-		WHERE chain = ? AND chain <> '' AND time >= ? ORDER BY chain_seq LIMIT 1`, chain, opts.Before.UnixNano()).Scan(&young)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return fail(fmt.Errorf("read the first event at or after before: %w", unavailable(ctx, err)))
-	default:
-		limit = min(limit, young-1)
-	}
 	var rec *integrity.PruneRecord
 	if last == nil || uint64(max(limit, 0)) > last.UpToSeq {
-		cp, ok, err := s.cutCheckpoint(ctx, chain, limit, last, trusted)
+		cp, ok, err := s.cutCheckpoint(ctx, chain, limit, last, opts.Before, trusted)
 		if err != nil {
 			return fail(err)
 		}
 		if ok {
+			if err := s.verifyToCut(ctx, chain, cp.ToSeq, opts, trusted); err != nil {
+				return fail(err)
+			}
 			r, err := integrity.NewPruneRecord(cp, last, func(from, to uint64) ([]integrity.Hash, error) {
 				return s.Hashes(ctx, chain, from, to)
 			})
@@ -276,9 +282,11 @@ func (s *Store) pruneChain(ctx context.Context, chain string, opts *PruneOptions
 }
 
 // cutCheckpoint returns the chain's last checkpoint with a ToSeq of at
-// most limit and beyond last's cut, verified with a trusted key; ok is
-// false when there is none.
-func (s *Store) cutCheckpoint(ctx context.Context, chain string, limit int64, last *integrity.PruneRecord, trusted map[string]ed25519.PublicKey) (cp integrity.Checkpoint, ok bool, err error) {
+// most limit and beyond last's cut whose signed time is before before,
+// verified with a trusted key; ok is false when there is none. A
+// checkpoint in that range whose signature does not verify under a
+// trusted key is an error: its time cannot be read.
+func (s *Store) cutCheckpoint(ctx context.Context, chain string, limit int64, last *integrity.PruneRecord, before time.Time, trusted map[string]ed25519.PublicKey) (cp integrity.Checkpoint, ok bool, err error) {
 	after := int64(0)
 	if last != nil {
 		after = int64(last.UpToSeq)
@@ -286,26 +294,57 @@ func (s *Store) cutCheckpoint(ctx context.Context, chain string, limit int64, la
 	if limit <= after {
 		return cp, false, nil
 	}
-	var b []byte
-	err = s.r.QueryRowContext(ctx, `SELECT body FROM checkpoints WHERE chain = ? AND to_seq <= ? AND to_seq > ? ORDER BY to_seq DESC LIMIT 1`,
-		chain, limit, after).Scan(&b)
-	if errors.Is(err, sql.ErrNoRows) {
-		return cp, false, nil
-	}
+	rows, err := s.r.QueryContext(ctx, `SELECT body FROM checkpoints WHERE chain = ? AND to_seq <= ? AND to_seq > ? ORDER BY to_seq DESC`,
+		chain, limit, after)
 	if err != nil {
 		return cp, false, fmt.Errorf("read checkpoints: %w", unavailable(ctx, err))
 	}
-	if err := json.Unmarshal(b, &cp); err != nil {
-		return cp, false, fmt.Errorf("read checkpoint: %w", err)
+	defer rows.Close()
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return cp, false, fmt.Errorf("read checkpoints: %w", unavailable(ctx, err))
+		}
+		cp = integrity.Checkpoint{}
+		if err := json.Unmarshal(b, &cp); err != nil {
+			return cp, false, fmt.Errorf("read checkpoint: %w", err)
+		}
+		pub := trusted[cp.KeyID]
+		if pub == nil {
+			return cp, false, fmt.Errorf("checkpoint %d..%d is signed by key %s, which is not trusted: %w", cp.FromSeq, cp.ToSeq, cp.KeyID, integrity.ErrBadSignature)
+		}
+		if err := cp.Verify(pub); err != nil {
+			return cp, false, fmt.Errorf("checkpoint %d..%d: %w", cp.FromSeq, cp.ToSeq, err)
+		}
+		if cp.Time.Before(before) {
+			return cp, true, nil
+		}
 	}
-	pub := trusted[cp.KeyID]
-	if pub == nil {
-		return cp, false, fmt.Errorf("checkpoint %d..%d is signed by key %s, which is not trusted: %w", cp.FromSeq, cp.ToSeq, cp.KeyID, integrity.ErrBadSignature)
+	if err := rows.Err(); err != nil {
+		return cp, false, fmt.Errorf("read checkpoints: %w", unavailable(ctx, err))
 	}
-	if err := cp.Verify(pub); err != nil {
-		return cp, false, fmt.Errorf("checkpoint %d..%d: %w", cp.FromSeq, cp.ToSeq, err)
+	return integrity.Checkpoint{}, false, nil
+}
+
+// verifyToCut verifies the chain (integrity.Verifier, with the trusted
+// keys and opts.HMACKeys) and refuses the cut when any finding lies at
+// or below it, or concerns the whole chain: the events about to be
+// deleted must be the ones the checkpoint signed.
+func (s *Store) verifyToCut(ctx context.Context, chain string, cut uint64, opts *PruneOptions, trusted map[string]ed25519.PublicKey) error {
+	pubs := make([]ed25519.PublicKey, 0, len(trusted))
+	for _, p := range trusted {
+		pubs = append(pubs, p)
 	}
-	return cp, true, nil
+	rep, err := integrity.NewVerifier(s, &integrity.VerifierOptions{Chains: []string{chain}, PublicKeys: pubs, HMACKeys: opts.HMACKeys, MaxFindings: -1}).Verify(ctx)
+	if err != nil {
+		return err
+	}
+	for _, f := range rep.Findings {
+		if f.Seq <= cut {
+			return fmt.Errorf("cut at seq %d refused: the chain does not verify up to it: %s", cut, f)
+		}
+	}
+	return nil
 }
 
 // deleteBatches runs the DELETE query, whose last argument is the batch

@@ -38,7 +38,10 @@ func writeOrderedTrail(t *testing.T, keyed bool) *pruneTrail {
 		t.Fatal(err)
 	}
 	tr.pub, tr.priv = pub, priv
-	opts := &integrity.WriterOptions{SigningKey: priv}
+	// Each batch's checkpoint is signed at the time of the batch's last
+	// event, which is what Prune cuts by.
+	var clock time.Time
+	opts := &integrity.WriterOptions{SigningKey: priv, Now: func() time.Time { return clock }}
 	if keyed {
 		if tr.hmac, err = integrity.GenerateHMACKey(); err != nil {
 			t.Fatal(err)
@@ -50,15 +53,17 @@ func writeOrderedTrail(t *testing.T, keyed bool) *pruneTrail {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	for i := range tamperEvents {
+		tr.events = append(tr.events, storetest.NewEvent(i))
+	}
+	clock = tr.events[0].Time
 	w, err := integrity.NewWriter(s, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr.chain = w.Chain().ID
-	for i := range tamperEvents {
-		tr.events = append(tr.events, storetest.NewEvent(i))
-	}
 	for i := 0; i < len(tr.events); i += tamperBatch {
+		clock = tr.events[i+tamperBatch-1].Time
 		if err := w.Write(context.Background(), tr.events[i:i+tamperBatch]); err != nil {
 			t.Fatal(err)
 		}
@@ -73,11 +78,19 @@ func (tr *pruneTrail) prune(t *testing.T, path string, before time.Time, batch i
 		t.Fatal(err)
 	}
 	defer s.Close()
-	res, err := s.Prune(context.Background(), sqlite.PruneOptions{Before: before, SigningKey: tr.priv, Policy: "retention 90d", Actor: "retention-job", BatchSize: batch})
+	res, err := s.Prune(context.Background(), sqlite.PruneOptions{Before: before, SigningKey: tr.priv, HMACKeys: tr.hmacKeys(), Policy: "retention 90d", Actor: "retention-job", BatchSize: batch})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res
+}
+
+// hmacKeys returns the trail's HMAC key, none when it is not keyed.
+func (tr *pruneTrail) hmacKeys() []*integrity.HMACKey {
+	if tr.hmac == nil {
+		return nil
+	}
+	return []*integrity.HMACKey{tr.hmac}
 }
 
 // pruneCopy copies the trail's file and opens the copy for editing.

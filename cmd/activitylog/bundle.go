@@ -38,9 +38,17 @@ func readWitness(ctx context.Context, src, tokenFile string) ([]integrity.Checkp
 }
 
 // verifyBundle checks a bundle file with no access to the store. With no
-// --public-key it trusts the keys the bundle carries, and says so loudly:
-// that proves the bundle consistent, not who signed it.
-func verifyBundle(ctx context.Context, c *cli, path string, o *integrity.VerifierOptions, asJSON bool) error {
+// --public-key it refuses (exit 2), unless --trust-bundle-keys says to
+// trust the keys the bundle carries, which it then says loudly: that
+// proves the bundle consistent, not who signed it.
+func verifyBundle(ctx context.Context, c *cli, path string, o *integrity.VerifierOptions, asJSON, trustBundleKeys bool) error {
+	if trustBundleKeys && len(o.PublicKeys) > 0 {
+		return usageError("--trust-bundle-keys goes without --public-key: give the signer's public key, or trust the bundle's own keys, not both")
+	}
+	if len(o.PublicKeys) == 0 && !trustBundleKeys {
+		return usageError("--bundle needs --public-key: the signer's published public key, from a source other than the bundle " +
+			"(anyone who edits a bundle can re-sign it with a key of their own); --trust-bundle-keys trusts the bundle's own keys instead, which shows only that it is consistent with itself")
+	}
 	if _, err := os.Stat(path); err != nil {
 		return usageError("--bundle %q: %v", path, err)
 	}
@@ -48,16 +56,16 @@ func verifyBundle(ctx context.Context, c *cli, path string, o *integrity.Verifie
 	if err != nil {
 		return err
 	}
-	if len(o.PublicKeys) == 0 {
+	if trustBundleKeys {
 		var ids []string
 		for _, k := range b.Keys {
 			ids = append(ids, integrity.KeyID(k))
 		}
-		msg := fmt.Sprintf("WARNING: no --public-key given: TRUSTING THE KEY(S) INSIDE THE BUNDLE %v. "+
+		msg := fmt.Sprintf("WARNING: --trust-bundle-keys: TRUSTING THE KEY(S) INSIDE THE BUNDLE %v. "+
 			"This shows only that the bundle is consistent with itself; anyone who edits a bundle can re-sign it with a key of their own. "+
 			"Give the signer's published public key with --public-key.", ids)
 		if len(ids) == 0 {
-			msg = "WARNING: no --public-key given and the bundle carries no key: no checkpoint can be trusted. Give the signer's published public key with --public-key."
+			msg = "WARNING: --trust-bundle-keys, but the bundle carries no key: no checkpoint can be trusted. Give the signer's published public key with --public-key."
 		}
 		fmt.Fprintln(c.stderr, msg)
 		if !asJSON {
@@ -75,6 +83,9 @@ func verifyBundle(ctx context.Context, c *cli, path string, o *integrity.Verifie
 			mode = "selected events, each with an inclusion proof"
 		}
 		fmt.Fprintf(c.stdout, "bundle %s: created %s, %s\n", path, b.Header.Created, mode)
+		if n := b.Uncovered(); n > 0 {
+			fmt.Fprintf(c.stdout, "the export left out %d selected events that no checkpoint covered yet (its own count, not signed)\n", n)
+		}
 	}
 	return printReport(c.stdout, rep, asJSON)
 }

@@ -149,6 +149,7 @@ func defineVerify(fs *flag.FlagSet) func(context.Context, *cli) error {
 	max := fs.Int("max-findings", 100, "`N` findings to list at most; all are counted")
 	filters.define(fs, "verify")
 	bundle := fs.String("bundle", "", "check this bundle `FILE` (activitylog export --with-proofs) instead of the database, with no access to it")
+	trustBundleKeys := fs.Bool("trust-bundle-keys", false, "with --bundle and no --public-key: trust the keys inside the bundle (proves it consistent with itself, not who signed it)")
 	fix := fs.Bool("fix", false, "first seal the events written before integrity was on (needs --signing-key; docs/integrity.md says which), then verify")
 	signingKey := fs.String("signing-key", "", "with --fix: PEM private key `FILE` that signs the checkpoints of the chain --fix makes")
 	return func(ctx context.Context, c *cli) (err error) {
@@ -185,7 +186,10 @@ func defineVerify(fs *flag.FlagSet) func(context.Context, *cli) error {
 			if len(filters.chains)+len(filters.kinds) > 0 || filters.from != "" || filters.to != "" {
 				return usageError("--chain, --kind, --from and --to select at export time; a bundle is checked whole")
 			}
-			return verifyBundle(ctx, c, *bundle, o, *asJSON)
+			return verifyBundle(ctx, c, *bundle, o, *asJSON, *trustBundleKeys)
+		}
+		if *trustBundleKeys {
+			return usageError("--trust-bundle-keys goes with --bundle")
 		}
 		var signer ed25519.PrivateKey
 		switch {

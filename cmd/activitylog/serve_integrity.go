@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -43,6 +44,8 @@ type sealer struct {
 	log     *slog.Logger
 	witness *guardedWitness // nil without a witness
 	closeW  func() error    // closes a file witness
+	// witnessFile is the file witness's path, "" for none or a URL.
+	witnessFile string
 
 	mu  sync.Mutex
 	w   *integrity.Writer
@@ -154,7 +157,7 @@ func newSealer(ctx context.Context, cfg config.Config, store *sqlite.Store, log 
 		if err != nil {
 			return nil, &config.Error{Key: "integrity_witness", Value: cfg.IntegrityWitness, Reason: err.Error()}
 		}
-		witnessName, s.closeW = cfg.IntegrityWitness, w.Close
+		witnessName, s.closeW, s.witnessFile = cfg.IntegrityWitness, w.Close, cfg.IntegrityWitness
 		s.witness = newGuardedWitness(w, witnessName, log)
 	}
 	if s.witness != nil {
@@ -188,7 +191,9 @@ func newSealer(ctx context.Context, cfg config.Config, store *sqlite.Store, log 
 		if err != nil {
 			return nil, fmt.Errorf("integrity: open chain %s: %w", s.chain(), err)
 		}
-		if ok {
+		// A file witness shows what it holds at its end: skip the
+		// hand-over when it already has this checkpoint or a later one.
+		if ok && !(s.witnessFile != "" && fileWitnessHas(s.witnessFile, cp)) {
 			s.catchUp = &cp
 			s.witnessCatchUp(wctx)
 		}
@@ -322,6 +327,46 @@ func (s *sealer) Close(ctx context.Context) error {
 		err = errors.Join(err, s.closeW())
 	}
 	return err
+}
+
+// fileWitnessHas reports whether the last 64 KiB of the witness file
+// hold a checkpoint of cp's chain up to cp.ToSeq or beyond. A file that
+// cannot be read, or a tail that does not parse, says no: handing over
+// a checkpoint the witness already has costs a line, missing one
+// leaves the witness behind.
+func fileWitnessHas(path string, cp integrity.Checkpoint) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	const tail = 64 << 10
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	off := max(st.Size()-tail, 0)
+	b := make([]byte, st.Size()-off)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return false
+	}
+	if off > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return false
+		}
+		b = b[i+1:]
+	}
+	cps, err := integrity.ReadWitness(bytes.NewReader(b))
+	if err != nil {
+		return false
+	}
+	for _, c := range cps {
+		if c.Chain == cp.Chain && c.ToSeq >= cp.ToSeq {
+			return true
+		}
+	}
+	return false
 }
 
 // witnessCatchUp hands the witness the checkpoint of catchUp unless it

@@ -14,6 +14,11 @@ import (
 	"github.com/activitylog/activitylog/integrity"
 )
 
+// witnessReadTimeout bounds the read of the witness that a
+// verification starts with, so that a witness that never answers
+// cannot hold the one verification that runs at a time.
+const witnessReadTimeout = 30 * time.Second
+
 // verifyParams are the parameters of GET /api/v1/integrity/verify.
 var verifyParams = []string{"chain", "kind", "from", "to", "max_findings"}
 
@@ -96,7 +101,9 @@ func (s *Service) joinVerify(opts *integrity.VerifierOptions, key string) (*veri
 	go func() {
 		start := time.Now()
 		if s.witness != nil {
-			ws, err := s.witness(ctx)
+			wctx, wcancel := context.WithTimeout(ctx, witnessReadTimeout)
+			ws, err := s.witness(wctx)
+			wcancel()
 			if err != nil {
 				run.err = fmt.Errorf("verify: read the witness: %w", err)
 			}
