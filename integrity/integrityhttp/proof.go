@@ -96,13 +96,9 @@ func (s *Service) proof(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	p, err := integrity.InclusionProof(seal.Seq, cp.ToSeq, s.hashes(ctx, seal.Chain))
+	p, err := s.inclusion(ctx, &seal, cp)
 	if err != nil {
-		s.fail(w, r, proofError(ctx, err, &seal, cp.ToSeq))
-		return
-	}
-	if err := integrity.VerifyInclusion(seal.Seq, cp.ToSeq, seal.Hash, p, cp.TreeRoot); err != nil {
-		s.fail(w, r, &conflict{"proof_failed", fmt.Sprintf("the stored event hashes of chain %s do not lead to the tree root that its checkpoint to seq %d signs: the chain was altered; GET /api/v1/integrity/verify says where", seal.Chain, cp.ToSeq)})
+		s.fail(w, r, err)
 		return
 	}
 	var read map[string]bool
@@ -217,13 +213,9 @@ func (s *Service) consistency(w http.ResponseWriter, r *http.Request) {
 		}
 		pair[i] = cp
 	}
-	p, err := integrity.ConsistencyProof(from, to, s.hashes(ctx, chain))
+	p, err := s.consistencyProof(ctx, chain, pair[0], pair[1])
 	if err != nil {
-		s.fail(w, r, proofError(ctx, err, &integrity.Seal{Chain: chain}, to))
-		return
-	}
-	if err := integrity.VerifyConsistency(from, to, p, pair[0].TreeRoot, pair[1].TreeRoot); err != nil {
-		s.fail(w, r, &conflict{"proof_failed", fmt.Sprintf("the stored event hashes of chain %s do not lead from the tree root its checkpoint to seq %d signs to the one its checkpoint to seq %d signs: the chain was altered; GET /api/v1/integrity/verify says where", chain, from, to)})
+		s.fail(w, r, err)
 		return
 	}
 	if p == nil {
@@ -245,6 +237,100 @@ func find(cps []integrity.Checkpoint, chain string, n uint64) *integrity.Checkpo
 		}
 	}
 	return nil
+}
+
+// inclusion returns the inclusion proof of seal in the tree that cp
+// signs, checked against cp's tree root: built from the subtree cache,
+// and, when that fails or does not verify, from every stored hash as
+// integrity.InclusionProof reads them, whose answer (a proof, or the
+// error) is the one given. The cache then forgets the chain, which the
+// next proof reads again.
+func (s *Service) inclusion(ctx context.Context, seal *integrity.Seal, cp *integrity.Checkpoint) ([]integrity.Hash, error) {
+	hashes := s.hashes(ctx, seal.Chain)
+	verify := func(p []integrity.Hash) error {
+		return integrity.VerifyInclusion(seal.Seq, cp.ToSeq, seal.Hash, p, cp.TreeRoot)
+	}
+	p, err := s.cached(ctx, seal.Chain, verify, func() ([]integrity.Hash, error) {
+		return s.trees.InclusionProof(ctx, seal.Chain, seal.Seq, cp.ToSeq, hashes)
+	})
+	if p != nil || err != nil {
+		return p, err
+	}
+	if p, err = integrity.InclusionProof(seal.Seq, cp.ToSeq, hashes); err != nil {
+		return nil, proofError(ctx, err, seal, cp.ToSeq)
+	}
+	if err := verify(p); err != nil {
+		return nil, &conflict{"proof_failed", fmt.Sprintf("the stored event hashes of chain %s do not lead to the tree root that its checkpoint to seq %d signs: the chain was altered; GET /api/v1/integrity/verify says where", seal.Chain, cp.ToSeq)}
+	}
+	return p, nil
+}
+
+// consistencyProof returns the consistency proof between the trees
+// that from and to (checkpoints of chain) sign, checked against their
+// tree roots, as inclusion does.
+func (s *Service) consistencyProof(ctx context.Context, chain string, from, to *integrity.Checkpoint) ([]integrity.Hash, error) {
+	hashes := s.hashes(ctx, chain)
+	verify := func(p []integrity.Hash) error {
+		return integrity.VerifyConsistency(from.ToSeq, to.ToSeq, p, from.TreeRoot, to.TreeRoot)
+	}
+	p, err := s.cached(ctx, chain, verify, func() ([]integrity.Hash, error) {
+		return s.trees.ConsistencyProof(ctx, chain, from.ToSeq, to.ToSeq, hashes)
+	})
+	if p != nil || err != nil {
+		return p, err
+	}
+	if p, err = integrity.ConsistencyProof(from.ToSeq, to.ToSeq, hashes); err != nil {
+		return nil, proofError(ctx, err, &integrity.Seal{Chain: chain}, to.ToSeq)
+	}
+	if err := verify(p); err != nil {
+		return nil, &conflict{"proof_failed", fmt.Sprintf("the stored event hashes of chain %s do not lead from the tree root its checkpoint to seq %d signs to the one its checkpoint to seq %d signs: the chain was altered; GET /api/v1/integrity/verify says where", chain, from.ToSeq, to.ToSeq)}
+	}
+	return p, nil
+}
+
+// cached builds a proof of chain with build (through the subtree
+// cache) and returns it when verify accepts it; an error only when the
+// store is unavailable or the request ended. Otherwise it returns
+// neither, and the caller reads every hash: when the chain has pruning
+// records (the cache may hold blocks whose events are gone, which a
+// proof read from the store cannot cover), when a hash is missing, or
+// when the proof does not verify (the cache then forgets the chain).
+// Either way the answer is the one the store's hashes give, but for a
+// hash altered after the cache read its block, which no proof reads
+// again (integrity.SubtreeCache): the proof given is still the one of
+// the signed tree, and the verifier reports the alteration.
+func (s *Service) cached(ctx context.Context, chain string, verify func([]integrity.Hash) error, build func() ([]integrity.Hash, error)) ([]integrity.Hash, error) {
+	if ps, ok := s.store.(integrity.PruneSource); ok {
+		recs, err := ps.Prunes(ctx, chain)
+		if err != nil {
+			return nil, err
+		}
+		if len(recs) > 0 {
+			s.trees.Forget(chain)
+			return nil, nil
+		}
+	}
+	p, err := build()
+	if err != nil {
+		if stopped(ctx, err) {
+			return nil, err
+		}
+		return nil, nil
+	}
+	if verify(p) != nil {
+		s.trees.Forget(chain)
+		return nil, nil
+	}
+	if p == nil {
+		p = []integrity.Hash{}
+	}
+	return p, nil
+}
+
+// stopped reports whether err is the store's unavailability or the
+// request's end, which a proof passes on as they are.
+func stopped(ctx context.Context, err error) bool {
+	return errors.Is(err, activitylog.ErrUnavailable) || errors.Is(err, activitylog.ErrClosed) || ctx.Err() != nil
 }
 
 // hashes is the HashesFunc of chain over the store.
@@ -284,7 +370,7 @@ func untrusted(cp *integrity.Checkpoint) error {
 // seq without a stored hash) as proof_failed, without the store's
 // detail.
 func proofError(ctx context.Context, err error, seal *integrity.Seal, size uint64) error {
-	if errors.Is(err, activitylog.ErrUnavailable) || errors.Is(err, activitylog.ErrClosed) || ctx.Err() != nil {
+	if stopped(ctx, err) {
 		return err
 	}
 	return &conflict{"proof_failed", fmt.Sprintf("the stored event hashes of chain %s up to seq %d have a gap or a missing hash, so no proof can be made: the chain was altered; GET /api/v1/integrity/verify says where", seal.Chain, size)}

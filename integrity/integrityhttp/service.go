@@ -63,6 +63,12 @@ type Options struct {
 	// MaxProofs bounds the proofs (inclusion and consistency) built at
 	// once; one more is answered 429. Default: 2.
 	MaxProofs int
+	// ProofCache configures the roots of perfect subtrees that the
+	// proofs keep per chain (integrity.SubtreeCache), so that a proof
+	// reads O(2^Shift + log n) event hashes instead of every hash up to
+	// its checkpoint. Default: nil, integrity's defaults (blocks of 256
+	// events, 256 chains, 16 MiB).
+	ProofCache *integrity.SubtreeOptions
 	// Now is the clock of CheckpointRefresh. Default: time.Now.
 	Now func() time.Time
 	// Logger receives internal errors, which clients never see.
@@ -94,6 +100,7 @@ type Service struct {
 	now     func() time.Time
 	log     *slog.Logger
 	proofs  chan struct{} // a token per proof being built
+	trees   *integrity.SubtreeCache
 
 	mu     sync.Mutex
 	chains map[string]*chainState   // by chain id
@@ -133,7 +140,12 @@ func New(store Store, opts *Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	trees, err := integrity.NewSubtreeCache(o.ProofCache)
+	if err != nil {
+		return nil, fmt.Errorf("integrityhttp: ProofCache: %w", err)
+	}
 	s := &Service{
+		trees: trees,
 		store: store, pubs: map[string]ed25519.PublicKey{}, macs: map[string]*integrity.HMACKey{},
 		witness: o.Witness, maxFind: o.MaxFindings, refresh: o.CheckpointRefresh, now: o.Now, log: o.Logger,
 		proofs: make(chan struct{}, o.MaxProofs),
