@@ -456,25 +456,48 @@ type rawBatch struct {
 const rawBatchRows = 256
 
 // scanRow scans the current row into b. raw is not used (it was the
-// scratch space of an earlier form).
+// scratch space of an earlier form). A reader of many rows uses a
+// rowScanner instead, which allocates nothing per row.
 func scanRow(rows *sql.Rows, b *rawBatch, _ *[rawFields]sql.RawBytes) error {
-	var r rawRow
+	return newRowScanner().scan(rows, b)
+}
+
+// rowScanner holds the destinations of one row's Scan, made once and
+// reused: passed to Scan as pointers in an []any, fresh locals would
+// escape to the heap, ten allocations per row.
+type rowScanner struct {
+	r rawRow
 	// Integers as NullInt64: a NULL that someone wrote into the file is
 	// a finding (as 0, unlike what was sealed), not a failure to read.
-	var ns, status, duration, seq, version sql.NullInt64
-	var packed [2]int
+	ns, status, duration, seq, version sql.NullInt64
+	packed                             [2]int
+	id, data, pk                       bufScanner
+	args                               []any
+}
+
+func newRowScanner() *rowScanner {
+	s := &rowScanner{}
+	s.id.f, s.data.f, s.pk.f = &s.r.f[rawID], &s.r.f[rawData], &s.packed
+	s.args = []any{&s.id, &s.ns, &s.data, &s.status, &s.duration, &s.seq, &s.version, &s.pk}
+	return s
+}
+
+// scan scans the current row into b.
+func (s *rowScanner) scan(rows *sql.Rows, b *rawBatch) error {
+	s.r = rawRow{}
+	s.id.b, s.data.b, s.pk.b = b, b, b
 	mark := len(b.buf)
-	if err := rows.Scan(&bufScanner{b, &r.f[rawID]}, &ns, &bufScanner{b, &r.f[rawData]}, &status, &duration, &seq, &version,
-		&bufScanner{b, &packed}); err != nil {
+	if err := rows.Scan(s.args...); err != nil {
 		b.buf = b.buf[:mark]
 		return err
 	}
-	r.ns, r.status, r.duration, r.seq, r.version = ns.Int64, status.Int64, duration.Int64, seq.Int64, version.Int64
-	if err := unpack(b.buf, packed, r.f[rawCols:]); err != nil {
+	r := &s.r
+	r.ns, r.status, r.duration, r.seq, r.version = s.ns.Int64, s.status.Int64, s.duration.Int64, s.seq.Int64, s.version.Int64
+	if err := unpack(b.buf, s.packed, r.f[rawCols:]); err != nil {
 		b.buf = b.buf[:mark]
 		return err
 	}
-	b.rows = append(b.rows, r)
+	b.rows = append(b.rows, *r)
 	return nil
 }
 
@@ -624,7 +647,7 @@ func (s *Store) entries(ctx context.Context, query string, args []any, fn func(i
 	go func() {
 		defer close(full)
 		defer rows.Close()
-		var raw [rawFields]sql.RawBytes
+		sc := newRowScanner()
 		for {
 			var b *rawBatch
 			select {
@@ -638,7 +661,7 @@ func (s *Store) entries(ctx context.Context, query string, args []any, fn func(i
 				if more = rows.Next(); !more {
 					break
 				}
-				if err := scanRow(rows, b, &raw); err != nil {
+				if err := sc.scan(rows, b); err != nil {
 					readErr <- err
 					return
 				}
