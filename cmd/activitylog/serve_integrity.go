@@ -46,6 +46,8 @@ type sealer struct {
 	closeW  func() error    // closes a file witness
 	// witnessFile is the file witness's path, "" for none or a URL.
 	witnessFile string
+	// witnessToken is the URL witness's bearer token, read once.
+	witnessToken string
 
 	mu  sync.Mutex
 	w   *integrity.Writer
@@ -146,7 +148,12 @@ func newSealer(ctx context.Context, cfg config.Config, store *sqlite.Store, log 
 	switch {
 	case cfg.IntegrityWitness == "":
 	case cfg.WitnessIsURL():
-		w, err := integrity.NewURLWitness(cfg.IntegrityWitness, &integrity.URLWitnessOptions{Token: cfg.IntegrityWitnessToken})
+		token, err := cfg.WitnessToken()
+		if err != nil {
+			return nil, err
+		}
+		s.witnessToken = token
+		w, err := integrity.NewURLWitness(cfg.IntegrityWitness, &integrity.URLWitnessOptions{Token: token})
 		if err != nil {
 			return nil, &config.Error{Key: "integrity_witness", Value: cfg.IntegrityWitness, Reason: err.Error()}
 		}
@@ -519,7 +526,7 @@ func (s *sealer) apiOptions(cfg config.Config, log *slog.Logger) *integrityhttp.
 	switch {
 	case cfg.IntegrityWitness == "":
 	case cfg.WitnessIsURL():
-		url, token := cfg.IntegrityWitness, cfg.IntegrityWitnessToken
+		url, token := cfg.IntegrityWitness, s.witnessToken
 		o.Witness = func(ctx context.Context) ([]integrity.Checkpoint, error) {
 			return integrity.ReadWitnessURL(ctx, url, token)
 		}

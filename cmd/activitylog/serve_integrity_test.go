@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -668,5 +669,54 @@ func TestSealerWitnessCatchUpAtStart(t *testing.T) {
 	defer mu.Unlock()
 	if len(got) != 1 {
 		t.Errorf("the witness got %d checkpoints, want the one", len(got))
+	}
+}
+
+// integrity_witness_token_file: serve sends the file's token to a URL
+// witness, on its POSTs and on the API's reads of the witness.
+func TestSealerWitnessTokenFile(t *testing.T) {
+	e := newSealEnv(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	var auth []string
+	var lines []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		auth = append(auth, r.Method+" "+r.Header.Get("Authorization"))
+		if r.Method == http.MethodPost {
+			b, _ := io.ReadAll(r.Body)
+			lines = append(lines, b...)
+			return
+		}
+		w.Write(lines)
+	}))
+	defer srv.Close()
+	tokFile := filepath.Join(e.dir, "token")
+	if err := os.WriteFile(tokFile, []byte("tok-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.cfg.IntegrityWitness, e.cfg.IntegrityWitnessTokenFile = srv.URL, tokFile
+	e.cfg.IntegrityCheckpointInterval = 0
+	store := e.open(t)
+	s := e.sealer(t, store)
+	if err := s.Write(ctx, testEvents(2)); err != nil {
+		t.Fatal(err)
+	}
+	cps, err := s.apiOptions(e.cfg, slog.New(slog.NewTextHandler(io.Discard, nil))).Witness(ctx)
+	if err != nil || len(cps) != 1 {
+		t.Fatalf("witness read back: %d checkpoints, %v", len(cps), err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"POST Bearer tok-from-file", "GET Bearer tok-from-file"}
+	if len(auth) != 2 || auth[0] != want[0] || auth[1] != want[1] {
+		t.Errorf("witness requests %q, want %q", auth, want)
+	}
+	if strings.Contains(e.log.String(), "tok-from-file") {
+		t.Errorf("the token reached the log:\n%s", e.log.String())
 	}
 }

@@ -80,6 +80,7 @@ type Config struct {
 	IntegrityHMACKey            string        // HMAC key file: keyed chains
 	IntegrityWitness            string        // witness file path or http(s):// URL
 	IntegrityWitnessToken       string        // bearer token of a URL witness; secret
+	IntegrityWitnessTokenFile   string        // file holding that token
 	IntegrityCheckpointInterval time.Duration // how often a checkpoint is stored; 0: every batch
 	IntegrityChain              string        // chain id; "" for the host name's
 }

@@ -88,6 +88,31 @@ var integritySettings = []*Setting{
 		},
 	},
 	{
+		Key: "integrity_witness_token_file", Arg: "PATH", Commands: []string{serve},
+		Usage: "File holding the URL witness's bearer token (trailing newlines are dropped), instead of integrity_witness_token, " +
+			"so that the token is not on a command line (ps shows those) or in the environment.",
+		field: func(c *Config) any { return &c.IntegrityWitnessTokenFile },
+		check: func(c *Config) string {
+			if c.IntegrityWitnessTokenFile == "" {
+				return ""
+			}
+			if c.IntegrityWitnessToken != "" {
+				return "give integrity_witness_token or integrity_witness_token_file, not both"
+			}
+			if !c.WitnessIsURL() {
+				return "needs integrity_witness to be an http:// or https:// URL"
+			}
+			tok, err := readTokenFile(c.IntegrityWitnessTokenFile)
+			if err != nil {
+				return err.Error()
+			}
+			if _, err := integrity.NewURLWitness(c.IntegrityWitness, &integrity.URLWitnessOptions{Token: tok}); err != nil {
+				return "its token: " + reasonOf(err)
+			}
+			return ""
+		},
+	},
+	{
 		Key: "integrity_checkpoint_interval", Arg: "DURATION", Commands: []string{serve},
 		Usage: "Most time between signed checkpoints: a batch written once the last checkpoint is this old gets one, " +
 			"and serve stores one this often for events not yet covered (and once more at shutdown). 0: one with every batch.",
@@ -121,6 +146,34 @@ var integritySettings = []*Setting{
 			return ""
 		},
 	},
+}
+
+// WitnessToken returns the URL witness's bearer token: integrity_witness_token,
+// or what integrity_witness_token_file holds (checked when the
+// configuration was loaded, read again here).
+func (c *Config) WitnessToken() (string, error) {
+	if c.IntegrityWitnessTokenFile == "" {
+		return c.IntegrityWitnessToken, nil
+	}
+	tok, err := readTokenFile(c.IntegrityWitnessTokenFile)
+	if err != nil {
+		return "", &Error{Key: "integrity_witness_token_file", Value: c.IntegrityWitnessTokenFile, Reason: err.Error()}
+	}
+	return tok, nil
+}
+
+// readTokenFile reads a token file: its bytes without trailing newlines,
+// which must leave something.
+func readTokenFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", errors.New("cannot read: " + unwrapPathError(err))
+	}
+	tok := strings.TrimRight(string(b), "\r\n")
+	if tok == "" {
+		return "", errors.New("is empty")
+	}
+	return tok, nil
 }
 
 // redactURL hides the password and the query of a URL: a witness

@@ -37,6 +37,9 @@ func integrityFiles(t *testing.T) (dir string) {
 	os.WriteFile(filepath.Join(dir, "ec.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
 	os.WriteFile(filepath.Join(dir, "short.hmac"), pem.EncodeToMemory(&pem.Block{Type: "ACTIVITYLOG HMAC KEY", Bytes: make([]byte, 16)}), 0o600)
 	os.WriteFile(filepath.Join(dir, "text"), []byte("hello\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "token"), []byte("s3cr3t-from-file\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "empty"), []byte("\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "badtoken"), []byte("s3cr3t x\n"), 0o600)
 	return dir
 }
 
@@ -107,6 +110,17 @@ func TestIntegrityBadSettings(t *testing.T) {
 			`integrity_witness_token "[REDACTED]": would cross the network in the clear to witness.example`},
 		{"token with a space", []string{"--integrity-signing-key", key, "--integrity-witness", "https://w.example/", "--integrity-witness-token", "s3cr3t x"}, nil,
 			`integrity_witness_token "[REDACTED]": may hold only printable ASCII`},
+		{"token file and token", []string{"--integrity-signing-key", key, "--integrity-witness", "https://w.example/",
+			"--integrity-witness-token", "s3cr3t", "--integrity-witness-token-file", filepath.Join(dir, "token")}, nil,
+			`integrity_witness_token_file "` + filepath.Join(dir, "token") + `": give integrity_witness_token or integrity_witness_token_file, not both`},
+		{"token file without URL", []string{"--integrity-signing-key", key, "--integrity-witness", filepath.Join(dir, "w"), "--integrity-witness-token-file", filepath.Join(dir, "token")}, nil,
+			`integrity_witness_token_file "` + filepath.Join(dir, "token") + `": needs integrity_witness to be an http:// or https:// URL`},
+		{"token file missing", []string{"--integrity-signing-key", key, "--integrity-witness", "https://w.example/", "--integrity-witness-token-file", filepath.Join(dir, "none")}, nil,
+			`integrity_witness_token_file "` + filepath.Join(dir, "none") + `": cannot read: no such file or directory`},
+		{"token file empty", []string{"--integrity-signing-key", key, "--integrity-witness", "https://w.example/", "--integrity-witness-token-file", filepath.Join(dir, "empty")}, nil,
+			`integrity_witness_token_file "` + filepath.Join(dir, "empty") + `": is empty`},
+		{"token file bad token", []string{"--integrity-signing-key", key, "--integrity-witness", "https://w.example/", "--integrity-witness-token-file", filepath.Join(dir, "badtoken")}, nil,
+			`integrity_witness_token_file "` + filepath.Join(dir, "badtoken") + `": its token: may hold only printable ASCII`},
 		{"negative interval", []string{"--integrity-checkpoint-interval", "-1s"}, nil, `integrity_checkpoint_interval "-1s": must not be negative (set by --integrity-checkpoint-interval)`},
 		{"tiny interval", []string{"--integrity-checkpoint-interval", "1ms"}, nil, `integrity_checkpoint_interval "1ms": must be between 100ms and 24h0m0s`},
 		{"interval not a duration", []string{"--integrity-checkpoint-interval", "often"}, nil, `integrity_checkpoint_interval "often": is not a duration`},
@@ -148,5 +162,28 @@ func TestSecretMasked(t *testing.T) {
 		if s.Secret != (s.Key == "integrity_witness_token") {
 			t.Errorf("%s: Secret %v", s.Key, s.Secret)
 		}
+	}
+}
+
+// The token file's token is what WitnessToken returns, without its
+// trailing newline; without a file it is integrity_witness_token.
+func TestWitnessTokenFile(t *testing.T) {
+	dir := integrityFiles(t)
+	key := filepath.Join(dir, "k.key")
+	c, err := load(t, "serve", []string{"--integrity-signing-key", key, "--integrity-witness", "https://w.example/",
+		"--integrity-witness-token-file", filepath.Join(dir, "token")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := c.WitnessToken(); err != nil || tok != "s3cr3t-from-file" {
+		t.Fatalf("WitnessToken() = %q, %v", tok, err)
+	}
+	c, err = load(t, "serve", []string{"--integrity-signing-key", key, "--integrity-witness", "https://w.example/",
+		"--integrity-witness-token", "direct"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := c.WitnessToken(); err != nil || tok != "direct" {
+		t.Fatalf("WitnessToken() = %q, %v", tok, err)
 	}
 }
