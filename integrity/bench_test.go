@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"github.com/activitylog/activitylog/internal/benchcpu"
 	"testing"
 )
 
@@ -18,9 +19,9 @@ func benchEvents(n int) [][]byte {
 
 // eventsPerSecond reports events/s, and the events per second of CPU
 // time, which moves far less than the former on the shared machine.
-func eventsPerSecond(b *testing.B, cpu *cpuMeter) {
+func eventsPerSecond(b *testing.B, cpu *benchcpu.Meter) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	cpu.report(b)
+	cpu.Report(b)
 }
 
 // BenchmarkChain measures sealing ~1 KB events: the baseline is a bare
@@ -33,7 +34,7 @@ func BenchmarkChain(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(evs[0])))
 		var sum [32]byte
-		cpu := startCPU()
+		cpu := benchcpu.Start()
 		for i := 0; b.Loop(); i++ {
 			sum = sha256.Sum256(evs[i%len(evs)])
 		}
@@ -49,7 +50,7 @@ func BenchmarkChain(b *testing.B) {
 			b.SetBytes(int64(len(evs[0])))
 			s := newSealer(mode.key)
 			var prev Hash
-			cpu := startCPU()
+			cpu := benchcpu.Start()
 			for i := 0; b.Loop(); i++ {
 				prev = s.hash(&prev, evs[i%len(evs)])
 			}
@@ -59,7 +60,7 @@ func BenchmarkChain(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(evs[0])))
 			c, _ := NewChainer(&Options{Chain: testChain, HMACKey: mode.key})
-			cpu := startCPU()
+			cpu := benchcpu.Start()
 			for i := 0; b.Loop(); i++ {
 				c.Next(evs[i%len(evs)])
 			}
@@ -89,7 +90,7 @@ func BenchmarkVerify(b *testing.B) {
 			defer func() { forceThorough = false }()
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu := startCPU()
+			cpu := benchcpu.Start()
 			for b.Loop() {
 				rep, err := v.Verify(context.Background())
 				if err != nil || !rep.OK() || rep.Verified != n {
@@ -97,7 +98,7 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
-			cpu.report(b)
+			cpu.Report(b)
 		})
 	}
 }

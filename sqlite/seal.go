@@ -84,17 +84,8 @@ func (s *Store) WriteSealed(ctx context.Context, chain integrity.ChainInfo, even
 			writeBufs.Put(buf)
 		}
 	}()
-	buf.data, buf.ends = buf.data[:0], buf.ends[:0]
-	for i := range events {
-		if t := events[i].Time; !time.Unix(0, t.UnixNano()).Equal(t) {
-			return fmt.Errorf("write sealed events: event %s: %w", events[i].ID,
-				activitylog.Invalid("time", t.Format(time.RFC3339Nano), "must be between the years 1678 and 2261"))
-		}
-		var err error
-		if buf.data, err = appendEvent(buf.data, &events[i]); err != nil {
-			return fmt.Errorf("write sealed events: event %s: %w", events[i].ID, refused(err))
-		}
-		buf.ends = append(buf.ends, len(buf.data))
+	if err := buf.encode(events); err != nil {
+		return fmt.Errorf("write sealed events: %w", err)
 	}
 	// A batch of n events needs at most the statements of plan(n).
 	var stmts [len(chunkSizes)]*sql.Stmt

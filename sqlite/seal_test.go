@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/activitylog/activitylog/internal/benchcpu"
 	"os"
 	"path/filepath"
 	"testing"
@@ -207,18 +208,18 @@ func BenchmarkIngestIntegrity(b *testing.B) {
 			t0 := time.Now().Add(-time.Hour)
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu := startCPU()
+			cpu := benchcpu.Start()
 			for i := 0; b.Loop(); i++ {
 				b.StopTimer()
-				cpu.pause()
+				cpu.Pause()
 				es := benchEvents(i*benchBatch, benchBatch, t0)
-				cpu.resume()
+				cpu.Resume()
 				b.StartTimer()
 				if err := w.Write(ctx, es); err != nil {
 					b.Fatal(err)
 				}
 			}
-			cpu.report(b)
+			cpu.Report(b)
 			b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
@@ -274,7 +275,7 @@ func BenchmarkVerifyStore(b *testing.B) {
 			v := integrity.NewVerifier(s, &integrity.VerifierOptions{PublicKeys: []ed25519.PublicKey{pub}})
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu := startCPU()
+			cpu := benchcpu.Start()
 			for b.Loop() {
 				rep, err := v.Verify(ctx)
 				if err != nil {
@@ -284,7 +285,7 @@ func BenchmarkVerifyStore(b *testing.B) {
 					b.Fatalf("verified %d of %d: %v", rep.Verified, n, rep.Findings)
 				}
 			}
-			cpu.report(b)
+			cpu.Report(b)
 			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
 		})
 	}

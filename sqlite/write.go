@@ -98,6 +98,24 @@ type writeBuf struct {
 	args []any
 }
 
+// encode appends each event's JSON to b.data, recording where each
+// ends; an event that cannot be stored is an error naming it.
+func (b *writeBuf) encode(events []activitylog.Event) error {
+	b.data, b.ends = b.data[:0], b.ends[:0]
+	for i := range events {
+		if t := events[i].Time; !time.Unix(0, t.UnixNano()).Equal(t) {
+			return fmt.Errorf("event %s: %w", events[i].ID,
+				activitylog.Invalid("time", t.Format(time.RFC3339Nano), "must be between the years 1678 and 2261"))
+		}
+		var err error
+		if b.data, err = appendEvent(b.data, &events[i]); err != nil {
+			return fmt.Errorf("event %s: %w", events[i].ID, refused(err))
+		}
+		b.ends = append(b.ends, len(b.data))
+	}
+	return nil
+}
+
 var writeBufs = sync.Pool{New: func() any { return new(writeBuf) }}
 
 // Write stores events in one transaction: all of them or, on error,
@@ -132,17 +150,8 @@ func (s *Store) Write(ctx context.Context, events []activitylog.Event) error {
 			writeBufs.Put(buf)
 		}
 	}()
-	buf.data, buf.ends = buf.data[:0], buf.ends[:0]
-	for i := range events {
-		if t := events[i].Time; !time.Unix(0, t.UnixNano()).Equal(t) {
-			return fmt.Errorf("write events: event %s: %w", events[i].ID,
-				activitylog.Invalid("time", t.Format(time.RFC3339Nano), "must be between the years 1678 and 2261"))
-		}
-		var err error
-		if buf.data, err = appendEvent(buf.data, &events[i]); err != nil {
-			return fmt.Errorf("write events: event %s: %w", events[i].ID, refused(err))
-		}
-		buf.ends = append(buf.ends, len(buf.data))
+	if err := buf.encode(events); err != nil {
+		return fmt.Errorf("write events: %w", err)
 	}
 
 	// Prepare the statements this batch needs before the transaction
