@@ -392,8 +392,12 @@ func (r *Redactor) String(s string) string {
 		return s
 	}
 	b := []byte(s)
-	changed := maskCards(b)
-	if maskIBANs(b) {
+	// IBANs first: masking one can leave its last four characters
+	// starting a digit run that is a card number of its own, and the
+	// card pass must see that run now, not on a second call, so that
+	// String(String(s)) == String(s).
+	changed := maskIBANs(b)
+	if maskCards(b) {
 		changed = true
 	}
 	if !changed {
