@@ -426,6 +426,9 @@ func isForm(r *http.Request) bool {
 //	POST   /api/v1/api-keys         superuser: make a key, shown once
 //	GET    /api/v1/api-keys         superuser: list keys, without secrets
 //	DELETE /api/v1/api-keys/{id}    superuser: revoke a key
+//	GET    /api/v1/users            superuser: list users, without password hashes
+//	POST   /api/v1/users            superuser: make a user (not a superuser)
+//	PATCH  /api/v1/users/{username} superuser: {"disabled": bool}
 //
 // The key routes need superuser because a key is a credential that
 // outlives its maker's session: only a principal that may do
@@ -439,5 +442,8 @@ func (s *Service) Routes() []server.Route {
 		{Pattern: "POST /api/v1/api-keys", Need: activitylog.Superuser, Handler: s.createKey},
 		{Pattern: "GET /api/v1/api-keys", Need: activitylog.Superuser, Handler: s.listKeys},
 		{Pattern: "DELETE /api/v1/api-keys/{id}", Need: activitylog.Superuser, Handler: s.revokeKey},
+		{Pattern: "GET /api/v1/users", Need: activitylog.Superuser, Handler: s.listUsers},
+		{Pattern: "POST /api/v1/users", Need: activitylog.Superuser, Handler: s.createUser},
+		{Pattern: "PATCH /api/v1/users/{username}", Need: activitylog.Superuser, Handler: s.updateUser},
 	}
 }

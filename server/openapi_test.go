@@ -67,6 +67,9 @@ func openapiRouteOptions() []Route {
 		{Pattern: "POST /api/v1/api-keys", Need: activitylog.Superuser, Handler: stub},
 		{Pattern: "GET /api/v1/api-keys", Need: activitylog.Superuser, Handler: stub},
 		{Pattern: "DELETE /api/v1/api-keys/{id}", Need: activitylog.Superuser, Handler: stub},
+		{Pattern: "GET /api/v1/users", Need: activitylog.Superuser, Handler: stub},
+		{Pattern: "POST /api/v1/users", Need: activitylog.Superuser, Handler: stub},
+		{Pattern: "PATCH /api/v1/users/{username}", Need: activitylog.Superuser, Handler: stub},
 		// integrityhttp.Service.Routes; its own tests probe their
 		// parameters and answers against this document
 		// (openapiTestedElsewhere).
@@ -452,6 +455,7 @@ func oaParameters() jobj {
 		{"ObjectType", path("type", "The object's type (`object.type`).", jobj{{"type", "string"}, {"minLength", 1}}, "invoice")},
 		{"ObjectID", path("id", "The object's id (`object.id`); escape a `/` in it as `%2F`.", jobj{{"type", "string"}, {"minLength", 1}}, "INV-1")},
 		{"APIKeyID", path("id", "The key's id, `alk_` and 16 hex digits.", jobj{{"type", "string"}, {"minLength", 1}}, "alk_0123456789abcdef")},
+		{"Username", path("username", "The user's username, in any ASCII case.", jobj{{"type", "string"}, {"minLength", 1}, {"maxLength", 64}}, "ana")},
 		{"last_event_id", q("last_event_id", "Resume after the event with this sequence number; the `Last-Event-ID` header wins when both are given.", jobj{{"type", "string"}, {"pattern", "^[0-9]+$"}}, "17")},
 		{"LastEventID", jobj{{"name", "Last-Event-ID"}, {"in", "header"}, {"description", "Resume after the event with this sequence number, as `EventSource` sends it on reconnecting."}, {"schema", jobj{{"type", "string"}, {"pattern", "^[0-9]+$"}}}, {"example", "17"}}},
 		{"CSRFToken", jobj{{"name", "X-CSRF-Token"}, {"in", "header"}, {"description", "The session's CSRF token (from sign-in or GET /api/v1/auth/session). Required when the session cookie authenticates the request; not used with a bearer token."}, {"schema", text}}},
@@ -833,6 +837,44 @@ func oaSchemaList(event, input jobj) jobj {
 			{"additionalProperties", false},
 			{"required", []any{"count", "results"}},
 			{"properties", jobj{{"count", count("How many keys.")}, {"results", jobj{{"type", "array"}, {"description", "Oldest first."}, {"items", oaSchemaRef("APIKey")}}}}},
+		}},
+		{"User", jobj{
+			{"type", "object"},
+			{"description", "A user who signs in with a password; never the password or its hash."},
+			{"additionalProperties", false},
+			{"required", []any{"id", "username", "tenant", "permissions", "created_at", "disabled"}},
+			{"properties", jobj{
+				{"id", oaStr("The user's id: the actor id of what it does.")},
+				{"username", oaStr("Unique in any ASCII case.")},
+				{"tenant", oaStr("The tenant whose events the user sees; \"\" for the events without one.")},
+				{"permissions", jobj{{"type", "array"}, {"items", jobj{{"enum", oaNames(activitylog.Permissions)}}}}},
+				{"created_at", dateTime("When it was made.")},
+				{"disabled", jobj{{"type", "boolean"}, {"description", "A disabled user cannot sign in."}}},
+			}},
+		}},
+		{"UserCreate", jobj{
+			{"type", "object"},
+			{"additionalProperties", false},
+			{"required", []any{"username", "password"}},
+			{"properties", jobj{
+				{"username", jobj{{"type", "string"}, {"minLength", 1}, {"maxLength", 64}, {"description", "Letters, digits and ._@+-; unique in any ASCII case."}}},
+				{"password", jobj{{"type", "string"}, {"minLength", 8}, {"writeOnly", true}, {"description", "Stored only as its argon2id hash."}}},
+				{"tenant", oaStr("The tenant whose events the user sees. Default: none.")},
+				{"permissions", jobj{{"type", "array"}, {"items", jobj{{"enum", oaNames(activitylog.Permissions)}}}, {"description", "Not superuser: only the command line grants it."}}},
+				{"id", oaStr("The user's id. Default: u_ and 16 random hex digits.")},
+			}},
+		}},
+		{"UserList", jobj{
+			{"type", "object"},
+			{"additionalProperties", false},
+			{"required", []any{"count", "results"}},
+			{"properties", jobj{{"count", count("How many users.")}, {"results", jobj{{"type", "array"}, {"description", "Oldest first."}, {"items", oaSchemaRef("User")}}}}},
+		}},
+		{"UserPatch", jobj{
+			{"type", "object"},
+			{"additionalProperties", false},
+			{"required", []any{"disabled"}},
+			{"properties", jobj{{"disabled", jobj{{"type", "boolean"}, {"description", "true disables the user and ends its sessions; false enables it again."}}}}},
 		}},
 		{"EventAnswer", oaEventAnswer(event)},
 	}
@@ -1369,6 +1411,45 @@ func oaOperations() []oaOp {
 				{"204", oaResp("Revoked.", nil)},
 				{"400", bad},
 				{"404", oaErrResp("No such key.", `{"error": {"code": "not_found", "message": "no API key alk_0123456789abcdef"}}`)},
+			},
+		},
+		oaOp{
+			method: "GET", path: "/api/v1/users", id: "listUsers", tag: "access",
+			summary: "List users",
+			desc:    "Every user that signs in with a password, disabled ones included, oldest first; never a password or its hash.",
+			need:    activitylog.Superuser,
+			responses: jobj{
+				{"200", oaResp("The users.", oaJSON(oaSchemaRef("UserList"), oaParse(
+					`{"count": 1, "results": [{"id": "u_0123456789abcdef", "username": "ana", "tenant": "acme", "permissions": ["view_logs"], "created_at": "2026-11-01T09:00:00Z", "disabled": false}]}`)))},
+			},
+		},
+		oaOp{
+			method: "POST", path: "/api/v1/users", id: "createUser", tag: "access",
+			summary: "Create a user",
+			desc: "Makes a user who signs in with the password given (kept only as its argon2id hash), in a tenant, with permissions. " +
+				"Superuser is refused here: only the command line grants it (`activitylog users create --superuser`). The creation is recorded as a crud event.",
+			need:   activitylog.Superuser,
+			params: []any{csrf},
+			body:   jobj{{"required", true}, {"content", oaJSON(oaSchemaRef("UserCreate"), oaParse(`{"username": "ana", "password": "a long passphrase", "tenant": "acme", "permissions": ["view_logs"]}`))}},
+			responses: jobj{
+				{"201", oaResp("The user.", oaJSON(oaSchemaRef("User"), oaParse(
+					`{"id": "u_0123456789abcdef", "username": "ana", "tenant": "acme", "permissions": ["view_logs"], "created_at": "2026-11-01T09:00:00Z", "disabled": false}`)))},
+				{"400", bad},
+			},
+		},
+		oaOp{
+			method: "PATCH", path: "/api/v1/users/{username}", id: "updateUser", tag: "access",
+			summary: "Disable or enable a user",
+			desc: "`{\"disabled\": true}` disables the user: it can no longer sign in, and its sessions end at once; `{\"disabled\": false}` enables it again. " +
+				"A user cannot disable itself. The change is recorded as a crud event.",
+			need:   activitylog.Superuser,
+			params: []any{oaParamRef("Username"), csrf},
+			body:   jobj{{"required", true}, {"content", oaJSON(oaSchemaRef("UserPatch"), oaParse(`{"disabled": true}`))}},
+			responses: jobj{
+				{"200", oaResp("The user as it is now.", oaJSON(oaSchemaRef("User"), oaParse(
+					`{"id": "u_0123456789abcdef", "username": "ana", "tenant": "acme", "permissions": ["view_logs"], "created_at": "2026-11-01T09:00:00Z", "disabled": true}`)))},
+				{"400", bad},
+				{"404", oaErrResp("No such user.", `{"error": {"code": "not_found", "message": "no user ana"}}`)},
 			},
 		},
 	)

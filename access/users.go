@@ -1,0 +1,134 @@
+package access
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/activitylog/activitylog"
+)
+
+// maxUserBody bounds the body of POST /api/v1/users and
+// PATCH /api/v1/users/{username}.
+const maxUserBody = 16 << 10
+
+// userJSON is a user as the API shows it: never its password hash.
+type userJSON struct {
+	ID          string                   `json:"id"`
+	Username    string                   `json:"username"`
+	Tenant      string                   `json:"tenant"`
+	Permissions []activitylog.Permission `json:"permissions"`
+	CreatedAt   time.Time                `json:"created_at"`
+	Disabled    bool                     `json:"disabled"`
+}
+
+func toUserJSON(u User) userJSON {
+	ps := u.Permissions
+	if ps == nil {
+		ps = []activitylog.Permission{}
+	}
+	return userJSON{ID: u.ID, Username: u.Username, Tenant: u.Tenant, Permissions: ps, CreatedAt: u.CreatedAt.UTC(), Disabled: u.Disabled}
+}
+
+// decodeStrict decodes one JSON object into v, refusing unknown fields
+// and anything after it; the error names what was wrong.
+func decodeStrict(w http.ResponseWriter, r *http.Request, limit int64, v any, shape string) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid", "the body must be a JSON object "+shape+": "+jsonProblem(err), "body")
+		return false
+	}
+	if dec.Decode(new(json.RawMessage)) != io.EOF {
+		writeError(w, http.StatusBadRequest, "invalid", "the body must hold one JSON object", "body")
+		return false
+	}
+	return true
+}
+
+// listUsers handles GET /api/v1/users: every user, disabled ones
+// included, oldest first.
+func (s *Service) listUsers(w http.ResponseWriter, r *http.Request) {
+	us, err := s.store.ListUsers(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]userJSON, len(us))
+	for i, u := range us {
+		out[i] = toUserJSON(u)
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Count   int        `json:"count"`
+		Results []userJSON `json:"results"`
+	}{len(out), out})
+}
+
+// createUser handles POST /api/v1/users:
+//
+//	{"username": "ana", "password": "…", "tenant": "acme", "permissions": ["view_logs"]}
+//
+// The answer, 201, is the user. Superuser is refused: only the command
+// line grants it (activitylog users create --superuser).
+func (s *Service) createUser(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		ID          string                   `json:"id"`
+		Username    string                   `json:"username"`
+		Password    string                   `json:"password"`
+		Tenant      string                   `json:"tenant"`
+		Permissions []activitylog.Permission `json:"permissions"`
+	}
+	if !decodeStrict(w, r, maxUserBody, &body, `{"username", "password", "tenant", "permissions", "id"}`) {
+		return
+	}
+	u, err := s.CreateUser(r.Context(), NewUser{ID: body.ID, Username: body.Username, Password: body.Password,
+		Tenant: body.Tenant, Permissions: body.Permissions, By: activitylog.PrincipalFrom(r.Context())})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, toUserJSON(u))
+}
+
+// updateUser handles PATCH /api/v1/users/{username} with
+// {"disabled": true} or {"disabled": false}. Disabling ends the user's
+// sessions at once. A superuser cannot disable itself (that would lock
+// out the last one), and the answer is the user as it is now.
+func (s *Service) updateUser(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Disabled *bool `json:"disabled"`
+	}
+	if !decodeStrict(w, r, maxUserBody, &body, `{"disabled": true|false}`) {
+		return
+	}
+	if body.Disabled == nil {
+		writeFieldError(w, activitylog.Invalid("disabled", "", "is required: true or false"))
+		return
+	}
+	name := r.PathValue("username")
+	ctx := r.Context()
+	u, err := s.store.UserByName(ctx, name)
+	if errors.Is(err, activitylog.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", "no user "+clip(name, 64))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	by := activitylog.PrincipalFrom(ctx)
+	if *body.Disabled && by != nil && by.ID == u.ID {
+		writeFieldError(w, activitylog.Invalid("disabled", "true", "you cannot disable your own user; another superuser or the command line can"))
+		return
+	}
+	if u.Disabled != *body.Disabled {
+		if err := s.SetUserDisabled(ctx, u.Username, *body.Disabled, by); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		u.Disabled = *body.Disabled
+	}
+	writeJSON(w, http.StatusOK, toUserJSON(u))
+}
