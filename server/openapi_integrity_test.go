@@ -258,6 +258,39 @@ func oaIntegrityOps(bad jobj) []oaOp {
 			},
 		},
 		{
+			method: "GET", path: "/api/v1/integrity/bundle", id: "getIntegrityBundle", tag: "integrity",
+			summary: "Download the offline bundle",
+			desc: "The offline bundle that `activitylog export --with-proofs` writes, as a download: gzip-compressed NDJSON holding the trusted public keys, " +
+				"every chain's info, its signed checkpoints and pruning records, and the events with their seals. With `kind`, `from` or `to` it holds only those " +
+				"events, each with an RFC 6962 inclusion proof to its chain's newest checkpoint, and the consistency proofs between the chain's checkpoints; " +
+				"selected events that no checkpoint covers yet are left out. Anyone checks it with `activitylog verify --bundle FILE --public-key PUB`, " +
+				"without the server. A download that breaks off after it started is cut short (its gzip stream has no end, so the reader refuses it) and its " +
+				"trailer says `truncated`. One bundle is written at a time; another request gets 429. Every download is recorded as an event of kind export.\n\n" +
+				"It holds every tenant's events, so it needs `superuser`, or `view_all_logs` held by a principal without a tenant.",
+			need: activitylog.ViewAllLogs,
+			params: []any{
+				q("chain", "Only these chains, by id, separated by commas; each must exist. Events without a seal are then left out.", jobj{{"type", "string"}}, oaChainID),
+				q("kind", "Only events of these kinds, separated by commas, each with its proof.", jobj{{"type", "string"}, {"pattern", "^[a-z]+(,[a-z]+)*$"}}, "crud,auth"),
+				q("from", "Only events at or after this time (RFC 3339), each with its proof.", jobj{{"type", "string"}, {"format", "date-time"}}, "2026-11-01T00:00:00Z"),
+				q("to", "Only events before this time (RFC 3339); after from.", jobj{{"type", "string"}, {"format", "date-time"}}, "2026-12-01T00:00:00Z"),
+			},
+			responses: jobj{
+				{"200", oaWithHeaders(oaResp("The bundle.", jobj{{"application/gzip", jobj{{"schema", jobj{{"type", "string"}, {"contentMediaType", "application/gzip"}, {"description", "Gzip-compressed NDJSON; docs/integrity.md, Offline bundles."}}}}}}),
+					jobj{
+						{"Content-Disposition", jobj{{"description", "attachment, with a file name such as `activitylog-bundle-20261124T093000Z.ndjson.gz`."}, {"required", true}, {"schema", jobj{{"type", "string"}}}}},
+						{"Trailer", jobj{{"description", "`X-Export-Status`: the trailer is `complete`, or `truncated` when the download broke off after it started."}, {"schema", jobj{{"type", "string"}}}}},
+					})},
+				{"400", bad},
+				{"403", oaErrResp("The principal lacks view_all_logs, or has a tenant (`field` is then `tenant`).",
+					`{"error": {"code": "forbidden", "message": "forbidden tenant \"acme\": an offline bundle reads the whole trail, across tenants; it needs superuser, or view_all_logs without a tenant", "field": "tenant", "value": "acme"}}`)},
+				{"409", conflict("A chain asked for with `kind`, `from` or `to` was pruned: its proofs would need every event hash from seq 1; download it whole.",
+					[]string{"pruned"},
+					`{"error": {"code": "pruned", "message": "chain `+oaChainID+` was pruned up to seq 20: the chain was pruned; proofs need every event hash from seq 1, so export it whole (only the chain filter)"}}`)},
+				{"429", busy},
+				{"503", oaRespRef("Unavailable")},
+			},
+		},
+		{
 			method: "GET", path: "/api/v1/integrity/consistency", id: "getConsistencyProof", tag: "integrity",
 			summary: "Consistency proof between two checkpoints",
 			desc: "The RFC 6962 consistency proof that the tree signed by the chain's checkpoint to seq `to` extends the tree signed by its checkpoint to seq `from`: " +

@@ -77,6 +77,7 @@ func openapiRouteOptions() []Route {
 		{Pattern: "GET /api/v1/integrity/verify", Need: activitylog.ViewAllLogs, Handler: stub},
 		{Pattern: "GET /api/v1/integrity/consistency", Need: activitylog.ViewLogs, Handler: stub},
 		{Pattern: "GET /api/v1/events/{id}/proof", Need: activitylog.ViewLogs, Handler: stub},
+		{Pattern: "GET /api/v1/integrity/bundle", Need: activitylog.ViewAllLogs, Handler: stub},
 	}
 }
 
@@ -86,6 +87,7 @@ func openapiRouteOptions() []Route {
 // TestOpenAPIParameters), since the stand-ins here refuse none.
 var openapiTestedElsewhere = []string{
 	"/api/v1/integrity/public-key", "/api/v1/integrity/verify", "/api/v1/integrity/consistency", "/api/v1/events/{id}/proof",
+	"/api/v1/integrity/bundle",
 }
 
 // The session cookie's name, access.DefaultCookieName.

@@ -97,7 +97,9 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	if seal != nil {
 		// The integrity API: public key, verification, proofs, and a
 		// status on every event listed.
-		ih, err := integrityhttp.New(store, seal.apiOptions(cfg, log))
+		io := seal.apiOptions(cfg, log)
+		io.Audit = rec // every bundle download is itself recorded
+		ih, err := integrityhttp.New(store, io)
 		if err != nil {
 			return errors.Join(fmt.Errorf("configure the integrity API: %w", err), closeSealed(context.Background(), rec, seal, store))
 		}

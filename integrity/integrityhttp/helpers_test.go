@@ -56,6 +56,7 @@ type env struct {
 	path     string
 	store    *sqlite.Store
 	pub      ed25519.PublicKey
+	priv     ed25519.PrivateKey // signs chains A and K
 	mac      *integrity.HMACKey
 	chainA   string
 	chainB   string
@@ -82,7 +83,7 @@ func newEnv(t testing.TB, opts *integrityhttp.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.pub = pub
+	e.pub, e.priv = pub, priv
 	if e.mac, err = integrity.GenerateHMACKey(); err != nil {
 		t.Fatal(err)
 	}

@@ -69,6 +69,10 @@ type Options struct {
 	// its checkpoint. Default: nil, integrity's defaults (blocks of 256
 	// events, 256 chains, 16 MiB).
 	ProofCache *integrity.SubtreeOptions
+	// Audit, when set, records every download of
+	// GET /api/v1/integrity/bundle as an event of kind export, after it
+	// ends (an *activitylog.Recorder is one). Default: nil, not recorded.
+	Audit server.Auditor
 	// Now is the clock of CheckpointRefresh. Default: time.Now.
 	Now func() time.Time
 	// Logger receives internal errors, which clients never see.
@@ -100,6 +104,8 @@ type Service struct {
 	now     func() time.Time
 	log     *slog.Logger
 	proofs  chan struct{} // a token per proof being built
+	exports chan struct{} // the token of the one bundle being written
+	audit   server.Auditor
 	trees   *integrity.SubtreeCache
 
 	mu     sync.Mutex
@@ -148,7 +154,7 @@ func New(store Store, opts *Options) (*Service, error) {
 		trees: trees,
 		store: store, pubs: map[string]ed25519.PublicKey{}, macs: map[string]*integrity.HMACKey{},
 		witness: o.Witness, maxFind: o.MaxFindings, refresh: o.CheckpointRefresh, now: o.Now, log: o.Logger,
-		proofs: make(chan struct{}, o.MaxProofs),
+		proofs: make(chan struct{}, o.MaxProofs), exports: make(chan struct{}, 1), audit: o.Audit,
 		chains: map[string]*chainState{}, sigs: map[integrity.Hash]error{},
 		keys: []publicKey{},
 	}
@@ -184,6 +190,7 @@ func New(store Store, opts *Options) (*Service, error) {
 //	GET /api/v1/integrity/verify         view_all_logs, without a tenant: verify the trail
 //	GET /api/v1/integrity/consistency    view_logs: a consistency proof between two checkpoints
 //	GET /api/v1/events/{id}/proof        view_logs, and the event visible: an inclusion proof
+//	GET /api/v1/integrity/bundle         view_all_logs, without a tenant: the offline bundle
 //
 // docs/api.md describes each; the Service's Annotate adds the per-event
 // status to the list and detail answers (server.Options.Annotators).
@@ -193,6 +200,7 @@ func (s *Service) Routes() []server.Route {
 		{Pattern: "GET /api/v1/integrity/verify", Need: activitylog.ViewAllLogs, Handler: s.verify},
 		{Pattern: "GET /api/v1/integrity/consistency", Need: activitylog.ViewLogs, Handler: s.consistency},
 		{Pattern: "GET /api/v1/events/{id}/proof", Need: activitylog.ViewLogs, Handler: s.proof},
+		{Pattern: "GET /api/v1/integrity/bundle", Need: activitylog.ViewAllLogs, Handler: s.bundle},
 	}
 }
 

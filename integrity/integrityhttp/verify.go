@@ -47,14 +47,7 @@ type verifyAnswer struct {
 // request with the same parameters waits for the one under way and
 // gets its report, one with others gets 429.
 func (s *Service) verify(w http.ResponseWriter, r *http.Request) {
-	p := activitylog.PrincipalFrom(r.Context())
-	if !p.Has(activitylog.Superuser) && (p == nil || p.Tenant != "") {
-		tenant := ""
-		if p != nil {
-			tenant = p.Tenant
-		}
-		writeError(w, http.StatusForbidden, apiError{Code: "forbidden", Field: "tenant", Value: &tenant,
-			Message: "forbidden tenant " + strconv.Quote(tenant) + ": verification reads the whole trail, across tenants; it needs superuser, or view_all_logs without a tenant"})
+	if !wholeTrail(w, r, "verification") {
 		return
 	}
 	opts, key, err := s.verifyOptions(r)
@@ -79,6 +72,24 @@ func (s *Service) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, verifyAnswer{OK: run.rep.OK(), Report: run.rep})
+}
+
+// wholeTrail reports whether r's principal may read across the trail,
+// every tenant's events: a superuser, or view_all_logs without a
+// tenant (the route checks view_all_logs). Otherwise it answers 403,
+// saying that what reads the whole trail.
+func wholeTrail(w http.ResponseWriter, r *http.Request, what string) bool {
+	p := activitylog.PrincipalFrom(r.Context())
+	if p.Has(activitylog.Superuser) || p != nil && p.Tenant == "" {
+		return true
+	}
+	tenant := ""
+	if p != nil {
+		tenant = p.Tenant
+	}
+	writeError(w, http.StatusForbidden, apiError{Code: "forbidden", Field: "tenant", Value: &tenant,
+		Message: "forbidden tenant " + strconv.Quote(tenant) + ": " + what + " reads the whole trail, across tenants; it needs superuser, or view_all_logs without a tenant"})
+	return false
 }
 
 // joinVerify returns the verification of key: the one under way when
@@ -139,15 +150,40 @@ func (s *Service) leaveVerify(run *verifyRun) {
 // verifyOptions parses the parameters of a verification, and returns
 // them normalized as the key that tells verifications apart.
 func (s *Service) verifyOptions(r *http.Request) (*integrity.VerifierOptions, string, error) {
-	if err := onlyParams(r, "/api/v1/integrity/verify", verifyParams...); err != nil {
+	opts, err := s.selection(r, "/api/v1/integrity/verify", verifyParams)
+	if err != nil {
 		return nil, "", err
+	}
+	v := r.URL.Query()
+	if m := v.Get("max_findings"); m != "" {
+		n, err := strconv.Atoi(m)
+		if err != nil || n < 1 || n > MaxMaxFindings {
+			return nil, "", activitylog.Invalid("max_findings", clip(m), fmt.Sprintf("must be an integer between 1 and %d", MaxMaxFindings))
+		}
+		opts.MaxFindings = n
+	}
+	kinds := make([]string, len(opts.Kinds))
+	for i, k := range opts.Kinds {
+		kinds[i] = string(k)
+	}
+	key := strings.Join(opts.Chains, ",") + "|" + strings.Join(kinds, ",") + "|" +
+		timeKey(opts.From) + "|" + timeKey(opts.To) + "|" + strconv.Itoa(opts.MaxFindings)
+	return opts, key, nil
+}
+
+// selection parses the chain, kind, from and to parameters of path
+// into VerifierOptions with the Service's keys, refusing any parameter
+// not in known.
+func (s *Service) selection(r *http.Request, path string, known []string) (*integrity.VerifierOptions, error) {
+	if err := onlyParams(r, path, known...); err != nil {
+		return nil, err
 	}
 	v := r.URL.Query()
 	opts := &integrity.VerifierOptions{PublicKeys: s.pubList, HMACKeys: s.hmacs, MaxFindings: s.maxFind}
 	if c := v.Get("chain"); c != "" {
 		for _, id := range strings.Split(c, ",") {
 			if err := integrity.ValidateChainID(id); err != nil {
-				return nil, "", activitylog.Invalid("chain", clip(c), "holds "+strconv.Quote(clip(id))+", which is not a chain id (1 to 128 ASCII letters, digits, '.', '_', ':', '-'; several are separated by commas)")
+				return nil, activitylog.Invalid("chain", clip(c), "holds "+strconv.Quote(clip(id))+", which is not a chain id (1 to 128 ASCII letters, digits, '.', '_', ':', '-'; several are separated by commas)")
 			}
 			if !slices.Contains(opts.Chains, id) {
 				opts.Chains = append(opts.Chains, id)
@@ -163,7 +199,7 @@ func (s *Service) verifyOptions(r *http.Request) (*integrity.VerifierOptions, st
 				for i, k := range activitylog.Kinds {
 					known[i] = string(k)
 				}
-				return nil, "", activitylog.Invalid("kind", clip(k), "holds "+strconv.Quote(clip(name))+", which is not a kind; known are "+strings.Join(known, ", ")+" (several are separated by commas)")
+				return nil, activitylog.Invalid("kind", clip(k), "holds "+strconv.Quote(clip(name))+", which is not a kind; known are "+strings.Join(known, ", ")+" (several are separated by commas)")
 			}
 			if !slices.Contains(opts.Kinds, kind) {
 				opts.Kinds = append(opts.Kinds, kind)
@@ -178,28 +214,15 @@ func (s *Service) verifyOptions(r *http.Request) (*integrity.VerifierOptions, st
 		if x := v.Get(b.name); x != "" {
 			t, err := time.Parse(time.RFC3339Nano, x)
 			if err != nil {
-				return nil, "", activitylog.Invalid(b.name, clip(x), "is not an RFC 3339 time, such as 2026-11-24T10:00:00Z")
+				return nil, activitylog.Invalid(b.name, clip(x), "is not an RFC 3339 time, such as 2026-11-24T10:00:00Z")
 			}
 			*b.t = t.UTC()
 		}
 	}
 	if !opts.From.IsZero() && !opts.To.IsZero() && !opts.From.Before(opts.To) {
-		return nil, "", activitylog.Invalid("to", clip(v.Get("to")), "must be after from ("+clip(v.Get("from"))+")")
+		return nil, activitylog.Invalid("to", clip(v.Get("to")), "must be after from ("+clip(v.Get("from"))+")")
 	}
-	if m := v.Get("max_findings"); m != "" {
-		n, err := strconv.Atoi(m)
-		if err != nil || n < 1 || n > MaxMaxFindings {
-			return nil, "", activitylog.Invalid("max_findings", clip(m), fmt.Sprintf("must be an integer between 1 and %d", MaxMaxFindings))
-		}
-		opts.MaxFindings = n
-	}
-	kinds := make([]string, len(opts.Kinds))
-	for i, k := range opts.Kinds {
-		kinds[i] = string(k)
-	}
-	key := strings.Join(opts.Chains, ",") + "|" + strings.Join(kinds, ",") + "|" +
-		timeKey(opts.From) + "|" + timeKey(opts.To) + "|" + strconv.Itoa(opts.MaxFindings)
-	return opts, key, nil
+	return opts, nil
 }
 
 func timeKey(t time.Time) string {
