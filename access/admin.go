@@ -170,6 +170,29 @@ func (s *Service) Bootstrap(ctx context.Context) (string, error) {
 	return key, nil
 }
 
+// BootstrapUsername is the user BootstrapUser makes.
+const BootstrapUsername = "admin"
+
+// BootstrapUser is the first-run way into the web console: when the
+// store holds no user at all, it makes the superuser BootstrapUsername
+// with a random password (crypto/rand.Text: 26 characters, 128 bits),
+// stores only its hash, and returns the password, once; otherwise it
+// returns "". Call it only when Bootstrap made a key, so that of two
+// servers starting on one new store only one makes the user.
+func (s *Service) BootstrapUser(ctx context.Context) (username, password string, err error) {
+	us, err := s.store.ListUsers(ctx)
+	if err != nil || len(us) > 0 {
+		return "", "", err
+	}
+	password = rand.Text() // 26 base32 characters, 128 bits
+	if _, err := s.CreateUser(ctx, NewUser{Username: BootstrapUsername, Password: password,
+		Permissions: []activitylog.Permission{activitylog.Superuser}, AllowSuperuser: true,
+		By: &activitylog.Principal{ID: "bootstrap", Name: "first start"}}); err != nil {
+		return "", "", err
+	}
+	return BootstrapUsername, password, nil
+}
+
 // RevokeAPIKey revokes the key with id (its 16 hex digits, alk_<id>, or
 // the whole key). Revoking a revoked key is not an error. An unknown id
 // wraps activitylog.ErrNotFound.

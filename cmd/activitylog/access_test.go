@@ -208,3 +208,33 @@ func TestServeJWT(t *testing.T) {
 	}
 	s.stop(t)
 }
+
+// The first start over a new database prints a console user beside the
+// API key, with which a newcomer signs in; later starts print neither.
+func TestServeFirstStartConsoleUser(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "new.db")
+	s := startServe(t, "--db", db)
+	if s.key == "" || len(s.password) != 26 || !strings.Contains(s.log.String(), "username admin") {
+		t.Fatalf("first start: key %q, password %q:\n%s", s.key, s.password, s.log.String())
+	}
+	resp, err := http.Post(s.url+"/api/v1/auth/login", "application/json",
+		strings.NewReader(`{"username":"admin","password":"`+s.password+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct {
+		Principal activitylog.Principal `json:"principal"`
+	}
+	json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !login.Principal.Has(activitylog.Superuser) {
+		t.Fatalf("sign-in with the printed password: %d %+v", resp.StatusCode, login.Principal)
+	}
+	s.stop(t)
+	s = startServe(t, "--db", db)
+	if s.key != "" || s.password != "" || strings.Contains(s.log.String(), "password") {
+		t.Errorf("the second start printed credentials:\n%s", s.log.String())
+	}
+	s.stop(t)
+}

@@ -289,11 +289,13 @@ func TestServeListenFailure(t *testing.T) {
 
 // serveProc is a running `activitylog serve`.
 type serveProc struct {
-	url  string
-	key  string // the API key it printed on its first start; "" when it printed none
-	cmd  *exec.Cmd
-	log  *syncBuffer
-	done chan error // the result of Wait
+	url string
+	key string // the API key it printed on its first start; "" when it printed none
+	// password is the console user's it printed on its first start.
+	password string
+	cmd      *exec.Cmd
+	log      *syncBuffer
+	done     chan error // the result of Wait
 }
 
 type syncBuffer struct {
@@ -316,6 +318,7 @@ func (s *syncBuffer) String() string {
 var (
 	listening    = regexp.MustCompile(`^activitylog: listening on (http://127\.0\.0\.1:\d+)$`)
 	bootstrapKey = regexp.MustCompile(`^activitylog:\s+(alk_[0-9a-f]{16}_[a-z2-7]{52})$`)
+	bootstrapPW  = regexp.MustCompile(`^activitylog:\s+password (\S+)$`)
 )
 
 // startServe runs `activitylog serve args…` and waits for its
@@ -334,6 +337,7 @@ func startServe(t *testing.T, args ...string) *serveProc {
 	s := &serveProc{cmd: cmd, log: &syncBuffer{}, done: make(chan error, 1)}
 	urls := make(chan string, 1)
 	keys := make(chan string, 1)
+	passwords := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -341,6 +345,12 @@ func startServe(t *testing.T, args ...string) *serveProc {
 			if m := bootstrapKey.FindStringSubmatch(sc.Text()); m != nil {
 				select {
 				case keys <- m[1]:
+				default:
+				}
+			}
+			if m := bootstrapPW.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case passwords <- m[1]:
 				default:
 				}
 			}
@@ -364,6 +374,10 @@ func startServe(t *testing.T, args ...string) *serveProc {
 	case s.url = <-urls:
 		select { // printed before the listening line, if at all
 		case s.key = <-keys:
+		default:
+		}
+		select {
+		case s.password = <-passwords:
 		default:
 		}
 	case err := <-s.done:

@@ -109,7 +109,9 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	// The counters show every tenant's volume: superusers only.
 	mux.Handle("GET /debug/vars", superuserOnly(svc.Authenticate, expvar.Handler()))
-	mux.Handle("/", server.New(store, rec, &server.Options{
+	// The API at /api/, /healthz and /readyz; the web console at /,
+	// unless built with the noconsole tag (console_on.go, console_off.go).
+	mountAPI(mux, server.New(store, rec, &server.Options{
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		MaxBatch:     cfg.MaxBatch,
 		Ready:        ready,
@@ -140,6 +142,14 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	}
 	if key != "" {
 		printBootstrapKey(stderr, key, loopbackURL(ln.Addr()), cfg.DB)
+		user, password, err := svc.BootstrapUser(ctx)
+		if err != nil {
+			ln.Close()
+			return errors.Join(fmt.Errorf("make the first console user: %w", err), closeSealed(context.Background(), rec, seal, store))
+		}
+		if user != "" {
+			printBootstrapUser(stderr, user, password, loopbackURL(ln.Addr()))
+		}
 	} else {
 		log.Info("the API needs credentials (docs/authentication.md)",
 			"new_key", "activitylog api-keys create --db "+cfg.DB+" --name NAME --scopes view_all_logs", "jwt", ao.JWT != nil)
@@ -283,6 +293,15 @@ activitylog: Users who sign in: activitylog users create --db %s --username NAME
 activitylog: Once those exist, revoke this one: activitylog api-keys revoke --db %s %s
 activitylog: See docs/authentication.md.
 `, db, key, url, db, db, db, access.KeyPrefix+access.KeyID(key))
+}
+
+// printBootstrapUser shows the first console user's password, once.
+func printBootstrapUser(w io.Writer, user, password, url string) {
+	fmt.Fprintf(w, `activitylog: And this superuser was made, to sign in to the web console at %s/ :
+activitylog:     username %s
+activitylog:     password %s
+activitylog: It too is shown this once; only its argon2id hash is stored.
+`, url, user, password)
 }
 
 // closeAll drains the recorder into the store, then closes the store.

@@ -1,0 +1,338 @@
+// The administration pages, one per ctx.route.sub:
+//   keys       API keys: list, create (the key shown once), revoke
+//              (GET/POST /api/v1/api-keys, DELETE /api/v1/api-keys/{id};
+//              superuser);
+//   users      users and permissions: the API has no user routes, so
+//              the page says how the command line manages them;
+//   retention  retention policies (GET /api/v1/retention-policies,
+//              issue 9) and
+//   databases  database configurations (GET /api/v1/database-configs,
+//              issue 8): listed read-only when the API has them, else a
+//              page saying they arrive with those.
+// Read-only mode (ctx.readOnly) and the permissions (ctx.can) hide
+// every control that changes something.
+
+import {ApiError} from '../lib/api.js';
+
+const SECTIONS = [
+  {sub: 'keys', label: 'API keys', need: 'superuser'},
+  {sub: 'users', label: 'Users', need: 'superuser'},
+  {sub: 'retention', label: 'Retention', need: 'manage_retention'},
+  {sub: 'databases', label: 'Databases', need: 'manage_database_config'},
+];
+
+// The permissions an API key may be given through the API (superuser
+// only from the command line), with what each allows
+// (docs/authentication.md).
+const SCOPES = [
+  ['ingest', 'post events into its tenant'],
+  ['view_logs', 'read its own events'],
+  ['view_all_logs', 'read every event of its tenant'],
+  ['resolve_events', 'mark events of its tenant resolved'],
+  ['manage_retention', 'retention policies'],
+  ['manage_database_config', 'the store\'s configuration'],
+];
+const PERMISSIONS = [...SCOPES, ['superuser', 'everything, across tenants']];
+
+const EXPIRIES = [
+  ['', 'Never'], ['24h', '1 day'], ['168h', '7 days'], ['720h', '30 days'], ['2160h', '90 days'], ['8760h', '1 year'],
+];
+
+export async function render(root, ctx) {
+  const {h} = ctx;
+  const sub = ctx.route.sub || 'keys';
+  const section = SECTIONS.find((s) => s.sub === sub);
+  const page = h('div', {class: 'page admin-page'});
+  root.append(page);
+  const tabs = h('nav', {'aria-label': 'Administration'}, h('ul', {class: 'kind-tabs'},
+    SECTIONS.filter((s) => ctx.can(s.need)).map((s) => h('li', null,
+      h('a', {href: ctx.url('/admin/' + s.sub), 'aria-current': s.sub === sub ? 'page' : null}, s.label)))));
+  if (!section) {
+    ctx.setTitle('Administration');
+    page.append(h('h1', null, 'Administration'), tabs, h('p', null, 'There is no administration page "' + sub + '".'));
+    return;
+  }
+  ctx.setTitle(section.label);
+  page.append(h('h1', null, section.label), tabs);
+  if (!ctx.can(section.need)) {
+    page.append(h('p', {class: 'notice', 'data-forbidden': ''}, `This page needs the permission ${section.need}.`));
+    return;
+  }
+  const editable = !ctx.readOnly;
+  switch (sub) {
+    case 'keys':
+      return keysPage(page, ctx, editable && ctx.can('superuser'));
+    case 'users':
+      return usersPage(page, ctx);
+    case 'retention':
+      return futurePage(page, ctx, {
+        path: 'retention-policies', issue: 9, what: 'Retention policies',
+        intro: 'A retention policy deletes, or archives then deletes, the events of a kind (or all) older than a number of days, ' +
+          'daily. Every change and run is itself recorded in the trail. "Purge all" will ask for a typed confirmation.',
+        columns: [['name', 'Name'], ['kind', 'Kind'], ['retain_days', 'Days kept'], ['tenant', 'Tenant'], ['active', 'Active'],
+          ['last_run', 'Last run'], ['records_deleted', 'Deleted']],
+        cli: 'activitylog cleanup --days N [--kind K] [--tenant T] --dry-run',
+      });
+    case 'databases':
+      return futurePage(page, ctx, {
+        path: 'database-configs', issue: 8, what: 'Database configurations',
+        intro: 'A database configuration sends the events of a tenant, or of a kind, to a database of its own, without a restart. ' +
+          'Passwords are encrypted at rest and never shown.',
+        columns: [['name', 'Name'], ['engine', 'Engine'], ['host', 'Host'], ['port', 'Port'], ['database', 'Database'],
+          ['route_for', 'Routes'], ['tenant', 'Tenant'], ['primary', 'Primary'], ['active', 'Active'], ['read_only', 'Read-only']],
+        cli: '',
+      });
+  }
+}
+
+// ----- API keys -----
+
+async function keysPage(page, ctx, editable) {
+  const {h} = ctx;
+  const status = h('p', {class: 'form-error', id: 'keys-error', role: 'alert', hidden: true});
+  const newKey = h('div', {id: 'new-key-slot'});
+  const list = h('div', {id: 'keys-list'});
+  page.append(h('p', {class: 'lead muted'}, 'API keys let programs call the API. A key is shown once, when it is made; ' +
+    'only its hash is stored. Superuser keys are made with the command line only: activitylog api-keys create --superuser.'));
+
+  const showError = (text) => {
+    status.textContent = text;
+    status.hidden = !text;
+  };
+
+  const load = async () => {
+    const ans = await ctx.api('api-keys');
+    list.replaceChildren(keysTable(ctx, ans.results || [], editable, confirmRevoke));
+  };
+
+  // ----- revoke, with a confirmation dialog -----
+  const dialogTitle = h('h2', {id: 'revoke-title'}, 'Revoke key');
+  const dialogText = h('p', {id: 'revoke-text'});
+  const confirmBtn = h('button', {type: 'submit', class: 'btn btn-danger', id: 'revoke-confirm', value: 'revoke'}, 'Revoke key');
+  const dialog = h('dialog', {id: 'revoke-dialog', class: 'card', 'aria-labelledby': 'revoke-title', 'aria-describedby': 'revoke-text'},
+    h('form', {method: 'dialog'}, dialogTitle, dialogText,
+      h('div', {class: 'form-actions'},
+        h('button', {type: 'submit', class: 'btn', id: 'revoke-cancel', value: 'cancel', autofocus: true}, 'Cancel'),
+        confirmBtn)));
+  let pending = null;
+  dialog.addEventListener('close', async () => {
+    const k = pending;
+    pending = null;
+    if (!k || dialog.returnValue !== 'revoke') return;
+    try {
+      await ctx.api('api-keys/' + encodeURIComponent(k.id), {method: 'DELETE'});
+      showError('');
+      ctx.announce('Key ' + k.name + ' revoked');
+      await load();
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 401)) showError('The key could not be revoked: ' + e.message);
+    }
+  });
+  function confirmRevoke(k) {
+    pending = k;
+    dialogTitle.textContent = 'Revoke key "' + k.name + '"?';
+    dialogText.textContent = `Programs that use ${k.id} are refused at once. A revoked key cannot be restored.`;
+    dialog.returnValue = '';
+    dialog.showModal();
+  }
+
+  if (editable) {
+    page.append(createForm(ctx, async (created) => {
+      newKey.replaceChildren(shownOnce(ctx, created));
+      newKey.querySelector('button').focus();
+      await load();
+    }), newKey, dialog);
+  }
+  page.append(status, h('h2', null, 'Keys'), list);
+  await load();
+}
+
+function keysTable(ctx, keys, editable, onRevoke) {
+  const {h} = ctx;
+  if (keys.length === 0) return h('p', {class: 'muted'}, 'No API key yet.');
+  const now = Date.now();
+  const state = (k) => {
+    if (k.revoked_at) return ['revoked', 'badge badge-bad', 'revoked ' + ctx.fmtTime(k.revoked_at)];
+    if (k.expires_at && Date.parse(k.expires_at) <= now) return ['expired', 'badge badge-warn', 'expired ' + ctx.fmtTime(k.expires_at)];
+    return ['active', 'badge badge-ok', k.expires_at ? 'expires ' + ctx.fmtTime(k.expires_at) : 'never expires'];
+  };
+  return h('div', {class: 'table-wrap'}, h('table', {class: 'table', id: 'keys-table'},
+    h('caption', {class: 'sr-only'}, 'API keys'),
+    h('thead', null, h('tr', null,
+      ['Name', 'Id', 'Scopes', 'Tenant', 'Status', 'Created', 'Last used'].map((c) => h('th', {scope: 'col'}, c)),
+      editable ? h('th', {scope: 'col'}, h('span', {class: 'sr-only'}, 'Actions')) : null)),
+    h('tbody', null, keys.map((k) => {
+      const [st, cls, detail] = state(k);
+      return h('tr', {'data-key': k.id, 'data-state': st},
+        h('th', {scope: 'row'}, k.name),
+        h('td', {class: 'mono nowrap'}, k.id),
+        h('td', null, (k.scopes || []).join(', ')),
+        h('td', null, k.tenant || h('span', {class: 'muted'}, 'none')),
+        h('td', null, h('span', {class: cls}, st), h('div', {class: 'muted'}, detail)),
+        h('td', {class: 'nowrap'}, ctx.fmtTime(k.created_at), k.created_by ? h('div', {class: 'muted'}, 'by ' + k.created_by) : null),
+        h('td', {class: 'nowrap'}, k.last_used_at ? ctx.fmtTime(k.last_used_at) : h('span', {class: 'muted'}, 'never')),
+        editable ? h('td', null, st === 'revoked' ? null : h('button', {type: 'button', class: 'btn btn-danger btn-small revoke',
+          'aria-label': 'Revoke key ' + k.name, onclick: () => onRevoke(k)}, 'Revoke')) : null);
+    }))));
+}
+
+function createForm(ctx, onCreated) {
+  const {h} = ctx;
+  const err = h('p', {class: 'form-error', id: 'key-form-error', role: 'alert', hidden: true});
+  const name = h('input', {id: 'key-name', name: 'name', type: 'text', required: true, maxlength: '100', autocomplete: 'off',
+    'aria-describedby': 'key-form-error'});
+  const tenant = h('input', {id: 'key-tenant', name: 'tenant', type: 'text', autocomplete: 'off', spellcheck: 'false'});
+  const expires = h('select', {id: 'key-expires', name: 'expires_in'}, EXPIRIES.map(([v, l]) => h('option', {value: v}, l)));
+  const boxes = SCOPES.map(([s, what]) => h('label', {class: 'nowrap', style: {display: 'block'}},
+    h('input', {type: 'checkbox', name: 'scopes', value: s, id: 'key-scope-' + s}), ' ', h('code', null, s), ' ',
+    h('span', {class: 'muted'}, what)));
+  const scopes = h('fieldset', {id: 'key-scopes', style: {border: '0', padding: '0', margin: '0'}},
+    h('legend', {class: 'label'}, 'Scopes'), boxes);
+  const fields = {name, tenant, expires_in: expires, scopes};
+  const submit = h('button', {type: 'submit', class: 'btn btn-primary', id: 'key-create'}, 'Create key');
+  const showError = (text, field) => {
+    err.textContent = text;
+    err.hidden = !text;
+    for (const f of Object.values(fields)) f.removeAttribute('aria-invalid');
+    if (field && fields[field]) {
+      fields[field].setAttribute('aria-invalid', 'true');
+      (field === 'scopes' ? scopes.querySelector('input') : fields[field]).focus();
+    }
+  };
+  const form = h('form', {class: 'card', id: 'key-form', 'aria-labelledby': 'key-form-title', novalidate: true,
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      const body = {
+        name: name.value.trim(),
+        scopes: [...scopes.querySelectorAll('input:checked')].map((c) => c.value),
+        tenant: tenant.value.trim(),
+      };
+      if (expires.value) body.expires_in = expires.value;
+      if (!body.name) return showError('Give the key a name.', 'name');
+      if (body.scopes.length === 0) return showError('Choose at least one scope.', 'scopes');
+      submit.disabled = true;
+      try {
+        const created = await ctx.api('api-keys', {method: 'POST', body});
+        showError('');
+        form.reset();
+        await onCreated(created);
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 401) return;
+        const field = e instanceof ApiError ? e.field : '';
+        showError((e instanceof ApiError ? '' : 'The key could not be made: ') + e.message, field);
+      } finally {
+        submit.disabled = false;
+      }
+    }},
+  h('h2', {id: 'key-form-title'}, 'New key'),
+  h('div', {class: 'filters'},
+    h('div', {class: 'field'}, h('label', {for: 'key-name'}, 'Name'), name),
+    h('div', {class: 'field'}, h('label', {for: 'key-tenant'}, 'Tenant (empty: events without a tenant)'), tenant),
+    h('div', {class: 'field'}, h('label', {for: 'key-expires'}, 'Expires'), expires),
+    h('div', {class: 'field field-wide'}, scopes)),
+  err,
+  h('div', {class: 'form-actions'}, submit));
+  return form;
+}
+
+// shownOnce shows a new key's secret, with a copy button.
+function shownOnce(ctx, k) {
+  const {h} = ctx;
+  const out = h('output', {id: 'new-key-value', class: 'mono wrap-anywhere', style: {display: 'block', padding: '.5rem',
+    background: 'var(--surface-2)', borderRadius: 'var(--radius)'}}, k.key);
+  const copied = h('span', {role: 'status', class: 'muted', id: 'new-key-copied'});
+  const copy = h('button', {type: 'button', class: 'btn', id: 'new-key-copy', onclick: async () => {
+    try {
+      await navigator.clipboard.writeText(k.key);
+      copied.textContent = 'Copied.';
+    } catch {
+      // No clipboard (insecure context, or refused): select the text
+      // for a manual copy.
+      const r = document.createRange();
+      r.selectNodeContents(out);
+      const sel = getSelection();
+      sel.removeAllRanges();
+      sel.addRange(r);
+      copied.textContent = 'Selected: press Ctrl+C (⌘C) to copy.';
+    }
+  }}, 'Copy key');
+  return h('section', {class: 'card notice', id: 'new-key', 'aria-labelledby': 'new-key-title'},
+    h('h2', {id: 'new-key-title'}, 'Key "' + k.name + '" made'),
+    h('p', null, 'This is the only time the key is shown. Copy it now and keep it somewhere safe.'),
+    out,
+    h('div', {class: 'form-actions', style: {marginTop: '.5rem'}}, copy, copied,
+      h('button', {type: 'button', class: 'btn', onclick: (ev) => ev.currentTarget.closest('section').remove()}, 'Done')));
+}
+
+// ----- users -----
+
+function usersPage(page, ctx) {
+  const {h} = ctx;
+  const me = ctx.me || {};
+  page.append(
+    h('section', {class: 'card', id: 'users-cli', 'aria-labelledby': 'users-cli-title'},
+      h('h2', {id: 'users-cli-title'}, 'Managed with the command line'),
+      h('p', null, 'The API has no routes for users yet, so this page cannot list or change them. ' +
+        'Users who sign in here are made and managed on the server\'s host with ', h('code', null, 'activitylog users'), ':'),
+      h('pre', {class: 'body'}, [
+        "printf '%s\\n' \"$PASSWORD\" | activitylog users create --username ann --tenant acme \\",
+        '    --permissions view_all_logs,resolve_events --password-stdin',
+        'activitylog users list            # --json for JSON',
+        'activitylog users disable ann     # ends its sessions at once',
+        'activitylog users enable ann',
+      ].join('\n')),
+      h('p', {class: 'muted'}, 'See docs/authentication.md. Making, disabling and enabling a user are recorded in the trail.')),
+    h('section', {class: 'card', 'aria-labelledby': 'users-me-title'},
+      h('h2', {id: 'users-me-title'}, 'You'),
+      h('dl', {class: 'kv', id: 'users-me'},
+        h('dt', null, 'Id'), h('dd', {class: 'mono'}, me.id || ''),
+        h('dt', null, 'Name'), h('dd', null, me.name || ''),
+        h('dt', null, 'Tenant'), h('dd', null, me.tenant || h('span', {class: 'muted'}, 'none')),
+        h('dt', null, 'Signed in with'), h('dd', null, me.method || ''),
+        h('dt', null, 'Permissions'), h('dd', null, (me.permissions || []).join(', ')))),
+    h('section', {class: 'card', 'aria-labelledby': 'users-perms-title'},
+      h('h2', {id: 'users-perms-title'}, 'Permissions'),
+      h('div', {class: 'table-scroll'}, h('table', {class: 'table', id: 'perm-table'},
+        h('caption', {class: 'sr-only'}, 'What each permission allows'),
+        h('thead', null, h('tr', null, h('th', {scope: 'col'}, 'Permission'), h('th', {scope: 'col'}, 'Allows'))),
+        h('tbody', null, PERMISSIONS.map(([p, what]) => h('tr', null, h('th', {scope: 'row'}, h('code', null, p)), h('td', null, what))))))));
+}
+
+// ----- pages for routes to come -----
+
+// futurePage lists o.path's records read-only when the API serves it,
+// and otherwise says the page arrives with issue o.issue.
+async function futurePage(page, ctx, o) {
+  const {h} = ctx;
+  page.append(h('p', {class: 'lead'}, o.intro));
+  let ans;
+  try {
+    ans = await ctx.api(o.path);
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 404 || e.status === 405 || e.status === 501)) {
+      page.append(h('section', {class: 'card', id: 'admin-pending'},
+        h('h2', null, 'Not available yet'),
+        h('p', null, `${o.what} arrive with their API (GET /api/v1/${o.path}, issue ${o.issue}). This server does not have it yet; ` +
+          'this page lists them, and lets those allowed change them, once it does.'),
+        o.cli ? [h('p', null, 'Until then, the command line:'), h('pre', {class: 'body'}, o.cli)] : null));
+      return;
+    }
+    throw e;
+  }
+  const rows = Array.isArray(ans) ? ans : (ans && ans.results) || [];
+  const cell = (v) => {
+    if (v === true) return 'yes';
+    if (v === false) return 'no';
+    if (v === null || v === undefined || v === '') return '—';
+    if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(v)) return ctx.fmtTime(v);
+    return typeof v === 'object' ? JSON.stringify(v) : String(v);
+  };
+  page.append(h('section', {class: 'card', 'aria-labelledby': 'admin-list-title'},
+    h('h2', {id: 'admin-list-title'}, o.what),
+    rows.length === 0 ? h('p', {class: 'muted'}, 'None yet.')
+      : h('div', {class: 'table-scroll'}, h('table', {class: 'table', id: 'admin-list'},
+        h('caption', {class: 'sr-only'}, o.what),
+        h('thead', null, h('tr', null, o.columns.map(([, label]) => h('th', {scope: 'col'}, label)))),
+        h('tbody', null, rows.map((r) => h('tr', null, o.columns.map(([k]) => h('td', null, cell(r[k])))))))),
+    h('p', {class: 'muted'}, ctx.readOnly ? 'This console is read-only.' : 'Editing arrives with the rest of this API.')));
+}
