@@ -14,9 +14,9 @@ const consoleBuilt = true
 
 // mountAPI mounts the API and, at /, the web console (package console),
 // which reads everything through the API beside it.
-func mountAPI(mux *http.ServeMux, api http.Handler) {
+func mountAPI(mux *http.ServeMux, api http.Handler, readOnly bool) {
 	mux.Handle("/api/", api)
 	mux.Handle("/healthz", api)
 	mux.Handle("/readyz", api)
-	mux.Handle("/", console.Handler(nil))
+	mux.Handle("/", console.Handler(&console.Options{ReadOnly: readOnly}))
 }

@@ -45,6 +45,18 @@ func TestServeConsole(t *testing.T) {
 			t.Errorf("%s %s: no CSP on a console answer", tc.method, tc.path)
 		}
 	}
+	var body string
+	if doRaw(t, s.url, "GET", "/", &body); !strings.Contains(body, `name="activitylog-read-only" content="false"`) {
+		t.Errorf("the console is read-only by default: %.300s", body)
+	}
+	s.stop(t)
+
+	// console_read_only makes it read-only.
+	s = startServe(t, "--db", filepath.Join(t.TempDir(), "r.db"), "--console-read-only")
+	if doRaw(t, s.url, "GET", "/events", &body); !strings.Contains(body, `name="activitylog-read-only" content="true"`) {
+		t.Errorf("console_read_only did not reach the console: %.300s", body)
+	}
+	s.stop(t)
 }
 
 // The noconsole build leaves the console out: / answers the API's JSON

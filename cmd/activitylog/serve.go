@@ -123,7 +123,7 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		Annotators:   annotators,
 		IngestRate:   float64(cfg.IngestRate),
 		IngestBurst:  cfg.IngestBurst,
-	}))
+	}), cfg.ConsoleReadOnly)
 	if cfg.Demo {
 		mux.Handle(demo.Prefix+"/", demo.Handler(rec))
 	}

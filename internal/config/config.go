@@ -59,6 +59,7 @@ type Config struct {
 	LogLevel        string        // debug, info, warn or error
 	LogFormat       string        // text or json
 	ShutdownTimeout time.Duration // bound on the graceful shutdown
+	ConsoleReadOnly bool          // the web console hides every control that changes something
 
 	// Authentication (package access; docs/authentication.md).
 	SessionTTL     time.Duration // absolute life of a session
@@ -354,6 +355,12 @@ var Settings = append([]*Setting{
 		Usage: "A sign-in session not used for this long ends.",
 		field: func(c *Config) any { return &c.SessionIdle },
 		check: func(c *Config) string { return between(c.SessionIdle, time.Minute, 30*24*time.Hour) },
+	},
+	{
+		Key: "console_read_only", Commands: []string{serve},
+		Usage: "Serve the web console read-only: it hides every control that changes something (resolving events, API keys, users). " +
+			"The API's permissions apply either way; this is for a console that should only be read.",
+		field: func(c *Config) any { return &c.ConsoleReadOnly },
 	},
 	{
 		Key: "cookie_secure", Commands: []string{serve},
