@@ -6,6 +6,7 @@
 import {h, clear} from './lib/dom.js';
 import {Client, ApiError, queryString} from './lib/api.js';
 import {fmtTime, timeZone, setTimeZone, zoneLabel, localZoneName} from './lib/format.js';
+import {ADMIN_SECTIONS} from './lib/sections.js';
 
 const meta = (name) => {
   const el = document.querySelector(`meta[name="activitylog-${name}"]`);
@@ -26,14 +27,6 @@ const PAGES = {
   integrity: './pages/integrity.js',
   admin: './pages/admin.js',
 };
-
-// The permission each admin section needs.
-const ADMIN_SECTIONS = [
-  {sub: 'keys', label: 'API keys', need: 'superuser'},
-  {sub: 'users', label: 'Users', need: 'superuser'},
-  {sub: 'retention', label: 'Retention', need: 'manage_retention'},
-  {sub: 'databases', label: 'Databases', need: 'manage_database_config'},
-];
 
 // The navigation bar: label, path, and who sees it.
 const NAV = [

@@ -36,6 +36,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -274,10 +275,11 @@ func (b *Browser) Click(t testing.TB, selector string) {
 // it, and types text into it key by key.
 func (b *Browser) Type(t testing.TB, selector, text string) {
 	t.Helper()
-	b.do(t, "type into "+selector,
-		chromedp.WaitVisible(chromedp.CSS(selector)),
-		chromedp.Clear(chromedp.CSS(selector)),
-		chromedp.SendKeys(chromedp.CSS(selector), text))
+	// Not chromedp.Clear: it resets the value attribute, which a field
+	// that was typed into ignores (and it fails on an empty textarea).
+	b.do(t, "wait for "+selector, chromedp.WaitVisible(chromedp.CSS(selector)))
+	Eval[chromedp.Void](t, b, fmt.Sprintf(`document.querySelector(%s).value = ""`, strconv.Quote(selector)))
+	b.do(t, "type into "+selector, chromedp.SendKeys(chromedp.CSS(selector), text))
 }
 
 // Select sets the value of a <select> (or any form field) and fires the input

@@ -27,6 +27,7 @@ func testServer(t *testing.T) *httptest.Server {
 	}
 	mux.HandleFunc("/good", page(`<main><h1>Accessible</h1>
 		<label for="name">Name</label> <input id="name">
+		<label for="note">Note</label> <textarea id="note"></textarea>
 		<select id="color" aria-label="Colour"><option value="red">Red</option><option value="green">Green</option></select>
 		<button id="go" type="button">Go</button>
 		<p id="out">waiting</p></main>
@@ -57,7 +58,12 @@ func TestBrowserSteps(t *testing.T) {
 	b := browser.New(t, nil)
 	srv := testServer(t)
 	b.Navigate(t, srv.URL+"/good", "#go")
-	b.Type(t, "#name", "Ada")
+	b.Type(t, "#name", "Grace")
+	b.Type(t, "#name", "Ada") // typing again replaces what was typed
+	b.Type(t, "#note", "a note")
+	if got := browser.Eval[string](t, b, `document.getElementById("note").value`); got != "a note" {
+		t.Errorf("textarea = %q", got)
+	}
 	b.Select(t, "#color", "green")
 	b.Click(t, "#go")
 	if got := b.WaitText(t, "#out", "hello"); got != "hello Ada in green" {

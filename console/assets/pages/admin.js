@@ -2,8 +2,9 @@
 //   keys       API keys: list, create (the key shown once), revoke
 //              (GET/POST /api/v1/api-keys, DELETE /api/v1/api-keys/{id};
 //              superuser);
-//   users      users and permissions: the API has no user routes, so
-//              the page says how the command line manages them;
+//   users      users: list, create (never a superuser: the command line
+//              only), disable and enable (GET/POST /api/v1/users,
+//              PATCH /api/v1/users/{username}; superuser);
 //   retention  retention policies (GET /api/v1/retention-policies,
 //              issue 9) and
 //   databases  database configurations (GET /api/v1/database-configs,
@@ -13,13 +14,7 @@
 // every control that changes something.
 
 import {ApiError} from '../lib/api.js';
-
-const SECTIONS = [
-  {sub: 'keys', label: 'API keys', need: 'superuser'},
-  {sub: 'users', label: 'Users', need: 'superuser'},
-  {sub: 'retention', label: 'Retention', need: 'manage_retention'},
-  {sub: 'databases', label: 'Databases', need: 'manage_database_config'},
-];
+import {ADMIN_SECTIONS as SECTIONS} from '../lib/sections.js';
 
 // The permissions an API key may be given through the API (superuser
 // only from the command line), with what each allows
@@ -33,6 +28,10 @@ const SCOPES = [
   ['manage_database_config', 'the store\'s configuration'],
 ];
 const PERMISSIONS = [...SCOPES, ['superuser', 'everything, across tenants']];
+
+// A checkbox inside .filters keeps its own size (the inputs there
+// stretch to the column and to the text fields' height).
+const CHECKBOX = {width: 'auto', minHeight: '0', verticalAlign: 'middle', margin: '0 .25rem 0 0'};
 
 const EXPIRIES = [
   ['', 'Never'], ['24h', '1 day'], ['168h', '7 days'], ['720h', '30 days'], ['2160h', '90 days'], ['8760h', '1 year'],
@@ -63,7 +62,7 @@ export async function render(root, ctx) {
     case 'keys':
       return keysPage(page, ctx, editable && ctx.can('superuser'));
     case 'users':
-      return usersPage(page, ctx);
+      return usersPage(page, ctx, editable && ctx.can('superuser'));
     case 'retention':
       return futurePage(page, ctx, {
         path: 'retention-policies', issue: 9, what: 'Retention policies',
@@ -183,8 +182,8 @@ function createForm(ctx, onCreated) {
     'aria-describedby': 'key-form-error'});
   const tenant = h('input', {id: 'key-tenant', name: 'tenant', type: 'text', autocomplete: 'off', spellcheck: 'false'});
   const expires = h('select', {id: 'key-expires', name: 'expires_in'}, EXPIRIES.map(([v, l]) => h('option', {value: v}, l)));
-  const boxes = SCOPES.map(([s, what]) => h('label', {class: 'nowrap', style: {display: 'block'}},
-    h('input', {type: 'checkbox', name: 'scopes', value: s, id: 'key-scope-' + s}), ' ', h('code', null, s), ' ',
+  const boxes = SCOPES.map(([s, what]) => h('label', {style: {display: 'block'}},
+    h('input', {type: 'checkbox', name: 'scopes', value: s, id: 'key-scope-' + s, style: CHECKBOX}), ' ', h('code', null, s), ' ',
     h('span', {class: 'muted'}, what)));
   const scopes = h('fieldset', {id: 'key-scopes', style: {border: '0', padding: '0', margin: '0'}},
     h('legend', {class: 'label'}, 'Scopes'), boxes);
@@ -266,22 +265,91 @@ function shownOnce(ctx, k) {
 
 // ----- users -----
 
-function usersPage(page, ctx) {
+// MIN_PASSWORD is the shortest password the API takes
+// (access.MinPasswordLen); the API checks it, the form only says it.
+const MIN_PASSWORD = 8;
+
+// The fields of POST /api/v1/users that the form shows; an API error
+// naming one of them is shown beside it.
+const USER_FIELDS = ['username', 'password', 'tenant', 'permissions'];
+
+async function usersPage(page, ctx, editable) {
   const {h} = ctx;
   const me = ctx.me || {};
+  const status = h('p', {class: 'form-error', id: 'users-error', role: 'alert', hidden: true});
+  const done = h('p', {class: 'muted', id: 'users-status', role: 'status'});
+  const list = h('div', {id: 'users-list', style: {marginBottom: '1rem'}});
+  page.append(h('p', {class: 'lead muted'}, 'Users sign in to this console with a password. ' +
+    (editable ? 'Make one for each person, with only the permissions they need; disable a user to end their sessions at once. ' : '') +
+    'Every change is recorded in the trail.'));
+
+  const showError = (text) => {
+    status.textContent = text;
+    status.hidden = !text;
+  };
+
+  const load = async () => {
+    const ans = await ctx.api('users');
+    list.replaceChildren(usersTable(ctx, ans.results || [], editable, me, confirmToggle));
+  };
+
+  // ----- disable and enable, with a confirmation dialog -----
+  const dialogTitle = h('h2', {id: 'user-dialog-title'}, 'Disable user');
+  const dialogText = h('p', {id: 'user-dialog-text'});
+  const confirmBtn = h('button', {type: 'submit', class: 'btn btn-danger', id: 'user-confirm', value: 'confirm'}, 'Disable user');
+  const dialog = h('dialog', {id: 'user-dialog', class: 'card', 'aria-labelledby': 'user-dialog-title',
+    'aria-describedby': 'user-dialog-text'},
+  h('form', {method: 'dialog'}, dialogTitle, dialogText,
+    h('div', {class: 'form-actions'},
+      h('button', {type: 'submit', class: 'btn', id: 'user-cancel', value: 'cancel', autofocus: true}, 'Cancel'),
+      confirmBtn)));
+  let pending = null; // {user, disable}
+  dialog.addEventListener('close', async () => {
+    const p = pending;
+    pending = null;
+    if (!p || dialog.returnValue !== 'confirm') return;
+    const verb = p.disable ? 'disabled' : 'enabled';
+    try {
+      await ctx.api('users/' + encodeURIComponent(p.user.username), {method: 'PATCH', body: {disabled: p.disable}});
+      showError('');
+      done.textContent = `User ${p.user.username} ${verb}.`;
+      ctx.announce(`User ${p.user.username} ${verb}`);
+      await load();
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 401)) {
+        showError(`User ${p.user.username} could not be ${verb}: ${e.message}`);
+      }
+    }
+  });
+  function confirmToggle(u, disable) {
+    pending = {user: u, disable};
+    if (disable) {
+      dialogTitle.textContent = `Disable user "${u.username}"?`;
+      dialogText.textContent = `${u.username} (${u.id}) is signed out at once, everywhere, and cannot sign in until the user is ` +
+        'enabled again. Their events stay in the trail.';
+      confirmBtn.textContent = 'Disable user';
+      confirmBtn.className = 'btn btn-danger';
+    } else {
+      dialogTitle.textContent = `Enable user "${u.username}"?`;
+      dialogText.textContent = `${u.username} (${u.id}) can sign in again with their password, with the permissions listed.`;
+      confirmBtn.textContent = 'Enable user';
+      confirmBtn.className = 'btn btn-primary';
+    }
+    dialog.returnValue = '';
+    dialog.showModal();
+  }
+
+  if (editable) {
+    page.append(userForm(ctx, async (created) => {
+      done.textContent = `User ${created.username} made (${created.id}). They can sign in now.`;
+      ctx.announce(`User ${created.username} made`);
+      await load();
+    }), dialog);
+  }
+  page.append(status, h('h2', null, 'Users'), done, list);
+  await load();
+
   page.append(
-    h('section', {class: 'card', id: 'users-cli', 'aria-labelledby': 'users-cli-title'},
-      h('h2', {id: 'users-cli-title'}, 'Managed with the command line'),
-      h('p', null, 'The API has no routes for users yet, so this page cannot list or change them. ' +
-        'Users who sign in here are made and managed on the server\'s host with ', h('code', null, 'activitylog users'), ':'),
-      h('pre', {class: 'body'}, [
-        "printf '%s\\n' \"$PASSWORD\" | activitylog users create --username ann --tenant acme \\",
-        '    --permissions view_all_logs,resolve_events --password-stdin',
-        'activitylog users list            # --json for JSON',
-        'activitylog users disable ann     # ends its sessions at once',
-        'activitylog users enable ann',
-      ].join('\n')),
-      h('p', {class: 'muted'}, 'See docs/authentication.md. Making, disabling and enabling a user are recorded in the trail.')),
     h('section', {class: 'card', 'aria-labelledby': 'users-me-title'},
       h('h2', {id: 'users-me-title'}, 'You'),
       h('dl', {class: 'kv', id: 'users-me'},
@@ -290,12 +358,154 @@ function usersPage(page, ctx) {
         h('dt', null, 'Tenant'), h('dd', null, me.tenant || h('span', {class: 'muted'}, 'none')),
         h('dt', null, 'Signed in with'), h('dd', null, me.method || ''),
         h('dt', null, 'Permissions'), h('dd', null, (me.permissions || []).join(', ')))),
+    h('section', {class: 'card', id: 'users-cli', 'aria-labelledby': 'users-cli-title'},
+      h('h2', {id: 'users-cli-title'}, 'On the server\'s host'),
+      h('p', null, 'A superuser is made with the command line only: the API, and so this page, never grants superuser. ',
+        h('code', null, 'activitylog users'), ' also manages every user from a script:'),
+      h('pre', {class: 'body'}, [
+        "printf '%s\\n' \"$PASSWORD\" | activitylog users create --username root --superuser --password-stdin",
+        "printf '%s\\n' \"$PASSWORD\" | activitylog users create --username ann --tenant acme \\",
+        '    --permissions view_all_logs,resolve_events --password-stdin',
+        'activitylog users list            # --json for JSON',
+        'activitylog users disable ann     # ends its sessions at once',
+        'activitylog users enable ann',
+      ].join('\n')),
+      h('p', {class: 'muted'}, 'A user\'s permissions and password cannot be changed yet: make a new user and disable the old one. ' +
+        'See docs/authentication.md.')),
     h('section', {class: 'card', 'aria-labelledby': 'users-perms-title'},
       h('h2', {id: 'users-perms-title'}, 'Permissions'),
       h('div', {class: 'table-scroll'}, h('table', {class: 'table', id: 'perm-table'},
         h('caption', {class: 'sr-only'}, 'What each permission allows'),
         h('thead', null, h('tr', null, h('th', {scope: 'col'}, 'Permission'), h('th', {scope: 'col'}, 'Allows'))),
         h('tbody', null, PERMISSIONS.map(([p, what]) => h('tr', null, h('th', {scope: 'row'}, h('code', null, p)), h('td', null, what))))))));
+}
+
+// usersTable lists the users; editable adds Disable or Enable to every
+// row but the signed-in user's own (the API refuses that anyway).
+function usersTable(ctx, users, editable, me, onToggle) {
+  const {h} = ctx;
+  if (users.length === 0) return h('p', {class: 'muted'}, 'No user yet.');
+  return h('div', {class: 'table-wrap'}, h('table', {class: 'table', id: 'users-table'},
+    h('caption', {class: 'sr-only'}, 'Users'),
+    h('thead', null, h('tr', null,
+      ['Username', 'Id', 'Tenant', 'Permissions', 'Created', 'Status'].map((c) => h('th', {scope: 'col'}, c)),
+      editable ? h('th', {scope: 'col'}, h('span', {class: 'sr-only'}, 'Actions')) : null)),
+    h('tbody', null, users.map((u) => {
+      const self = Boolean(me.id) && me.id === u.id;
+      const st = u.disabled ? 'disabled' : 'active';
+      let action = null;
+      if (editable) {
+        action = self ? h('span', {class: 'muted', title: 'You cannot disable your own user'}, 'you')
+          : h('button', {type: 'button', class: u.disabled ? 'btn btn-small user-toggle' : 'btn btn-danger btn-small user-toggle',
+            'data-action': u.disabled ? 'enable' : 'disable',
+            'aria-label': (u.disabled ? 'Enable user ' : 'Disable user ') + u.username,
+            onclick: () => onToggle(u, !u.disabled)}, u.disabled ? 'Enable' : 'Disable');
+      }
+      return h('tr', {'data-user': u.username, 'data-state': st, 'data-self': self ? 'true' : null},
+        h('th', {scope: 'row'}, u.username, self ? h('span', {class: 'muted'}, ' (you)') : null),
+        h('td', {class: 'mono nowrap'}, u.id),
+        h('td', null, u.tenant || h('span', {class: 'muted'}, 'none')),
+        h('td', null, (u.permissions || []).length ? u.permissions.join(', ') : h('span', {class: 'muted'}, 'none')),
+        h('td', {class: 'nowrap'}, u.created_at ? ctx.fmtTime(u.created_at) : '—'),
+        h('td', null, h('span', {class: u.disabled ? 'badge badge-bad' : 'badge badge-ok'}, st)),
+        editable ? h('td', null, action) : null);
+    }))));
+}
+
+// userForm is the New user form. The API checks every field; its error
+// is shown beside the field it names (or above the button).
+function userForm(ctx, onCreated) {
+  const {h} = ctx;
+  const errs = {};
+  const errFor = (f) => (errs[f] = h('p', {class: 'field-error', id: 'user-' + f + '-error', hidden: true}));
+  const general = h('p', {class: 'form-error', id: 'user-form-error', role: 'alert', hidden: true});
+  const username = h('input', {id: 'user-username', name: 'username', type: 'text', required: true, maxlength: '64',
+    autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', 'aria-describedby': 'user-username-hint user-username-error'});
+  const password = h('input', {id: 'user-password', name: 'password', type: 'password', required: true,
+    minlength: String(MIN_PASSWORD), autocomplete: 'new-password', 'aria-describedby': 'user-password-hint user-password-error'});
+  const toggle = h('button', {type: 'button', class: 'btn btn-small', id: 'user-password-toggle', 'aria-controls': 'user-password',
+    'aria-pressed': 'false', onclick: () => {
+      const show = password.type === 'password';
+      password.type = show ? 'text' : 'password';
+      toggle.setAttribute('aria-pressed', String(show));
+      toggle.textContent = show ? 'Hide password' : 'Show password';
+    }}, 'Show password');
+  const tenant = h('input', {id: 'user-tenant', name: 'tenant', type: 'text', autocomplete: 'off', spellcheck: 'false',
+    'aria-describedby': 'user-tenant-hint user-tenant-error'});
+  const boxes = SCOPES.map(([s, what]) => h('label', {style: {display: 'block'}},
+    h('input', {type: 'checkbox', name: 'permissions', value: s, id: 'user-perm-' + s, style: CHECKBOX}), ' ',
+    h('code', null, s), ' ',
+    h('span', {class: 'muted'}, what)));
+  const perms = h('fieldset', {id: 'user-perms', 'aria-describedby': 'user-permissions-hint user-permissions-error',
+    style: {border: '0', padding: '0', margin: '0'}},
+  h('legend', {class: 'label'}, 'Permissions'), boxes,
+  h('p', {class: 'muted', id: 'user-permissions-hint', style: {margin: '.25rem 0 0'}},
+    'Superuser is not offered: it is granted on the server\'s host only, with activitylog users create --superuser.'),
+  errFor('permissions'));
+  const inputs = {username, password, tenant, permissions: perms};
+  const submit = h('button', {type: 'submit', class: 'btn btn-primary', id: 'user-create'}, 'Create user');
+
+  const showError = (text, field) => {
+    general.textContent = '';
+    general.hidden = true;
+    for (const f of USER_FIELDS) {
+      errs[f].textContent = '';
+      errs[f].hidden = true;
+      inputs[f].removeAttribute('aria-invalid');
+    }
+    if (!text) return;
+    if (field && inputs[field]) {
+      errs[field].textContent = text;
+      errs[field].hidden = false;
+      inputs[field].setAttribute('aria-invalid', 'true');
+      (field === 'permissions' ? perms.querySelector('input') : inputs[field]).focus();
+    } else {
+      general.textContent = text;
+      general.hidden = false;
+    }
+  };
+
+  const form = h('form', {class: 'card', id: 'user-form', 'aria-labelledby': 'user-form-title', novalidate: true,
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      const body = {
+        username: username.value.trim(),
+        password: password.value,
+        tenant: tenant.value.trim(),
+        permissions: [...perms.querySelectorAll('input:checked')].map((c) => c.value),
+      };
+      if (!body.username) return showError('Give the user a username.', 'username');
+      submit.disabled = true;
+      try {
+        const created = await ctx.api('users', {method: 'POST', body});
+        showError('');
+        form.reset();
+        password.type = 'password';
+        toggle.setAttribute('aria-pressed', 'false');
+        toggle.textContent = 'Show password';
+        await onCreated(created);
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 401) return;
+        if (e instanceof ApiError) showError(e.message, e.field);
+        else showError('The user could not be made: ' + e.message);
+      } finally {
+        submit.disabled = false;
+      }
+    }},
+  h('h2', {id: 'user-form-title'}, 'New user'),
+  h('div', {class: 'filters'},
+    h('div', {class: 'field'}, h('label', {for: 'user-username'}, 'Username'), username,
+      h('span', {class: 'muted', id: 'user-username-hint'}, 'Letters, digits and . _ @ + -'), errFor('username')),
+    h('div', {class: 'field'}, h('label', {for: 'user-password'}, 'Password'),
+      h('div', {class: 'form-actions'}, password, toggle),
+      h('span', {class: 'muted', id: 'user-password-hint'}, `At least ${MIN_PASSWORD} characters. Give it to the user yourself; ` +
+        'it is never shown again.'), errFor('password')),
+    h('div', {class: 'field'}, h('label', {for: 'user-tenant'}, 'Tenant'), tenant,
+      h('span', {class: 'muted', id: 'user-tenant-hint'}, 'Empty: not bound to a tenant'), errFor('tenant')),
+    h('div', {class: 'field field-wide'}, perms)),
+  general,
+  h('div', {class: 'form-actions'}, submit));
+  return form;
 }
 
 // ----- pages for routes to come -----

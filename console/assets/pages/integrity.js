@@ -1,8 +1,8 @@
 // The integrity page: run the verifier through
 // GET /api/v1/integrity/verify and show its report per chain, with
-// every finding; link to the public key that signs the checkpoints; say
-// how to make the offline bundle (the API has no route that downloads
-// one: `activitylog export --with-proofs` writes it).
+// every finding; link to the public key that signs the checkpoints;
+// download the offline bundle of the same selection
+// (GET /api/v1/integrity/bundle) and say how to check it.
 
 import {ApiError} from '../lib/api.js';
 import {fmtCount, fromInputValue, toInputValue, zoneLabel} from '../lib/format.js';
@@ -11,6 +11,9 @@ const KINDS = [
   ['', 'All kinds'], ['crud', 'Data changes'], ['auth', 'Auth'], ['request', 'Requests'], ['cors', 'CORS'],
   ['system', 'System'], ['export', 'Exports'], ['external', 'External calls'], ['custom', 'Custom'],
 ];
+
+// A chain id, as integrity.ValidateChainID takes it.
+const CHAIN_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 // What each finding's reason means (docs/integrity.md, Verification).
 const REASONS = {
@@ -54,6 +57,7 @@ export async function render(root, ctx) {
   };
   const labels = {chain: 'Chains (ids, comma-separated)', kind: 'Kind', from: 'From (' + zoneLabel() + ')', to: 'To (' + zoneLabel() + ')'};
   const errorBox = h('p', {class: 'form-error', id: 'int-error', role: 'alert', hidden: true});
+  const bundleError = h('p', {class: 'form-error', id: 'int-bundle-error', role: 'alert', hidden: true});
   const runBtn = h('button', {type: 'submit', class: 'btn btn-primary', id: 'int-run'}, 'Run verification');
   const result = h('div', {id: 'int-result', 'aria-live': 'polite'});
 
@@ -74,30 +78,95 @@ export async function render(root, ctx) {
       'Verification reads the whole trail across tenants: it needs superuser, or view_all_logs without a tenant. ' +
       'Each event page still shows that event\'s own seal status.'),
     errorBox, result,
-    keyCard(ctx, keys),
-    bundleCard(h));
+    keyCard(ctx, keys));
 
-  const showError = (text, field) => {
-    errorBox.textContent = text;
-    errorBox.hidden = !text;
-    for (const c of Object.values(controls)) c.removeAttribute('aria-invalid');
-    if (field && controls[field]) {
+  // showError says what is wrong in box (the verification's, or the
+  // bundle's) and marks the field it names.
+  const showError = (text, field, box = errorBox) => {
+    for (const b of [errorBox, bundleError]) {
+      b.textContent = b === box ? text : '';
+      b.hidden = b !== box || !text;
+    }
+    for (const c of Object.values(controls)) {
+      c.removeAttribute('aria-invalid');
+      c.removeAttribute('aria-describedby');
+    }
+    if (text && field && controls[field]) {
       controls[field].setAttribute('aria-invalid', 'true');
-      controls[field].setAttribute('aria-describedby', 'int-error');
+      controls[field].setAttribute('aria-describedby', box.id);
     }
   };
 
-  let controller = null;
-  const run = async () => {
+  // selection reads the form as the API's query, checked as the server
+  // checks it (chain ids, dates, from before to): {query}, or {error,
+  // field} naming what is wrong.
+  const selection = () => {
     const query = {};
     const chain = controls.chain.value.replace(/\s+/g, '');
-    if (chain) query.chain = chain;
+    if (chain) {
+      const bad = chain.split(',').find((id) => !CHAIN_ID.test(id));
+      if (bad !== undefined) {
+        return {field: 'chain', error: labels.chain + ': "' + bad + '" is not a chain id (1 to 128 ASCII letters, digits, ' +
+          '".", "_", ":", "-"; several are separated by commas).'};
+      }
+      query.chain = chain;
+    }
     if (controls.kind.value) query.kind = controls.kind.value;
     for (const k of ['from', 'to']) {
       const v = fromInputValue(controls[k].value);
-      if (v === null) return showError(labels[k] + ': "' + controls[k].value + '" is not a date and time.', k);
+      if (v === null) return {field: k, error: labels[k] + ': "' + controls[k].value + '" is not a date and time.'};
       if (v) query[k] = v;
     }
+    if (query.from && query.to && Date.parse(query.from) >= Date.parse(query.to)) {
+      return {field: 'to', error: labels.to + ' must be after ' + labels.from + '.'};
+    }
+    return {query};
+  };
+
+  // The bundle: a plain link (the session cookie goes with it, and the
+  // browser streams the file to disk), kept in step with the form. An
+  // anchor cannot read an error answer, so the link is checked as
+  // verification is before it is followed.
+  if (canVerify) {
+    const link = h('a', {class: 'btn btn-primary', id: 'int-bundle-link', download: true, 'data-native': '',
+      href: ctx.apiURL('integrity/bundle', selection().query || {}),
+      onclick: (ev) => {
+        const sel = selection();
+        if (sel.error) {
+          ev.preventDefault();
+          showError(sel.error, sel.field, bundleError);
+          controls[sel.field].focus();
+          return;
+        }
+        link.href = ctx.apiURL('integrity/bundle', sel.query);
+        showError('');
+        ctx.announce('Downloading the offline bundle');
+      }}, 'Download offline bundle');
+    const what = h('span', {class: 'muted', id: 'int-bundle-selection'});
+    const sync = () => {
+      const sel = selection();
+      if (sel.error) {
+        what.textContent = 'Fix the selection above first.';
+        return;
+      }
+      link.href = ctx.apiURL('integrity/bundle', sel.query);
+      what.textContent = describe(ctx, sel.query);
+    };
+    form.addEventListener('input', sync);
+    form.addEventListener('change', sync);
+    sync();
+    page.append(bundleCard(ctx, h('div', null, h('div', {class: 'form-actions'}, link, what), bundleError)));
+  } else {
+    page.append(bundleCard(ctx, h('p', {class: 'notice', id: 'int-bundle-forbidden'},
+      'Downloading a bundle needs what verification needs, since it holds every tenant\'s events: superuser, ' +
+      'or view_all_logs without a tenant.')));
+  }
+
+  let controller = null;
+  const run = async () => {
+    const sel = selection();
+    if (sel.error) return showError(sel.error, sel.field);
+    const query = sel.query;
     // Keep the selection in the URL, so the same check can be shared.
     history.replaceState(null, '', ctx.url('/integrity', query));
     showError('');
@@ -159,15 +228,35 @@ function keyCard(ctx, keys) {
         h('pre', {class: 'body'}, k.pem))));
 }
 
-function bundleCard(h) {
+// describe says in words what a selection holds.
+function describe(ctx, q) {
+  const parts = [q.chain ? (q.chain.includes(',') ? 'chains ' : 'chain ') + q.chain.split(',').join(', ') : 'every chain',
+    q.kind ? 'kind ' + q.kind : 'every kind'];
+  if (q.from || q.to) parts.push((q.from ? 'from ' + ctx.fmtTime(q.from) : 'from the start') + (q.to ? ' to ' + ctx.fmtTime(q.to) : ' to now'));
+  else parts.push('all time');
+  return 'Holds ' + parts.join(', ') + '.';
+}
+
+// bundleCard explains the offline bundle around control (the download
+// link, or why there is none) and shows how to check one.
+function bundleCard(ctx, control) {
+  const {h} = ctx;
   return h('section', {class: 'card', 'aria-labelledby': 'int-bundle-title', id: 'int-bundle'},
     h('h2', {id: 'int-bundle-title'}, 'Offline bundle'),
-    h('p', null, 'An offline bundle holds the events, their seals, the checkpoints and the proofs in one file that an auditor verifies ' +
-      'with no access to this server or its database. The API does not serve bundles; make one on the server\'s host with the command line:'),
+    h('p', null, 'An offline bundle holds the events, their seals, the checkpoints, the proofs and the public keys in one file, ' +
+      'which an auditor verifies with no access to this server or its database. A download holds the chains, kind and time range ' +
+      'chosen for verification, and is recorded in the trail as an export.'),
+    control,
+    h('p', null, 'Check it with the command line, with a public key you got from somewhere other than this server:'),
+    h('pre', {class: 'body', id: 'int-bundle-verify'}, 'activitylog verify --bundle activitylog-bundle-<time>.ndjson.gz \\\n' +
+      '  --public-key activitylog-signing.pub'),
+    h('p', {class: 'muted'}, 'The browser cannot show why a download failed. It fails for an unknown chain, for a chain whose old ' +
+      'events were pruned when only part of it is asked for, and while another bundle is being written (try again in a moment). ' +
+      'Fetched with curl, the same address answers the reason (docs/integrity.md, "Downloading one from the server"). ' +
+      'Or make the bundle on the server\'s host:'),
     h('pre', {class: 'body'}, 'activitylog export --with-proofs --db ./activitylog.db \\\n' +
-      '  --public-key activitylog-signing.pub --out trail.bundle\n' +
-      'activitylog verify --bundle trail.bundle --public-key activitylog-signing.pub'),
-    h('p', {class: 'muted'}, '--chain, --kind, --from and --to select what goes in; see docs/integrity.md, "Offline bundles".'));
+      '  --public-key activitylog-signing.pub --out trail.bundle   # --chain, --kind, --from, --to select'),
+    h('p', {class: 'muted'}, 'See docs/integrity.md, "Offline bundles".'));
 }
 
 // report renders the verifier's answer.
