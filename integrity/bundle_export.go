@@ -75,7 +75,8 @@ var ErrPrunedChain = fmt.Errorf("the chain was pruned")
 // records, and the events with their seals and, for a filtered bundle,
 // proofs. Nothing is written to w after an error, but what was written
 // before stays: write to a temporary file, or let an HTTP client see a
-// cut stream.
+// cut stream. After an error the stats count what was written, or are
+// nil when nothing was.
 func WriteBundle(ctx context.Context, src BundleSource, w io.Writer, o *ExportOptions) (*ExportStats, error) {
 	if o == nil {
 		o = &ExportOptions{}
@@ -117,7 +118,7 @@ func WriteBundle(ctx context.Context, src BundleSource, w io.Writer, o *ExportOp
 	for _, k := range o.PublicKeys {
 		known[KeyID(k)] = true
 		if err := bw.Key(k); err != nil {
-			return nil, err
+			return st, err
 		}
 	}
 	selected := func(e *Entry) bool {
@@ -148,11 +149,11 @@ func WriteBundle(ctx context.Context, src BundleSource, w io.Writer, o *ExportOp
 		}
 		st.Chains++
 		if err := bw.Chain(ch); err != nil {
-			return nil, err
+			return st, err
 		}
 		cps, err := src.Checkpoints(ctx, ch.ID)
 		if err != nil {
-			return nil, err
+			return st, err
 		}
 		for _, cp := range cps {
 			if !known[cp.KeyID] && !slices.Contains(st.UnknownKeys, cp.KeyID) {
@@ -160,23 +161,23 @@ func WriteBundle(ctx context.Context, src BundleSource, w io.Writer, o *ExportOp
 			}
 			st.Checkpoints++
 			if err := bw.Checkpoint(cp); err != nil {
-				return nil, err
+				return st, err
 			}
 		}
 		var prunes []PruneRecord
 		if ps, ok := src.(PruneSource); ok {
 			if prunes, err = ps.Prunes(ctx, ch.ID); err != nil {
-				return nil, err
+				return st, err
 			}
 		}
 		for _, p := range prunes {
 			st.Prunes++
 			if err := bw.Prune(p); err != nil {
-				return nil, err
+				return st, err
 			}
 		}
 		if !whole && len(prunes) > 0 {
-			return nil, fmt.Errorf("chain %s was pruned up to seq %d: %w; proofs need every event hash from seq 1, so export it whole (only the chain filter)",
+			return st, fmt.Errorf("chain %s was pruned up to seq %d: %w; proofs need every event hash from seq 1, so export it whole (only the chain filter)",
 				ch.ID, prunes[len(prunes)-1].UpToSeq, ErrPrunedChain)
 		}
 		var tree *ProofTree
@@ -185,7 +186,7 @@ func WriteBundle(ctx context.Context, src BundleSource, w io.Writer, o *ExportOp
 			size = cps[len(cps)-1].ToSeq
 			hashes := func(from, to uint64) ([]Hash, error) { return src.Hashes(ctx, ch.ID, from, to) }
 			if tree, err = NewProofTree(size, hashes); err != nil {
-				return nil, fmt.Errorf("chain %s: cannot make proofs (run verify to see what is wrong): %w", ch.ID, err)
+				return st, fmt.Errorf("chain %s: cannot make proofs (run verify to see what is wrong): %w", ch.ID, err)
 			}
 			for i := 1; i < len(cps); i++ {
 				s1, s2 := cps[i-1].ToSeq, cps[i].ToSeq
@@ -194,11 +195,11 @@ func WriteBundle(ctx context.Context, src BundleSource, w io.Writer, o *ExportOp
 				}
 				p, err := tree.Consistency(s1, s2)
 				if err != nil {
-					return nil, fmt.Errorf("chain %s: %w", ch.ID, err)
+					return st, fmt.Errorf("chain %s: %w", ch.ID, err)
 				}
 				st.Consistency++
 				if err := bw.Consistency(BundleConsistency{Chain: ch.ID, Size1: s1, Size2: s2, Path: p}); err != nil {
-					return nil, err
+					return st, err
 				}
 			}
 		}
@@ -227,7 +228,7 @@ func WriteBundle(ctx context.Context, src BundleSource, w io.Writer, o *ExportOp
 			return bw.Event(event(&e), e.Canonical, e.Seal, proof)
 		})
 		if err != nil {
-			return nil, err
+			return st, err
 		}
 	}
 	if len(o.Chains) == 0 {
@@ -239,7 +240,7 @@ func WriteBundle(ctx context.Context, src BundleSource, w io.Writer, o *ExportOp
 			return bw.Event(event(&e), e.Canonical, nil, nil)
 		})
 		if err != nil {
-			return nil, err
+			return st, err
 		}
 	}
 	bw.Uncovered(st.Uncovered)

@@ -2,12 +2,14 @@ package sqlite_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/activitylog/activitylog"
 	"github.com/activitylog/activitylog/integrity"
@@ -150,12 +152,15 @@ func TestEntriesOrderAfterEdits(t *testing.T) {
 		{"a seq moved backwards", []string{`UPDATE events SET chain_seq = 0 WHERE chain_seq = 120`}},
 		{"a seq made NULL", []string{`UPDATE events SET chain_seq = NULL WHERE chain_seq = 77`}},
 		{"a row moved to the end of the table", []string{
-			`INSERT INTO events SELECT * FROM events WHERE chain_seq = 40`}}, // refused: same seq (unique)
+			`CREATE TEMP TABLE m AS SELECT * FROM events WHERE chain_seq = 40`,
+			`DELETE FROM events WHERE chain_seq = 40`,
+			`UPDATE m SET seq = NULL`,
+			`INSERT INTO events SELECT * FROM m`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path, db := tr.copyDB(t)
 			for _, q := range tc.edits {
-				if _, err := db.Exec(q); err != nil && !strings.Contains(err.Error(), "UNIQUE") {
+				if _, err := db.Exec(q); err != nil {
 					t.Fatalf("%s: %v", q, err)
 				}
 			}
@@ -206,4 +211,53 @@ func TestEntriesInterleavedChains(t *testing.T) {
 			t.Errorf("chain %s: Entries gave %d entries, want %d by seq", w.Chain().ID, len(got), len(want))
 		}
 	}
+}
+
+// A forged row of a chain stored where the chain's other rows are not
+// (the end of the table) is read and caught: with the unique index gone
+// and a copy of seq 40 (a new id and message) appended; and with the
+// index kept and a seq of 40.5, which sorts between 40 and 41. A reader
+// that read the chain's rowid range in table order missed both (the
+// security review of 2026-11-24).
+func TestEntriesReadsEveryRow(t *testing.T) {
+	tr := writeSealedTrail(t, false)
+	forge := func(t *testing.T, db *sql.DB, seq string) activitylog.ID {
+		t.Helper()
+		id := activitylog.NewID(time.Now())
+		exec(t, db, `CREATE TEMP TABLE f AS SELECT * FROM events WHERE chain_seq = 40`)
+		exec(t, db, `UPDATE f SET seq = NULL, id = ?, message = 'FORGED: wire transfer approved', chain_seq = `+seq, id[:])
+		exec(t, db, `UPDATE f SET data = json_set(CAST(data AS TEXT), '$.id', ?, '$.message', 'FORGED: wire transfer approved')`, id.String())
+		exec(t, db, `INSERT INTO events SELECT * FROM f`)
+		return id
+	}
+	t.Run("duplicate seq, index dropped", func(t *testing.T) {
+		path, db := tr.copyDB(t)
+		exec(t, db, `DROP INDEX events_chain_seq`)
+		forge(t, db, "40")
+		if got := entrySeqs(t, path, tr.chain); len(got) != tamperEvents+1 {
+			t.Errorf("Entries gave %d entries, want all %d rows", len(got), tamperEvents+1)
+		}
+		if rep := tr.verify(t, path, true); rep.OK() {
+			t.Errorf("a forged duplicate of seq 40 verifies clean: %+v", rep)
+		}
+	})
+	t.Run("seq 40.5, index kept", func(t *testing.T) {
+		path, _ := tr.copyDB(t)
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		forge(t, db, "40.5")
+		db.Close()
+		s, err := sqlite.Open(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		rep, err := integrity.NewVerifier(s, &integrity.VerifierOptions{PublicKeys: []ed25519.PublicKey{tr.pub}}).Verify(context.Background())
+		if err == nil && rep.OK() {
+			t.Errorf("a forged row with seq 40.5 verifies clean: %+v", rep)
+		}
+	})
 }

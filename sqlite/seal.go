@@ -598,17 +598,14 @@ func (r *entryReader) build(b *rawBatch, i int) integrity.Entry {
 }
 
 // Entries calls fn for each event of chain, by seq, with its canonical
-// bytes recomputed from what is stored (see entryReader.read).
-//
-// A chain's rows are almost always stored in the order of their seqs,
-// since the writer inserts them so: then they are read in table order,
-// which costs SQLite no index lookup per row (see chainScan). At the
-// first row that is not the next seq, the rest is read through the
-// (chain, chain_seq) index instead, so the order is by seq either way.
+// bytes recomputed from what is stored (see entryReader.read). It reads
+// through the (chain, chain_seq) index: every row of the chain, whatever
+// its place in the table. (Reading in table order while the rows were the
+// next seqs saved an index lookup per row but nothing measurable beyond
+// the memory map, and a forged row placed outside the chain's rowid range
+// was never read: the review's finding, held by TestEntriesReadsEveryRow.)
 func (s *Store) Entries(ctx context.Context, chain string, fn func(integrity.Entry) error) error {
-	return s.entries(ctx, func(ctx context.Context, conn *sql.Conn) (entryScan, error) {
-		return chainScan(ctx, conn, chain)
-	}, fn)
+	return s.entries(ctx, `SELECT `+entryColumns+` FROM events WHERE chain = ? AND chain <> '' ORDER BY chain_seq`, []any{chain}, fn)
 }
 
 // Unsealed calls fn for each event without a seal.
@@ -628,64 +625,12 @@ func (s *Store) Unsealed(ctx context.Context, fn func(integrity.Entry) error) er
 	if all == sealed {
 		return nil
 	}
-	return s.entries(ctx, func(context.Context, *sql.Conn) (entryScan, error) {
-		return entryScan{query: `SELECT ` + entryColumns + ` FROM events WHERE coalesce(chain, '') = ''`}, nil
-	}, fn)
+	return s.entries(ctx, `SELECT `+entryColumns+` FROM events WHERE coalesce(chain, '') = ''`, nil, fn)
 }
 
-// entryScan is what entries reads: query's rows and, when from is not
-// 0, only while their chain_seqs are from, from+1, … up to to; from the
-// first row that is not the next, or when the rows end before to, the
-// rows of rest(the last seq read) instead.
-type entryScan struct {
-	query    string
-	args     []any
-	from, to int64
-	rest     func(last int64) (string, []any)
-}
-
-// bySeq reads a chain through its (chain, chain_seq) index.
-const bySeq = `SELECT ` + entryColumns + ` FROM events WHERE chain = ?1 AND chain <> '' AND chain_seq > ?2 ORDER BY chain_seq`
-
-// chainScan plans the reading of chain: in table order when its rows
-// between the first and the last of its seqs are at least half of the
-// table's rows there (the other chains' rows in that range are read and
-// skipped), and its seqs are all integers; otherwise by seq through the
-// index. Every lookup here is one index descent.
-func chainScan(ctx context.Context, conn *sql.Conn, chain string) (entryScan, error) {
-	byIndex := entryScan{query: `SELECT ` + entryColumns + ` FROM events WHERE chain = ? AND chain <> '' ORDER BY chain_seq`, args: []any{chain}}
-	var nulls, loSeq, loRow, hiSeq, hiRow int64
-	var loType, hiType string
-	err := conn.QueryRowContext(ctx, `SELECT
-		(SELECT count(*) FROM events WHERE chain = ?1 AND chain <> '' AND chain_seq IS NULL),
-		lo.chain_seq, typeof(lo.chain_seq), lo.seq, hi.chain_seq, typeof(hi.chain_seq), hi.seq
-		FROM (SELECT seq, chain_seq FROM events WHERE chain = ?1 AND chain <> '' AND chain_seq IS NOT NULL ORDER BY chain_seq LIMIT 1) lo,
-		     (SELECT seq, chain_seq FROM events WHERE chain = ?1 AND chain <> '' AND chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1) hi`,
-		chain).Scan(&nulls, &loSeq, &loType, &loRow, &hiSeq, &hiType, &hiRow)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return byIndex, nil
-	case err != nil:
-		return entryScan{}, err
-	}
-	// A seq that is NULL, text or a blob sorts apart from the integers:
-	// such a chain (one that someone edited) is read by the index, as
-	// the verifier's findings then describe it best.
-	if nulls > 0 || loType != "integer" || hiType != "integer" || loSeq < 1 || hiRow < loRow || (hiSeq-loSeq+1)*2 < hiRow-loRow+1 {
-		return byIndex, nil
-	}
-	return entryScan{
-		query: `SELECT ` + entryColumns + ` FROM events NOT INDEXED WHERE seq BETWEEN ?2 AND ?3 AND chain = ?1 ORDER BY seq`,
-		args:  []any{chain, loRow, hiRow},
-		from:  loSeq,
-		to:    hiSeq,
-		rest:  func(last int64) (string, []any) { return bySeq, []any{chain, last} },
-	}, nil
-}
-
-// entries reads the rows that plan says, on one connection in one read
-// transaction, and calls fn for each.
-func (s *Store) entries(ctx context.Context, plan func(context.Context, *sql.Conn) (entryScan, error), fn func(integrity.Entry) error) error {
+// entries reads the rows of query, on a connection of its own that maps
+// the file, in one read transaction, and calls fn for each.
+func (s *Store) entries(ctx context.Context, query string, args []any, fn func(integrity.Entry) error) error {
 	if s.closed.Load() {
 		return fmt.Errorf("read events: %w", errClosed)
 	}
@@ -693,46 +638,32 @@ func (s *Store) entries(ctx context.Context, plan func(context.Context, *sql.Con
 	if err != nil {
 		return fmt.Errorf("read events: %w", unavailable(ctx, err))
 	}
-	faulted, inTx := false, false
+	faulted := false
 	defer func() {
 		if faulted {
 			// SQLite stopped in the middle of a step: this connection's
 			// state is torn, and closing it would touch that state.
-			// It is left checked out, unused and unclosed, for good.
+			// It is left checked out, unused and unclosed, for good
+			// (with its read snapshot: the WAL cannot be checkpointed
+			// past it until the process restarts; the file was cut
+			// underneath it, so the store needs an operator anyway).
 			return
 		}
-		bg := context.WithoutCancel(ctx)
-		if inTx {
-			if _, err := conn.ExecContext(bg, "ROLLBACK"); err != nil {
-				conn.Raw(func(any) error { return driver.ErrBadConn })
-			}
-		}
-		if _, err := conn.ExecContext(bg, "PRAGMA mmap_size=0"); err != nil {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA mmap_size=0"); err != nil {
 			conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 		conn.Close()
 	}()
-	// The verifier reads every page of the table once, in order: through
+	// The verifier reads every row of a chain once: through
 	// a memory map, SQLite copies no page into its cache and makes no
-	// read call per page (BenchmarkVerifyStore: 0.85x wall time, 0.91x
-	// CPU, the map made anew for each read as here). Only this
+	// read call per page (BenchmarkVerifyStore/100000: 0.85x wall time,
+	// 0.91x CPU, the map made anew for each read as here). Only this
 	// connection maps the file, and only while it reads here; see
 	// readFault for a file that shrinks meanwhile.
 	if _, err := conn.ExecContext(ctx, "PRAGMA mmap_size="+strconv.FormatInt(verifyMmapBytes, 10)); err != nil {
 		return fmt.Errorf("read events: %w", unavailable(ctx, err))
 	}
-	// One snapshot for the plan and every query of it. (A plain BEGIN:
-	// the connection's BeginTx would take the write lock, see
-	// dataSource.)
-	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
-		return fmt.Errorf("read events: %w", unavailable(ctx, err))
-	}
-	inTx = true
-	sc, err := plan(ctx, conn)
-	if err != nil {
-		return fmt.Errorf("read events: %w", unavailable(ctx, err))
-	}
-	rows, err := conn.QueryContext(ctx, sc.query, sc.args...)
+	rows, err := conn.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("read events: %w", unavailable(ctx, err))
 	}
@@ -756,20 +687,6 @@ func (s *Store) entries(ctx context.Context, plan func(context.Context, *sql.Con
 			}
 			rows.Close()
 		}()
-		// switchToRest ends the contiguous part of the scan after seq
-		// last and goes on with the rest of the plan.
-		next := sc.from
-		switchToRest := func(last int64) error {
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			q, args := sc.rest(last)
-			var err error
-			rows, err = conn.QueryContext(ctx, q, args...)
-			next = 0
-			return err
-		}
 		rs := newRowScanner()
 		for {
 			var b *rawBatch
@@ -782,34 +699,11 @@ func (s *Store) entries(ctx context.Context, plan func(context.Context, *sql.Con
 			more := true
 			for len(b.rows) < rawBatchRows {
 				if more = rows.Next(); !more {
-					if next > 0 && next <= sc.to {
-						// The contiguous rows ended short of the last seq.
-						if err := switchToRest(next - 1); err != nil {
-							readErr <- err
-							return
-						}
-						more = true
-						continue
-					}
 					break
 				}
-				mark := len(b.buf)
 				if err := rs.scan(rows, b); err != nil {
 					readErr <- err
 					return
-				}
-				if next > 0 {
-					if seq := b.rows[len(b.rows)-1].seq; seq != next {
-						// Not the next seq: put it back, and read the
-						// rest by seq.
-						b.rows, b.buf = b.rows[:len(b.rows)-1], b.buf[:mark]
-						if err := switchToRest(next - 1); err != nil {
-							readErr <- err
-							return
-						}
-						continue
-					}
-					next++
 				}
 			}
 			if len(b.rows) > 0 {

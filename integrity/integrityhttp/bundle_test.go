@@ -161,3 +161,26 @@ func TestBundlePrunedChain(t *testing.T) {
 		t.Errorf("whole pruned chain: ok %v, pruned to %d: %+v", rep.OK(), rep.Chains[0].PrunedTo, rep.Findings)
 	}
 }
+
+// A download cut anywhere is refused by the bundle's reader: the gzip
+// stream has no end (checked at every 7th length, and the last 64).
+func TestBundleCutIsRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	w := e.get(t, "/api/v1/integrity/bundle", "root")
+	if w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	full := w.Body.Bytes()
+	cuts := 0
+	for n := 1; n < len(full); n++ {
+		if n%7 != 0 && n < len(full)-64 {
+			continue
+		}
+		cut := full[:n]
+		cuts++
+		if _, err := integrity.ReadBundle(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(cut)), nil }); err == nil {
+			t.Fatalf("a bundle cut at %d of %d bytes was accepted", n, len(full))
+		}
+	}
+	t.Logf("%d cuts of a %d-byte bundle, each refused", cuts, len(full))
+}
