@@ -37,9 +37,11 @@ type Analyzer interface {
 	// min(count, limit). A limit below 1 means no limit.
 	CountSelect(ctx context.Context, f Filter, c Condition, limit int64) (int64, error)
 	// Dashboard counts f's events for charts: per kind, in total and
-	// in buckets, failed logins, unique client addresses, top users
-	// and routes, error rate and request latency. f.From is required;
-	// a zero f.To means the time of the call. o may be nil.
+	// in buckets, failed logins, unique client addresses, top users,
+	// routes and countries, error rate and request latency, and
+	// requests, errors, failed logins and p95 latency per bucket.
+	// f.From is required; a zero f.To means the time of the call. o
+	// may be nil.
 	Dashboard(ctx context.Context, f Filter, o *DashboardOptions) (Dashboard, error)
 	// ErrorRates counts f's request events by route and status: how
 	// many answered 4xx and 5xx, and at which rate. At most limit
@@ -94,8 +96,8 @@ type DashboardOptions struct {
 	// multiples of Bucket since the Unix epoch (1h buckets start on
 	// the hour, UTC). Default: DefaultBucket of the window.
 	Bucket time.Duration
-	// Top is how many users and routes the dashboard lists. Default:
-	// DefaultTop (10); at most MaxTop.
+	// Top is how many users, routes and countries the dashboard lists.
+	// Default: DefaultTop (10); at most MaxTop.
 	Top int
 }
 
@@ -188,8 +190,42 @@ type Dashboard struct {
 
 	Series Series `json:"series"`
 
-	routes  map[string]*RouteCount
-	latency LatencyHistogram
+	// TopCountries lists the countries (CountryOf) of the window's
+	// events, of every kind (events recorded while serving a request
+	// carry its geo), with the most events: most first, then by code
+	// and name; at most DashboardOptions.Top. NoCountry counts the
+	// events without a country, which TopCountries leaves out.
+	TopCountries []CountryCount `json:"top_countries"`
+	NoCountry    int64          `json:"no_country"`
+
+	routes    map[string]*RouteCount
+	latency   LatencyHistogram
+	latencies []LatencyHistogram              // per bucket of the series, nil until used
+	countries map[countryKey]map[string]int64 // events per country key and name
+}
+
+// CountryCount is one of a dashboard's top countries: the country code
+// (request.geo.country_code, as recorded), the country's name
+// (request.geo.country: the name its events carry most, the first in
+// byte order among equals) and its events. A country is counted by its
+// code; events with a name and no code are counted by the name, with
+// an empty code.
+type CountryCount struct {
+	Code  string `json:"code"`
+	Name  string `json:"name"`
+	Count int64  `json:"count"`
+}
+
+// countryKey is what a dashboard counts a country by: its code, else
+// its name (code empty).
+type countryKey struct{ code, name string }
+
+// CountryOf returns the country an event is counted under in a
+// dashboard: Request.Geo's country code and name, and false when it has
+// neither.
+func CountryOf(e *Event) (code, name string, ok bool) {
+	g := &e.Request.Geo
+	return g.CountryCode, g.Country, g.CountryCode != "" || g.Country != ""
 }
 
 // UserCount is one of a dashboard's top users: an actor id, the actor
@@ -214,24 +250,39 @@ type RouteCount struct {
 // starts at Start[i]. Every kind has an entry, zeros included. The
 // first and last buckets may reach outside the window; only the
 // window's events are counted.
+//
+// The other members hold one value per bucket too: request events
+// (Requests), those of them that answered 4xx (Errors4xx) and 5xx
+// (Errors5xx), failed logins (auth events of action login_failed), and
+// the 95th percentile of the durations of the bucket's request events
+// (LatencyP95, read from the LatencyHistogram as Dashboard.LatencyP95
+// is; 0 for a bucket without a request event that has a duration).
 type Series struct {
 	Start  []time.Time      `json:"start"`
 	Counts map[Kind][]int64 `json:"counts"`
+
+	Requests     []int64         `json:"requests"`
+	Errors4xx    []int64         `json:"errors_4xx"`
+	Errors5xx    []int64         `json:"errors_5xx"`
+	FailedLogins []int64         `json:"failed_logins"`
+	LatencyP95   []time.Duration `json:"latency_p95_ns"`
 }
 
 // NewDashboard returns the empty Dashboard of a normalized f and opts
 // (NormalizeDashboard), with every bucket of its series, for a store to
-// fill with AddEvents, AddRequests, AddLatency, UniqueIPs and TopUsers,
-// and then Finish.
+// fill with AddEvents, AddRequests, AddRequestSeries, AddLatencyAt,
+// AddCountry, UniqueIPs and TopUsers, and then Finish.
 func NewDashboard(f Filter, opts DashboardOptions) Dashboard {
 	d := Dashboard{
 		From: f.From.UTC(), To: f.To.UTC(), Bucket: opts.Bucket,
-		Kinds:     make(map[Kind]int64, len(Kinds)),
-		TopUsers:  []UserCount{},
-		TopRoutes: []RouteCount{},
-		Series:    Series{Counts: make(map[Kind][]int64, len(Kinds))},
-		routes:    map[string]*RouteCount{},
-		latency:   LatencyHistogram{},
+		Kinds:        make(map[Kind]int64, len(Kinds)),
+		TopUsers:     []UserCount{},
+		TopRoutes:    []RouteCount{},
+		Series:       Series{Counts: make(map[Kind][]int64, len(Kinds))},
+		routes:       map[string]*RouteCount{},
+		latency:      LatencyHistogram{},
+		countries:    map[countryKey]map[string]int64{},
+		TopCountries: []CountryCount{},
 	}
 	first, last := bucketOf(f.From, opts.Bucket), bucketOf(f.To.Add(-1), opts.Bucket)
 	n := int((last-first)/int64(opts.Bucket)) + 1
@@ -243,16 +294,36 @@ func NewDashboard(f Filter, opts DashboardOptions) Dashboard {
 		d.Kinds[k] = 0
 		d.Series.Counts[k] = make([]int64, n)
 	}
+	d.Series.Requests = make([]int64, n)
+	d.Series.Errors4xx = make([]int64, n)
+	d.Series.Errors5xx = make([]int64, n)
+	d.Series.FailedLogins = make([]int64, n)
+	d.Series.LatencyP95 = make([]time.Duration, n)
 	return d
 }
 
+// bucket returns the index in the series of the bucket that holds t,
+// or -1 when t lies outside the series.
+func (d *Dashboard) bucket(t time.Time) int {
+	if len(d.Series.Start) == 0 {
+		return -1
+	}
+	i := (bucketOf(t, d.Bucket) - d.Series.Start[0].UnixNano()) / int64(d.Bucket)
+	if i < 0 || i >= int64(len(d.Series.Start)) {
+		return -1
+	}
+	return int(i)
+}
+
 // AddEvents counts n events of kind k and action at, or in the bucket
-// that starts at, t: in Total, Kinds, the series, and FailedLogins for
-// auth login_failed. t must lie within the window's buckets.
+// that starts at, t: in Total, Kinds, the series, and FailedLogins (in
+// total and in the series) for auth login_failed. t must lie within the
+// window's buckets.
 func (d *Dashboard) AddEvents(t time.Time, k Kind, action string, n int64) {
 	d.Total += n
 	d.Kinds[k] += n
-	if k == KindAuth && action == ActionLoginFailed {
+	failed := k == KindAuth && action == ActionLoginFailed
+	if failed {
 		d.FailedLogins += n
 	}
 	counts, ok := d.Series.Counts[k]
@@ -260,13 +331,49 @@ func (d *Dashboard) AddEvents(t time.Time, k Kind, action string, n int64) {
 		counts = make([]int64, len(d.Series.Start))
 		d.Series.Counts[k] = counts
 	}
-	if len(d.Series.Start) == 0 {
+	if i := d.bucket(t); i >= 0 {
+		counts[i] += n
+		if failed {
+			d.Series.FailedLogins[i] += n
+		}
+	}
+}
+
+// AddRequestSeries counts n request events that answered status at, or
+// in the bucket that starts at, t, in the series: Requests, and
+// Errors4xx or Errors5xx. AddRequests counts the same events in the
+// window's totals and routes; a store calls both.
+func (d *Dashboard) AddRequestSeries(t time.Time, status int, n int64) {
+	i := d.bucket(t)
+	if i < 0 {
 		return
 	}
-	i := (bucketOf(t, d.Bucket) - d.Series.Start[0].UnixNano()) / int64(d.Bucket)
-	if i >= 0 && i < int64(len(counts)) {
-		counts[i] += n
+	d.Series.Requests[i] += n
+	switch {
+	case status >= 400 && status <= 499:
+		d.Series.Errors4xx[i] += n
+	case status >= 500 && status <= 599:
+		d.Series.Errors5xx[i] += n
 	}
+}
+
+// AddCountry counts n events of the country code and name (CountryOf).
+// Events without a country (both empty) are not added: NoCountry is
+// what Total holds beyond the countries.
+func (d *Dashboard) AddCountry(code, name string, n int64) {
+	if code == "" && name == "" || n <= 0 {
+		return
+	}
+	k := countryKey{code: code}
+	if code == "" {
+		k.name = name
+	}
+	names := d.countries[k]
+	if names == nil {
+		names = map[string]int64{}
+		d.countries[k] = names
+	}
+	names[name] += n
 }
 
 // AddRequests counts n request events of route (Request.Route, else
@@ -290,12 +397,32 @@ func (d *Dashboard) AddRequests(route string, status int, n int64) {
 }
 
 // AddLatency counts n request events whose duration falls in the
-// LatencyHistogram bucket b.
+// LatencyHistogram bucket b, in the window's percentiles only; a store
+// that can tell their time calls AddLatencyAt instead.
 func (d *Dashboard) AddLatency(b int, n int64) { d.latency[b] += n }
 
-// Finish computes what follows from the counts: the top routes (opts'
-// Top of them), the error rate and the latency percentiles. Call it
-// once, after the last Add.
+// AddLatencyAt counts n request events at, or in the bucket that starts
+// at, t whose duration falls in the LatencyHistogram bucket b: in the
+// window's percentiles and in the series' LatencyP95.
+func (d *Dashboard) AddLatencyAt(t time.Time, b int, n int64) {
+	d.latency[b] += n
+	i := d.bucket(t)
+	if i < 0 {
+		return
+	}
+	if d.latencies == nil {
+		d.latencies = make([]LatencyHistogram, len(d.Series.Start))
+	}
+	if d.latencies[i] == nil {
+		d.latencies[i] = LatencyHistogram{}
+	}
+	d.latencies[i][b] += n
+}
+
+// Finish computes what follows from the counts: the top routes and
+// countries (opts' Top of each), NoCountry, the error rate and the
+// latency percentiles, of the window and per bucket. Call it once,
+// after the last Add.
 func (d *Dashboard) Finish(opts DashboardOptions) {
 	d.TopRoutes = make([]RouteCount, 0, len(d.routes))
 	for _, rc := range d.routes {
@@ -311,7 +438,35 @@ func (d *Dashboard) Finish(opts DashboardOptions) {
 	d.ErrorRate = Rate(d.Errors4xx+d.Errors5xx, d.Requests)
 	d.LatencyP50 = d.latency.Percentile(50)
 	d.LatencyP95 = d.latency.Percentile(95)
-	d.routes, d.latency = nil, nil
+	for i, h := range d.latencies {
+		d.Series.LatencyP95[i] = h.Percentile(95)
+	}
+	d.TopCountries = make([]CountryCount, 0, len(d.countries))
+	var located int64
+	for k, names := range d.countries {
+		c := CountryCount{Code: k.code, Name: k.name}
+		var best int64
+		for name, n := range names {
+			c.Count += n
+			if name != "" && (n > best || n == best && name < c.Name) {
+				c.Name, best = name, n
+			}
+		}
+		located += c.Count
+		d.TopCountries = append(d.TopCountries, c)
+	}
+	slices.SortFunc(d.TopCountries, func(a, b CountryCount) int {
+		if a.Count != b.Count {
+			return cmpDesc(a.Count, b.Count)
+		}
+		if c := strings.Compare(a.Code, b.Code); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	d.TopCountries = d.TopCountries[:min(len(d.TopCountries), opts.Top)]
+	d.NoCountry = max(d.Total-located, 0)
+	d.routes, d.latency, d.latencies, d.countries = nil, nil, nil, nil
 }
 
 func cmpDesc(a, b int64) int {
@@ -797,9 +952,13 @@ func (a ScanAnalyzer) Dashboard(ctx context.Context, f Filter, o *DashboardOptio
 		d.AddEvents(e.Time, e.Kind, e.Action, 1)
 		if e.Kind == KindRequest {
 			d.AddRequests(RouteOf(e), e.Response.Status, 1)
+			d.AddRequestSeries(e.Time, e.Response.Status, 1)
 			if e.Response.Duration > 0 {
-				d.AddLatency(LatencyBucket(e.Response.Duration), 1)
+				d.AddLatencyAt(e.Time, LatencyBucket(e.Response.Duration), 1)
 			}
+		}
+		if code, name, ok := CountryOf(e); ok {
+			d.AddCountry(code, name, 1)
 		}
 		if ip := e.Request.RemoteIP; ip != "" {
 			ips[ip] = struct{}{}

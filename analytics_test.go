@@ -450,3 +450,108 @@ func TestCollectOffenders(t *testing.T) {
 		}
 	}
 }
+
+// TestScanAnalyzerDashboardSeries checks the series per bucket
+// (requests, 4xx, 5xx, failed logins, p95 latency) and the countries of
+// analyticsEvents with geos: by code, by name without a code, the name
+// most events carry, the tie broken by code, and the events without.
+func TestScanAnalyzerDashboardSeries(t *testing.T) {
+	t.Parallel()
+	es := analyticsEvents()
+	geos := []activitylog.Geo{
+		{CountryCode: "DE", Country: "Germany"}, {CountryCode: "DE", Country: "Deutschland"}, {CountryCode: "DE", Country: "Germany"},
+		{CountryCode: "FR", Country: "France"}, {Country: "Atlantis"}, {CountryCode: "CH"}, {}, {CountryCode: "FR", Country: "France"},
+		{Country: "Atlantis"}, {}, {},
+	}
+	for i := range es {
+		es[i].Request.Geo = geos[i]
+	}
+	a := activitylog.ScanAnalyzer{Q: &memQuerier{events: es}}
+	d, err := a.Dashboard(context.Background(), activitylog.Filter{From: t0, To: t0.Add(3 * time.Hour)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := d.Series
+	for name, c := range map[string]struct{ got, want []int64 }{
+		"requests":      {s.Requests, []int64{2, 1, 1}},
+		"errors_4xx":    {s.Errors4xx, []int64{1, 0, 0}},
+		"errors_5xx":    {s.Errors5xx, []int64{0, 1, 0}},
+		"failed_logins": {s.FailedLogins, []int64{2, 1, 0}},
+	} {
+		if !slices.Equal(c.got, c.want) {
+			t.Errorf("series %s = %v, want %v", name, c.got, c.want)
+		}
+	}
+	// Hour 0: 2ms and 3ms, p95 the 2nd; hour 1: 900ms; hour 2: a request
+	// without a duration, so none.
+	end := func(d time.Duration) time.Duration { return activitylog.LatencyBucketEnd(activitylog.LatencyBucket(d)) }
+	if want := []time.Duration{end(3 * time.Millisecond), end(900 * time.Millisecond), 0}; !slices.Equal(s.LatencyP95, want) {
+		t.Errorf("latency p95 per hour = %v, want %v", s.LatencyP95, want)
+	}
+	want := []activitylog.CountryCount{
+		{Code: "DE", Name: "Germany", Count: 3}, // two Germany, one Deutschland
+		{Code: "", Name: "Atlantis", Count: 2},  // no code: by name, before FR by code
+		{Code: "FR", Name: "France", Count: 2},
+		{Code: "CH", Name: "", Count: 1},
+	}
+	if !slices.Equal(d.TopCountries, want) || d.NoCountry != 3 {
+		t.Errorf("countries %+v, no country %d; want %+v, 3", d.TopCountries, d.NoCountry, want)
+	}
+	// Top bounds the countries too; NoCountry still counts only the
+	// events without one.
+	d, err = a.Dashboard(context.Background(), activitylog.Filter{From: t0, To: t0.Add(3 * time.Hour)}, &activitylog.DashboardOptions{Top: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(d.TopCountries, want[:1]) || d.NoCountry != 3 {
+		t.Errorf("top 1: countries %+v, no country %d", d.TopCountries, d.NoCountry)
+	}
+	// 30 min buckets from 10:15: the series keep to the window's events.
+	d, err = a.Dashboard(context.Background(), activitylog.Filter{From: t0.Add(15 * time.Minute), To: t0.Add(2 * time.Hour)},
+		&activitylog.DashboardOptions{Bucket: 30 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(d.Series.Requests, []int64{0, 0, 1, 0}) || !slices.Equal(d.Series.FailedLogins, []int64{2, 0, 1, 0}) ||
+		!slices.Equal(d.Series.Errors4xx, []int64{0, 0, 0, 0}) || len(d.Series.LatencyP95) != 4 || d.Series.LatencyP95[2] != end(900*time.Millisecond) {
+		t.Errorf("from 10:15 in 30 min buckets: %+v", d.Series)
+	}
+}
+
+// TestDashboardBuilder holds the Add methods to one another: the
+// series add up to the totals, AddLatencyAt feeds the window's
+// percentiles as AddLatency does, and a time outside the series counts
+// in the totals only.
+func TestDashboardBuilder(t *testing.T) {
+	f, opts, err := activitylog.NormalizeDashboard(activitylog.Filter{From: t0, To: t0.Add(2 * time.Hour)}, nil, t0.Add(3*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := activitylog.NewDashboard(f, opts)
+	d.AddRequests("/x", 404, 3)
+	d.AddRequestSeries(t0.Add(time.Minute), 404, 3)
+	d.AddRequests("/x", 599, 2)
+	d.AddRequestSeries(t0.Add(time.Hour), 599, 2)
+	d.AddRequestSeries(t0.Add(5*time.Hour), 200, 7) // outside the series
+	d.AddLatencyAt(t0, activitylog.LatencyBucket(time.Millisecond), 19)
+	d.AddLatencyAt(t0, activitylog.LatencyBucket(time.Second), 1)
+	d.AddLatencyAt(t0.Add(time.Hour), activitylog.LatencyBucket(time.Second), 1)
+	d.AddEvents(t0.Add(time.Hour), activitylog.KindAuth, activitylog.ActionLoginFailed, 4)
+	d.AddEvents(t0.Add(time.Hour), activitylog.KindAuth, activitylog.ActionLogin, 1)
+	d.AddCountry("", "", 0)
+	d.Finish(opts)
+	s := d.Series
+	if !slices.Equal(s.Requests, []int64{3, 2}) || !slices.Equal(s.Errors4xx, []int64{3, 0}) || !slices.Equal(s.Errors5xx, []int64{0, 2}) ||
+		!slices.Equal(s.FailedLogins, []int64{0, 4}) || d.FailedLogins != 4 {
+		t.Errorf("series %+v, failed logins %d", s, d.FailedLogins)
+	}
+	ms, sec := activitylog.LatencyBucketEnd(activitylog.LatencyBucket(time.Millisecond)), activitylog.LatencyBucketEnd(activitylog.LatencyBucket(time.Second))
+	// Hour 0: 19 of 1ms and 1 of 1s, so the 19th of 20 is 1ms; the window's
+	// 21: the 20th is 1s.
+	if !slices.Equal(s.LatencyP95, []time.Duration{ms, sec}) || d.LatencyP95 != sec || d.LatencyP50 != ms {
+		t.Errorf("latency p95 per hour %v, window p50 %v p95 %v", s.LatencyP95, d.LatencyP50, d.LatencyP95)
+	}
+	if len(d.TopCountries) != 0 || d.NoCountry != 5 { // no country: not listed
+		t.Errorf("countries %+v, no country %d", d.TopCountries, d.NoCountry)
+	}
+}

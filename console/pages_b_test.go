@@ -241,13 +241,18 @@ func TestDashboard(t *testing.T) {
 		es = append(es, activitylog.Event{Kind: activitylog.KindCRUD, Action: "update", Time: now.Add(-time.Duration(i) * time.Minute), Actor: ann,
 			Object: activitylog.Object{Type: "order", ID: fmt.Sprint(i)}})
 	}
+	// Countries: the failed logins from NL, the requests from DE (3)
+	// and FR (1) and one without; the data changes without.
+	nl := activitylog.Geo{CountryCode: "NL", Country: "Netherlands"}
 	for range 2 {
 		es = append(es, activitylog.Event{Kind: activitylog.KindAuth, Action: activitylog.ActionLoginFailed, Time: now.Add(-2 * time.Hour),
-			Object: activitylog.Object{Type: "user", ID: "mallory"}})
+			Object: activitylog.Object{Type: "user", ID: "mallory"}, Request: activitylog.Request{RemoteIP: "198.51.100.9", Geo: nl}})
 	}
+	geos := []activitylog.Geo{{CountryCode: "DE", Country: "Germany"}, {CountryCode: "DE", Country: "Germany"}, {CountryCode: "DE", Country: "Germany"},
+		{CountryCode: "FR", Country: "France"}, {}}
 	for i, status := range []int{200, 200, 404, 500, 200} {
 		es = append(es, activitylog.Event{Kind: activitylog.KindRequest, Action: "request", Time: now.Add(-time.Duration(i) * time.Hour), Actor: ann,
-			Request:  activitylog.Request{Method: "GET", Path: fmt.Sprintf("/orders/%d", i), Route: "GET /orders/{id}", RemoteIP: "203.0.113.7"},
+			Request:  activitylog.Request{Method: "GET", Path: fmt.Sprintf("/orders/%d", i), Route: "GET /orders/{id}", RemoteIP: "203.0.113.7", Geo: geos[i]},
 			Response: activitylog.Response{Status: status, Duration: time.Duration(i+1) * 10 * time.Millisecond}})
 	}
 	st.record(t, es...)
@@ -285,13 +290,101 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("requests chart: %q", got)
 	}
 	// The data table holds the series: 24 hourly buckets, and the
-	// counts add up.
-	sum := browser.Eval[int](t, b, `[...document.querySelectorAll("#chart-requests .chart-data tbody td")].reduce((n, td) => n + Number(td.textContent), 0)`)
-	if sum != 5 {
-		t.Errorf("requests in the data table add up to %d, want 5", sum)
+	// counts add up: requests, 4xx and 5xx in their columns.
+	column := func(chart string, col int) []string {
+		t.Helper()
+		return browser.Eval[[]string](t, b, fmt.Sprintf(`[...document.querySelectorAll("#%s .chart-data tbody tr")].map((tr) => tr.children[%d].textContent)`, chart, col))
+	}
+	sumOf := func(cells []string) int {
+		n := 0
+		for _, c := range cells {
+			var v int
+			fmt.Sscan(c, &v)
+			n += v
+		}
+		return n
+	}
+	for col, want := range map[int]int{1: 5, 2: 1, 3: 1} {
+		if got := sumOf(column("chart-requests", col)); got != want {
+			t.Errorf("column %d of the requests chart's data table adds up to %d, want %d", col, got, want)
+		}
 	}
 	if n := b.Count(t, "#chart-requests .chart-data tbody tr"); n != 24 {
 		t.Errorf("%d buckets, want 24", n)
+	}
+	// The error rate per hour: the hours of the 404 and the 500 at
+	// 100 %, the other three with requests at 0 %, the 19 without
+	// requests blank; a legend names the 4xx and 5xx series.
+	rates := column("chart-error-rate", 1)
+	count := func(cells []string, v string) int {
+		n := 0
+		for _, c := range cells {
+			if c == v {
+				n++
+			}
+		}
+		return n
+	}
+	if len(rates) != 24 || count(rates, "100 %") != 2 || count(rates, "0 %") != 3 || count(rates, "—") != 19 {
+		t.Errorf("error rate per hour: %q", rates)
+	}
+	for _, want := range []string{"Error rate over time", "% of the requests in each hour; time in UTC", "Error rate (4xx and 5xx)", "5xx"} {
+		if got := b.Text(t, "#chart-error-rate"); !strings.Contains(got, want) {
+			t.Errorf("error rate chart lacks %q:\n%s", want, got)
+		}
+	}
+	b.WaitVisible(t, "#chart-error-rate canvas")
+	// p95 latency per hour, in ms: each hour holds one request, of 10 to
+	// 50 ms, read from the histogram (50 ms is in the bucket that ends
+	// at 51.2 ms).
+	lat := column("chart-latency", 1)
+	if len(lat) != 24 || count(lat, "—") != 19 || count(lat, "51.2 ms") != 1 {
+		t.Errorf("p95 latency per hour: %q", lat)
+	}
+	if got := b.Text(t, "#chart-latency figcaption"); !strings.Contains(got, "Milliseconds, 95th percentile of the requests in each hour; time in UTC") {
+		t.Errorf("latency chart caption %q", got)
+	}
+	if got := b.Attr(t, "#chart-latency .chart-canvas", "aria-label"); !strings.Contains(got, "p95 latency: at most 51.2 ms") || !strings.Contains(got, "19 hours without a value") {
+		t.Errorf("latency chart summary %q", got)
+	}
+	b.WaitVisible(t, "#chart-latency canvas")
+	// Failed logins per hour: both two hours ago.
+	failed := column("chart-failed-logins", 1)
+	if sumOf(failed) != 2 || count(failed, "2") != 1 {
+		t.Errorf("failed logins per hour: %q", failed)
+	}
+	if got := b.Attr(t, "#chart-failed-logins .chart-canvas", "aria-label"); !strings.Contains(got, "Failed logins: 2 in all") {
+		t.Errorf("failed logins chart summary %q", got)
+	}
+	b.WaitVisible(t, "#chart-failed-logins canvas")
+	// The countries, most first, with their share of all the events
+	// (the seed's 10 and the sign-ins the stack records) and a bar; the
+	// events without one.
+	var total int
+	fmt.Sscan(b.Text(t, "#tile-total .tile-value"), &total)
+	if total < 10 {
+		t.Fatalf("events tile: %d, want at least the 10 seeded", total)
+	}
+	share := func(n int) string { // the page's pct: 2 digits below 10 %
+		p := 100 * float64(n) / float64(total)
+		if p < 10 {
+			return fmt.Sprintf("%.1f %%", p)
+		}
+		return fmt.Sprintf("%.0f %%", p)
+	}
+	rows := browser.Eval[[]string](t, b, `[...document.querySelectorAll("#top-countries tbody tr")].map((tr) => [...tr.children].map((td) => td.textContent).join("|"))`)
+	want := []string{"Germany · DE|3|" + share(3) + "|", "Netherlands · NL|2|" + share(2) + "|", "France · FR|1|" + share(1) + "|"}
+	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
+		t.Errorf("countries table:\n%s\nwant\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
+	}
+	if n := b.Count(t, "#top-countries tbody td div[aria-hidden='true']"); n != 3 {
+		t.Errorf("%d bars in the countries table, want 3", n)
+	}
+	if got := b.Text(t, "#countries-note"); !strings.Contains(got, fmt.Sprintf("%d of %d events have no country", total-6, total)) {
+		t.Errorf("countries note %q", got)
+	}
+	if b.Count(t, "#countries-missing") != 0 {
+		t.Error(`the "not counted yet" card is still shown`)
 	}
 	if got := b.Text(t, "#top-routes"); !strings.Contains(got, "GET /orders/{id}") || !strings.Contains(got, "40 %") {
 		t.Errorf("top routes: %q", got)

@@ -298,7 +298,9 @@ func (s *server) errorRates(w http.ResponseWriter, r *http.Request) {
 }
 
 // dashboard handles GET /api/v1/dashboard: the dashboard of the last
-// hours, in buckets of activitylog.DefaultBucket.
+// hours, in buckets of activitylog.DefaultBucket, with its series per
+// bucket and its top countries (top bounds the users, the routes and
+// the countries).
 func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
 	is, ss, err := analyticsParams(r.URL.Query(), []intParam{hoursParam, topParam}, "tenant")
 	if err != nil {

@@ -27,6 +27,8 @@ import (
 //	      F7–F8 (globex) for bob from 198.51.100.4 at cur; F9–F13 for carl from 192.0.2.66, 10 h ago
 //	system: S1 amy error/critical, S2 (globex, no actor) error/error, S3 ann warning/warning
 //	crud: C1–C5 ann create, update, update, delete, read; C6 gus (globex) create
+//	countries (request.geo): R1, R2, R6 DE Germany; R3 FR France; R4 US United States;
+//	      F1–F6 NL Netherlands; the others none
 func analyticsSeed(cur time.Time) []activitylog.Event {
 	var es []activitylog.Event
 	add := func(d time.Duration, e activitylog.Event) {
@@ -45,12 +47,16 @@ func analyticsSeed(cur time.Time) []activitylog.Event {
 			Request:  activitylog.Request{Method: "GET", Route: route, Path: path, RemoteIP: ip},
 			Response: activitylog.Response{Status: status, Duration: dur}}
 	}
-	add(-2*time.Hour, req("acme", "ann", "GET /orders/{id}", "/orders/1", 200, 10*time.Millisecond, "203.0.113.1"))
-	add(-2*time.Hour+time.Minute, req("acme", "ann", "GET /orders/{id}", "/orders/2", 404, 20*time.Millisecond, "203.0.113.1"))
-	add(-3*time.Hour, req("acme", "amy", "POST /orders", "/orders", 500, 1500*time.Millisecond, "203.0.113.2"))
-	add(-1*time.Hour, req("globex", "gus", "GET /orders/{id}", "/orders/3", 503, 2500*time.Millisecond, "198.51.100.1"))
+	geo := func(e activitylog.Event, code, name string) activitylog.Event {
+		e.Request.Geo = activitylog.Geo{CountryCode: code, Country: name}
+		return e
+	}
+	add(-2*time.Hour, geo(req("acme", "ann", "GET /orders/{id}", "/orders/1", 200, 10*time.Millisecond, "203.0.113.1"), "DE", "Germany"))
+	add(-2*time.Hour+time.Minute, geo(req("acme", "ann", "GET /orders/{id}", "/orders/2", 404, 20*time.Millisecond, "203.0.113.1"), "DE", "Germany"))
+	add(-3*time.Hour, geo(req("acme", "amy", "POST /orders", "/orders", 500, 1500*time.Millisecond, "203.0.113.2"), "FR", "France"))
+	add(-1*time.Hour, geo(req("globex", "gus", "GET /orders/{id}", "/orders/3", 503, 2500*time.Millisecond, "198.51.100.1"), "US", "United States"))
 	add(0, req("acme", "amy", "", "/health", 200, 5*time.Millisecond, "203.0.113.2"))
-	add(-240*time.Hour, req("acme", "ann", "GET /orders/{id}", "/orders/1", 500, 30*time.Millisecond, "203.0.113.1"))
+	add(-240*time.Hour, geo(req("acme", "ann", "GET /orders/{id}", "/orders/1", 500, 30*time.Millisecond, "203.0.113.1"), "DE", "Germany"))
 
 	add(-5*time.Hour, activitylog.Event{Kind: activitylog.KindAuth, Action: "login", Tenant: "acme", Actor: user("ann"),
 		Object: activitylog.Object{Type: "user", ID: "ann"}, Request: activitylog.Request{RemoteIP: "203.0.113.1"}})
@@ -64,7 +70,7 @@ func analyticsSeed(cur time.Time) []activitylog.Event {
 		return e
 	}
 	for i := range 6 {
-		add(time.Duration(i), failed("acme", []string{"Ann", "ann "}[i%2], "203.0.113.9", "ann"))
+		add(time.Duration(i), geo(failed("acme", []string{"Ann", "ann "}[i%2], "203.0.113.9", "ann"), "NL", "Netherlands"))
 	}
 	for i := range 2 {
 		add(time.Duration(i), failed("globex", "bob", "198.51.100.4", "gus"))
@@ -222,12 +228,25 @@ func TestDashboard(t *testing.T) {
 			"latency_p50_ns": p50, "latency_p95_ns": p95,
 			"bucket_ns": int64(time.Hour), "series.start.#": 24, "series.counts.request.#": 24,
 			"series.counts.request.23": 1, "series.counts.auth.23": 8, "series.counts.request.21": 2, "series.counts.request.22": 1,
+			// The series per bucket: R3 500 in hour 20, R1 200 and R2 404
+			// in 21, R4 503 in 22, R5 200 in 23; F9–F13 in 13, F1–F8 in 23.
+			"series.requests.#": 24, "series.requests.20": 1, "series.requests.21": 2, "series.requests.22": 1, "series.requests.23": 1, "series.requests.0": 0,
+			"series.errors_4xx.21": 1, "series.errors_4xx.20": 0, "series.errors_5xx.20": 1, "series.errors_5xx.21": 0, "series.errors_5xx.22": 1,
+			"series.failed_logins.#": 24, "series.failed_logins.13": 5, "series.failed_logins.23": 8, "series.failed_logins.22": 0,
+			"series.latency_p95_ns.#": 24, "series.latency_p95_ns.21": p50, "series.latency_p95_ns.22": p95, "series.latency_p95_ns.19": 0,
+			"series.latency_p95_ns.20": int64(activitylog.LatencyBucketEnd(activitylog.LatencyBucket(1500 * time.Millisecond))),
+			// Countries: F1–F6 NL, R1 and R2 DE, R3 FR, R4 US (FR before
+			// US: the same count, by code); 18 events without one.
+			"top_countries.#": 4, "top_countries.0.code": "NL", "top_countries.0.name": "Netherlands", "top_countries.0.count": 6,
+			"top_countries.1.code": "DE", "top_countries.1.count": 2, "top_countries.2.code": "FR", "top_countries.3.code": "US",
+			"top_countries.3.name": "United States", "no_country": 18,
 		}},
 		{name: "hours=1", url: "/api/v1/dashboard?hours=1", status: 200, want: map[string]any{
 			"total": 9, "failed_logins": 8, "requests": 1, "series.start.#": 1, "unique_ips": 3,
 		}},
 		{name: "hours=720, 6 h buckets", url: "/api/v1/dashboard?hours=720&top=1", status: 200, want: map[string]any{
 			"total": 29, "requests": 6, "errors_5xx": 3, "bucket_ns": int64(24 * time.Hour), "top_users.#": 1, "top_routes.#": 1,
+			"top_countries.#": 1, "top_countries.0.code": "NL", "no_country": 18, // 29 less NL 6, DE 3, FR 1, US 1
 		}},
 		{name: "hours=168 has 6 h buckets", url: "/api/v1/dashboard?hours=168", status: 200, want: map[string]any{
 			"total": 28, "bucket_ns": int64(6 * time.Hour),
@@ -235,12 +254,14 @@ func TestDashboard(t *testing.T) {
 		{name: "acme admin: its tenant", token: "acme-admin", url: "/api/v1/dashboard", status: 200, want: map[string]any{
 			"total": 23, "failed_logins": 11, "requests": 4, "errors_4xx": 1, "errors_5xx": 1, "error_rate": 0.5,
 			"unique_ips": 4, "top_users.#": 2, "top_users.0.id": "ann", "top_users.1.id": "amy",
+			"top_countries.#": 3, "top_countries.2.code": "FR", "no_country": 14, "series.errors_5xx.22": 0,
 		}},
 		{name: "acme admin naming its tenant", token: "acme-admin", url: "/api/v1/dashboard?tenant=acme", status: 200, want: map[string]any{"total": 23}},
 		{name: "acme admin naming another tenant", token: "acme-admin", url: "/api/v1/dashboard?tenant=globex", status: 403, err: forbidden("tenant", "globex")},
 		{name: "globex", token: "globex-all", url: "/api/v1/dashboard", status: 200, want: map[string]any{
 			"total": 5, "failed_logins": 2, "requests": 1, "errors_5xx": 1, "error_rate": 1, "unique_ips": 2,
 			"top_users.#": 1, "top_users.0.id": "gus", "top_users.0.count": 2,
+			"top_countries.#": 1, "top_countries.0.code": "US", "no_country": 4, "series.errors_5xx.22": 1, "series.failed_logins.23": 2,
 		}},
 		{name: "superuser, one tenant", url: "/api/v1/dashboard?tenant=globex", status: 200, want: map[string]any{"total": 5}},
 		{name: "view_logs only: its own events", token: "acme-viewer", url: "/api/v1/dashboard", status: 200, want: map[string]any{
@@ -428,6 +449,10 @@ func TestDashboardWindow(t *testing.T) {
 		"series.start.2":        cur.Format(time.RFC3339),
 		"series.start.#":        3,
 		"series.counts.request": []int{2, 1, 1},
+		"series.requests":       []int{2, 1, 1},
+		"series.errors_4xx":     []int{1, 0, 0},
+		"series.errors_5xx":     []int{0, 1, 0},
+		"series.failed_logins":  []int{0, 0, 8},
 	}}.run(t, e)
 	aScenario{url: "/api/v1/request-events/error-rates?hours=2", status: 200, want: map[string]any{
 		"from": cur.Add(-time.Hour).Format(time.RFC3339), "requests": 2,

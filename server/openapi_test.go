@@ -578,6 +578,9 @@ func oaSchemaList(event, input jobj) jobj {
 		}},
 	}
 	nanos := func(desc string) jobj { return oaInt(desc, 0, 0) }
+	perBucket := func(desc string) jobj {
+		return jobj{{"type", "array"}, {"description", desc}, {"items", jobj{{"type", "integer"}, {"minimum", 0}}}}
+	}
 	rate := func(desc string) jobj {
 		return jobj{{"type", "number"}, {"minimum", 0}, {"maximum", 1}, {"description", desc}}
 	}
@@ -671,6 +674,33 @@ func oaSchemaList(event, input jobj) jobj {
 				{"note", jobj{{"type", "string"}, {"maxLength", activitylog.MaxTextField}, {"description", "Left out when empty."}}},
 			}},
 		}},
+		{"PurgeRequest", jobj{
+			{"type", "object"},
+			{"additionalProperties", false},
+			{"required", []any{"confirm"}},
+			{"properties", jobj{
+				{"kinds", jobj{{"type", "array"}, {"items", jobj{{"enum", oaNames(activitylog.Kinds)}}}, {"description", "The kinds to purge. Default: every kind."}}},
+				{"tenant", oaStr("The tenant to purge, for a principal without a tenant (whose default is every tenant). A principal with a tenant may only name its own.")},
+				{"confirm", oaStr("Exactly `purge all` without kinds, or `purge ` and the kinds joined by commas, in their order: what a person typed to confirm.")},
+			}},
+		}},
+		{"PurgeResult", jobj{
+			{"type", "object"},
+			{"additionalProperties", false},
+			{"required", []any{"before", "kinds", "tenant", "started_by", "purge_started_event", "deleted", "by_kind", "kept_sealed", "pruned", "pruned_chains"}},
+			{"properties", jobj{
+				{"before", dateTime("The cut: events recorded before it were purged.")},
+				{"kinds", jobj{{"type", "array"}, {"items", jobj{{"enum", oaNames(activitylog.Kinds)}}}, {"description", "The kinds purged; empty for every kind."}}},
+				{"tenant", jobj{{"type", []any{"string", "null"}}, {"description", "The tenant purged; null for every tenant."}}},
+				{"started_by", oaStr("The principal's name, or id.")},
+				{"purge_started_event", oaSchemaRef("UUID")},
+				{"deleted", oaInt("Events deleted (unsealed).", 0, 0)},
+				{"by_kind", jobj{{"type", "object"}, {"additionalProperties", jobj{{"type", "integer"}, {"minimum", 0}}}, {"description", "deleted, by kind."}}},
+				{"kept_sealed", oaInt("Sealed events the purge selected but kept: they leave their chain only under a signed pruning record.", 0, 0)},
+				{"pruned", oaInt("Sealed events deleted under signed pruning records (activitylog serve with a signing key, purging every kind of every tenant).", 0, 0)},
+				{"pruned_chains", oaInt("Chains cut by those records.", 0, 0)},
+			}},
+		}},
 		{"Principal", principal},
 		{"Status", jobj{
 			{"type", "object"},
@@ -735,7 +765,7 @@ func oaSchemaList(event, input jobj) jobj {
 			{"description", "Counts of a window, for charts. Durations are in nanoseconds, as in the event."},
 			{"additionalProperties", false},
 			{"required", []any{"from", "to", "bucket_ns", "total", "kinds", "failed_logins", "unique_ips", "top_users", "top_routes",
-				"requests", "errors_4xx", "errors_5xx", "error_rate", "latency_p50_ns", "latency_p95_ns", "series"}},
+				"requests", "errors_4xx", "errors_5xx", "error_rate", "latency_p50_ns", "latency_p95_ns", "series", "top_countries", "no_country"}},
 			{"properties", jobj{
 				{"from", dateTime("The window's start, inclusive.")},
 				{"to", dateTime("The window's end, exclusive.")},
@@ -760,14 +790,32 @@ func oaSchemaList(event, input jobj) jobj {
 				{"latency_p95_ns", nanos("Their 95th percentile.")},
 				{"series", jobj{
 					{"type", "object"},
-					{"description", "Events per kind over time: counts[k][i] events of kind k in the bucket that starts at start[i]."},
+					{"description", "The window over time: counts[k][i] events of kind k in the bucket that starts at start[i], and so on for the other members, " +
+						"one value per bucket each. The first and last buckets may reach outside the window; only the window's events are counted."},
 					{"additionalProperties", false},
-					{"required", []any{"start", "counts"}},
+					{"required", []any{"start", "counts", "requests", "errors_4xx", "errors_5xx", "failed_logins", "latency_p95_ns"}},
 					{"properties", jobj{
 						{"start", jobj{{"type", "array"}, {"items", jobj{{"type", "string"}, {"format", "date-time"}}}}},
 						{"counts", byKind("Per kind, one count per bucket.", jobj{{"type", "array"}, {"items", jobj{{"type", "integer"}, {"minimum", 0}}}})},
+						{"requests", perBucket("Request events per bucket.")},
+						{"errors_4xx", perBucket("Of which answered 400 to 499.")},
+						{"errors_5xx", perBucket("Of which answered 500 to 599.")},
+						{"failed_logins", perBucket("Auth events of action login_failed per bucket.")},
+						{"latency_p95_ns", perBucket("The 95th percentile of the durations of the bucket's request events, read from the same histogram as latency_p95_ns " +
+							"(at most 1/16 above the true value); 0 for a bucket without a request event that has a duration.")},
 					}},
 				}},
+				{"top_countries", jobj{{"type", "array"}, {"description", "The countries (`request.geo`) of the window's events, of every kind, with the most events, " +
+					"most first, then by code; at most `top`. A country is counted by its code, or by its name when its events have no code. " +
+					"Events without a country are left out and counted in no_country."}, {"items", jobj{
+					{"type", "object"}, {"additionalProperties", false}, {"required", []any{"code", "name", "count"}},
+					{"properties", jobj{
+						{"code", oaStr("`request.geo.country_code` as recorded; empty for events with a country name and no code.")},
+						{"name", oaStr("`request.geo.country`: the name most of its events carry (the first in byte order among equals); empty when none has one.")},
+						{"count", count("Its events.")},
+					}},
+				}}}},
+				{"no_country", count("Events of the window without a country (neither `request.geo.country_code` nor `request.geo.country`).")},
 			}},
 		}},
 		{"Summary", jobj{
@@ -1098,6 +1146,34 @@ func oaOperations() []oaOp {
 			},
 		},
 		{
+			method: "POST", path: "/api/v1/events/purge", id: "purgeEvents", tag: "events",
+			summary: "Purge events",
+			desc: "Deletes every event of the kinds given (or of every kind) recorded before the request, in bounded transactions: in the principal's tenant, " +
+				"or, for a principal without a tenant, in every tenant or the one `tenant` names. `confirm` must repeat what is purged, as a person typed it. " +
+				"The purge is recorded before (a system event, category `retention`, `extra.operation` `purge_started`) and after (`purge` with the counts, " +
+				"or `purge_failed`), and those records are never purged; without an audit recorder the route is 501. Sealed events leave only under signed " +
+				"pruning records: `activitylog serve` with a signing key cuts the chains when every kind of every tenant is purged, and otherwise keeps them " +
+				"(`kept_sealed`).",
+			need:   activitylog.ManageRetention,
+			params: []any{csrf},
+			body: jobj{
+				{"required", true},
+				{"content", oaJSON(oaSchemaRef("PurgeRequest"), oaParse(`{"kinds": ["crud"], "confirm": "purge crud"}`))},
+			},
+			responses: jobj{
+				{"200", oaResp("What was purged.", oaJSON(oaSchemaRef("PurgeResult"), oaParse(
+					`{"before": "2026-11-24T19:50:08Z", "kinds": ["crud"], "tenant": "acme", "started_by": "rita", "purge_started_event": "`+oaID1+`", `+
+						`"deleted": 700, "by_kind": {"crud": 700}, "kept_sealed": 0, "pruned": 0, "pruned_chains": 0}`)))},
+				{"400", oaErrResp("A refused body: `field` names `confirm`, `kinds[i]`, another field, or `body`.",
+					`{"error": {"code": "invalid", "message": "invalid confirm \"purge all\": must be \"purge crud\": type it to confirm that every such event recorded before now is deleted", "field": "confirm", "value": "purge all"}}`)},
+				{"403", oaErrResp("The principal lacks manage_retention, or names a tenant not its own (`field` is then `tenant`).",
+					`{"error": {"code": "forbidden", "message": "forbidden tenant \"globex\": is not the principal's tenant \"acme\"", "field": "tenant", "value": "globex"}}`)},
+				{"413", oaRespRef("TooLarge")},
+				{"415", oaRespRef("UnsupportedMediaType")},
+				{"501", oaRespRef("NotImplemented")},
+			},
+		},
+		{
 			method: "GET", path: "/api/v1/events/{id}/resolution", id: "getEventResolution", tag: "events",
 			summary: "Get an event's resolution",
 			desc:    "The event's latest resolution. An event that exists but was never resolved is a 404 with code `not_resolved`, so that it can be told from an unknown event (`not_found`).",
@@ -1282,7 +1358,8 @@ func oaOperations() []oaOp {
 			method: "GET", path: "/api/v1/dashboard", id: "getDashboard", tag: "analytics",
 			summary: "Dashboard",
 			desc: "The last `hours`, for charts: events per kind in total and per bucket (1 h up to 72 hours, 6 h up to 18 days, else 24 h), failed logins, " +
-				"distinct client addresses, the `top` users and routes, the requests' error rate and latency.",
+				"distinct client addresses, the `top` users, routes and countries, the requests' error rate and latency; requests, 4xx and 5xx errors, " +
+				"failed logins and the p95 latency per bucket too.",
 			need: activitylog.ViewLogs, scoped: true,
 			params: oaParamRefs([]string{"hours", "top", "tenant"}),
 			responses: jobj{
@@ -1291,7 +1368,9 @@ func oaOperations() []oaOp {
 						`"kinds": {"crud": 350, "auth": 60, "request": 4800, "cors": 0, "external": 0, "system": 0, "export": 0, "custom": 0}, "failed_logins": 14, "unique_ips": 230, `+
 						`"top_users": [{"id": "42", "name": "Ann", "count": 120}], "top_routes": [{"route": "GET /orders/{id}", "requests": 800, "errors": 36}], `+
 						`"requests": 4800, "errors_4xx": 30, "errors_5xx": 6, "error_rate": 0.0075, "latency_p50_ns": 2000000, "latency_p95_ns": 16000000, `+
-						`"series": {"start": ["2026-11-22T09:00:00Z", "2026-11-22T10:00:00Z"], "counts": {"crud": [150, 200], "auth": [30, 30], "request": [2300, 2500], "cors": [0, 0], "external": [0, 0], "system": [0, 0], "export": [0, 0], "custom": [0, 0]}}}`)))},
+						`"series": {"start": ["2026-11-22T09:00:00Z", "2026-11-22T10:00:00Z"], "counts": {"crud": [150, 200], "auth": [30, 30], "request": [2300, 2500], "cors": [0, 0], "external": [0, 0], "system": [0, 0], "export": [0, 0], "custom": [0, 0]}, `+
+						`"requests": [2300, 2500], "errors_4xx": [12, 18], "errors_5xx": [6, 0], "failed_logins": [9, 5], "latency_p95_ns": [15360000, 17408000]}, `+
+						`"top_countries": [{"code": "DE", "name": "Germany", "count": 3100}, {"code": "FR", "name": "France", "count": 1400}], "no_country": 710}`)))},
 				{"400", bad},
 			},
 		},

@@ -57,27 +57,8 @@ func (s *server) resolve(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if ndjson, ok := mediaType(r.Header.Get("Content-Type")); !ok || ndjson {
-		ct := clipN(r.Header.Get("Content-Type"), 128)
-		s.writeError(w, http.StatusUnsupportedMediaType, apiError{
-			Code:    "unsupported_media_type",
-			Message: "Content-Type " + strconv.Quote(ct) + " is not supported: send application/json, in UTF-8",
-			Field:   "Content-Type",
-			Value:   &ct,
-		})
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			s.writeError(w, http.StatusRequestEntityTooLarge, apiError{
-				Code:    "too_large",
-				Message: "the request body is larger than " + strconv.FormatInt(s.maxBody, 10) + " bytes",
-			})
-			return
-		}
-		s.log.DebugContext(r.Context(), "activitylog server: read body", "err", err)
-		s.writeError(w, http.StatusBadRequest, apiError{Code: "invalid", Message: "the request body could not be read"})
+	body, ok := s.jsonBody(w, r)
+	if !ok {
 		return
 	}
 	req, err := decodeResolveRequest(body)
@@ -115,6 +96,35 @@ func (s *server) resolve(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, rr)
 }
 
+// jsonBody reads the body of a request that takes one JSON object,
+// answering an error itself (415, 413, 400) when it cannot.
+func (s *server) jsonBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if ndjson, ok := mediaType(r.Header.Get("Content-Type")); !ok || ndjson {
+		ct := clipN(r.Header.Get("Content-Type"), 128)
+		s.writeError(w, http.StatusUnsupportedMediaType, apiError{
+			Code:    "unsupported_media_type",
+			Message: "Content-Type " + strconv.Quote(ct) + " is not supported: send application/json, in UTF-8",
+			Field:   "Content-Type",
+			Value:   &ct,
+		})
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			s.writeError(w, http.StatusRequestEntityTooLarge, apiError{
+				Code:    "too_large",
+				Message: "the request body is larger than " + strconv.FormatInt(s.maxBody, 10) + " bytes",
+			})
+			return nil, false
+		}
+		s.log.DebugContext(r.Context(), "activitylog server: read body", "err", err)
+		s.writeError(w, http.StatusBadRequest, apiError{Code: "invalid", Message: "the request body could not be read"})
+		return nil, false
+	}
+	return body, true
+}
+
 // mayResolve reports whether the request's principal may resolve event
 // id: one it can see (its tenant's, and with view_logs only, its own),
 // holding resolve_events, which the route checked. Anything else, and a
@@ -137,33 +147,43 @@ func (s *server) mayResolve(r *http.Request, id activitylog.ID) (bool, error) {
 // error is a *activitylog.FieldError naming "body" or the field.
 func decodeResolveRequest(body []byte) (resolveRequest, error) {
 	var req resolveRequest
+	err := decodeObject(body, &req, resolveRequestType, `{"resolved_by": "…", "note": "…"}`, "a resolution", "resolved_by, note")
+	return req, err
+}
+
+// decodeObject decodes body strictly into v, a pointer to a struct of
+// type t: one JSON object with none but t's fields. Every error is a
+// *activitylog.FieldError naming "body" or the field; example shows an
+// empty body what to send, what and known name the object and its
+// fields in the error for an unknown field.
+func decodeObject(body []byte, v any, t reflect.Type, example, what, known string) error {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
-		return req, activitylog.Invalid("body", "", `is empty: send {"resolved_by": "…", "note": "…"}`)
+		return activitylog.Invalid("body", "", "is empty: send "+example)
 	}
 	if trimmed[0] != '{' {
-		return req, activitylog.Invalid("body", clip(string(trimmed)), "must be a JSON object")
+		return activitylog.Invalid("body", clip(string(trimmed)), "must be a JSON object")
 	}
 	raw, err := oneValue(body)
 	if err != nil {
-		return req, syntaxError("body", "", body, err)
+		return syntaxError("body", "", body, err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := dec.Decode(v); err != nil {
 		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field != "" {
-			return req, activitylog.Invalid(te.Field, te.Value, "has the wrong type: want "+typeName(te.Type))
+			return activitylog.Invalid(te.Field, te.Value, "has the wrong type: want "+typeName(te.Type))
 		}
 		if key, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			path, value := unknownField(raw, resolveRequestType)
+			path, value := unknownField(raw, t)
 			if path == "" {
 				path, _ = strconv.Unquote(key)
 			}
-			return req, activitylog.Invalid(clip(path), value, "is not a field of a resolution; known are resolved_by, note")
+			return activitylog.Invalid(clip(path), value, "is not a field of "+what+"; known are "+known)
 		}
-		return req, syntaxError("body", "", raw, err)
+		return syntaxError("body", "", raw, err)
 	}
-	return req, nil
+	return nil
 }
 
 // resolution handles GET /api/v1/events/{id}/resolution: the event's

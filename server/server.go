@@ -59,6 +59,12 @@ type Options struct {
 	// (SSE) and GET /api/v1/ws (WebSocket); see docs/streams.md.
 	// Default: nil, both answer 501.
 	Stream *StreamOptions
+	// Purge deletes events for POST /api/v1/events/purge (needs
+	// manage_retention, a typed confirmation, and Audit, which records
+	// it). Default: the Querier's own Purge when it is an
+	// activitylog.Purger (sqlite.Store is: it deletes unsealed events);
+	// activitylog serve adds the pruning of sealed chains.
+	Purge PurgeFunc
 	// Annotators each add a member to every event of the list and
 	// detail answers, such as the seal status that package
 	// integrityhttp adds as "integrity"; see Annotator. New panics on
@@ -132,6 +138,12 @@ func New(q activitylog.Querier, in Ingester, opts *Options) http.Handler {
 	s.handle("GET /api/v1/events/export", read, s.exportHandler(o.Audit))
 	s.handle("GET /api/v1/events/{id}", read, s.get)
 	s.handle("POST /api/v1/events/{id}/resolve", activitylog.ResolveEvents, s.resolve)
+	if o.Purge == nil {
+		if p, ok := q.(activitylog.Purger); ok {
+			o.Purge = p.Purge
+		}
+	}
+	s.handle("POST /api/v1/events/purge", activitylog.ManageRetention, s.purgeHandler(o.Purge, o.Audit))
 	s.handle("GET /api/v1/events/{id}/resolution", read, s.resolution)
 	s.handle("GET /api/v1/objects/{type}/{id}/events", read, s.objectEvents)
 	s.handle("GET /api/v1/stream", selfAuth, s.sseHandler(o.Stream))

@@ -15,7 +15,8 @@ import (
 // The analytics answer with SQL aggregations. A dashboard or error
 // rates whose filter is only a window and a tenant (what the API's
 // scoping leaves for a principal that may read its whole tenant) reads
-// the hourly rollups of migrations/0004_rollups.sql for the whole hours
+// the hourly rollups of migrations/0004_rollups.sql (and of
+// 0008_rollup_series.sql: statuses and countries) for the whole hours
 // of the window, and the events for the rest; any other filter (one
 // actor's events, a kind, a search) reads the events alone, through the
 // indexes Query uses. Either way the answer is the one
@@ -29,6 +30,18 @@ const hourNS = int64(time.Hour)
 // BLOB of text JSON, which the JSON functions would read as JSONB
 // unless cast), else the path.
 const routeSQL = `coalesce(nullif(json_extract(CAST(data AS TEXT), '$.request.route'), ''), path)`
+
+// countryCodeSQL and countryNameSQL are activitylog.CountryOf: the
+// request's geo.country_code and geo.country, empty when absent, and
+// hasCountrySQL the events that have either. Its instr skips the JSON
+// functions for the documents without a geo (most of them, without an
+// IP database), and the JSON functions parse a document once for the
+// three (SQLite keeps the last parses of a statement).
+const (
+	countryCodeSQL = `coalesce(json_extract(CAST(data AS TEXT), '$.request.geo.country_code'), '')`
+	countryNameSQL = `coalesce(json_extract(CAST(data AS TEXT), '$.request.geo.country'), '')`
+	hasCountrySQL  = `instr(CAST(data AS TEXT), '"geo"') > 0 AND (` + countryCodeSQL + ` <> '' OR ` + countryNameSQL + ` <> '')`
+)
 
 // latencyBucketSQL is activitylog.LatencyBucket of the duration column:
 // v = whole microseconds; v itself below 32, else 16*e + (v >> e) where
@@ -59,6 +72,8 @@ var rollupTables = []rollupTable{
 	{"rollup_ips", []string{"ip"}, []string{"remote_ip"}, "remote_ip <> ''"},
 	{"rollup_routes", []string{"route", "status"}, []string{routeSQL, "status"}, "kind = 'request'"},
 	{"rollup_latency", []string{"bucket"}, []string{latencyBucketSQL}, "kind = 'request' AND duration > 0"},
+	{"rollup_statuses", []string{"status"}, []string{"status"}, "kind = 'request'"},
+	{"rollup_countries", []string{"code", "name"}, []string{countryCodeSQL, countryNameSQL}, hasCountrySQL},
 }
 
 // foldSQL returns the statement that adds the events of from that meet
@@ -333,16 +348,25 @@ func (src *sources) rolled() (string, []any) {
 // counted. The query ends with tail (ORDER BY, LIMIT) and its args.
 func counts(ctx context.Context, tx *sql.Tx, src *sources, table string, keys []string, rawKeys []string,
 	cond, tail string, tailArgs []any, fn func(vals []any) error) error {
+	return countsBy(ctx, tx, src, table, keys, keys, rawKeys, cond, tail, tailArgs, fn)
+}
+
+// countsBy is counts whose keys are read from the rollup table as
+// rollKeys (column expressions; a key named as its column is itself).
+func countsBy(ctx context.Context, tx *sql.Tx, src *sources, table string, keys, rollKeys, rawKeys []string,
+	cond, tail string, tailArgs []any, fn func(vals []any) error) error {
 	k := strings.Join(keys, ", ")
 	cols := make([]string, len(keys))
+	rolls := make([]string, len(keys))
 	for i := range keys {
 		cols[i] = rawKeys[i] + " AS " + keys[i]
+		rolls[i] = rollKeys[i] + " AS " + keys[i]
 	}
 	rawSQL, args := src.raw(strings.Join(cols, ", "), cond)
 	inner := "SELECT " + k + ", count(*) AS n FROM (" + rawSQL + ") GROUP BY " + k
 	if src.rollup {
 		where, wargs := src.rolled()
-		inner = "SELECT " + k + ", n FROM " + table + " WHERE " + where + " UNION ALL " + inner
+		inner = "SELECT " + strings.Join(rolls, ", ") + ", n FROM " + table + " WHERE " + where + " UNION ALL " + inner
 		args = append(wargs, args...)
 	}
 	q := "SELECT " + k + ", sum(n) AS total FROM (" + inner + ") GROUP BY " + k + tail
@@ -439,9 +463,33 @@ func (s *Store) dashboard(ctx context.Context, src *sources, f activitylog.Filte
 	if err != nil {
 		return activitylog.Dashboard{}, err
 	}
-	err = counts(ctx, tx, src, "rollup_latency", []string{"bucket"}, []string{latencyBucketSQL},
-		"+kind = 'request' AND +duration > 0", "", nil, func(v []any) error {
-			d.AddLatency(int(asInt(v[0])), asInt(v[1]))
+	// The series of requests and errors, from rollup_statuses (a few
+	// rows an hour, where rollup_routes has hundreds): per bucket and
+	// status class (status / 100 is 4 for 400 to 499 and 5 for 500 to
+	// 599 exactly). A rollup's hour falls in bucket hour / (bucket in
+	// hours), as in kindCounts.
+	bSQL, hSQL := "time / "+strconv.FormatInt(bucket, 10), "hour / "+strconv.FormatInt(max(bucket/hourNS, 1), 10)
+	at := func(v any) time.Time { return time.Unix(0, asInt(v)*bucket) }
+	err = countsBy(ctx, tx, src, "rollup_statuses", []string{"b", "class"}, []string{hSQL, "status / 100"},
+		[]string{bSQL, "status / 100"}, "+kind = 'request'", "", nil, func(v []any) error {
+			d.AddRequestSeries(at(v[0]), int(asInt(v[1]))*100, asInt(v[2]))
+			return nil
+		})
+	if err != nil {
+		return activitylog.Dashboard{}, err
+	}
+	// The latency histogram per bucket, which adds up to the window's.
+	err = countsBy(ctx, tx, src, "rollup_latency", []string{"b", "bucket"}, []string{hSQL, "bucket"},
+		[]string{bSQL, latencyBucketSQL}, "+kind = 'request' AND +duration > 0", "", nil, func(v []any) error {
+			d.AddLatencyAt(at(v[0]), int(asInt(v[1])), asInt(v[2]))
+			return nil
+		})
+	if err != nil {
+		return activitylog.Dashboard{}, err
+	}
+	err = counts(ctx, tx, src, "rollup_countries", []string{"code", "name"}, []string{countryCodeSQL, countryNameSQL},
+		hasCountrySQL, "", nil, func(v []any) error {
+			d.AddCountry(asString(v[0]), asString(v[1]), asInt(v[2]))
 			return nil
 		})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -537,4 +538,286 @@ func TestExplainMillion(t *testing.T) {
 			t.Logf("%+v %q:\n%s", f.ActorID, cond, strings.Join(plan, "\n"))
 		}
 	}
+}
+
+// TestRollupCountriesMigration makes a database as the binary before
+// migration 0008 left it (migrations 1 to 7, the events folded into
+// the rollups of 0004, an hour dirty, events past the watermark), then
+// opens it: 0008 fills rollup_statuses and rollup_countries for the
+// folded events, and the dashboard's countries and series are the
+// reference's, before and after the next fold; the new rollups hold
+// what a fold from scratch gives.
+func TestRollupCountriesMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := Open(path, &Options{SkipMigrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.w.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.version >= 8 {
+			break
+		}
+		if _, err := old.apply(ctx, m); err != nil {
+			t.Fatalf("%s: %v", m.name, err)
+		}
+	}
+	es := storetest.AnalyticsFixture(180)
+	if err := old.Write(ctx, es[:150]); err != nil {
+		t.Fatal(err)
+	}
+	// The old fold: every rollup but the countries, the watermark at
+	// the last event.
+	for _, tb := range rollupTables {
+		if tb.name == "rollup_countries" || tb.name == "rollup_statuses" {
+			continue
+		}
+		if _, err := old.w.Exec(tb.foldSQL("events NOT INDEXED", "seq > 0")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := old.w.Exec(`UPDATE rollup_state SET seq = (SELECT max(seq) FROM events)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Write(ctx, es[150:]); err != nil { // past the watermark
+		t.Fatal(err)
+	}
+	h := storetest.AnalyticsEvent(40).Time.UnixNano() / hourNS
+	if _, err := old.w.Exec(`INSERT INTO rollup_dirty (hour) VALUES (?)`, h); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openAnalytics(t, path)
+	if v, err := s.SchemaVersion(ctx); err != nil || v < 8 {
+		t.Fatalf("SchemaVersion = %d, %v; want at least 8", v, err)
+	}
+	var rows int
+	if err := s.r.QueryRow(`SELECT count(*) FROM rollup_countries`).Scan(&rows); err != nil || rows == 0 {
+		t.Fatalf("rollup_countries after the migration: %d rows, %v; want the folded events' countries", rows, err)
+	}
+	ref := activitylog.ScanAnalyzer{Q: s}
+	f := activitylog.Filter{From: storetest.AnalyticsBase.Truncate(time.Hour), To: storetest.AnalyticsBase.Add(50 * time.Hour).Truncate(time.Hour)}
+	want := dashboardJSON(t, ref, f)
+	if !strings.Contains(want, `"code":"DE","name":"Germany"`) {
+		t.Fatalf("the reference dashboard counts no country: %s", want)
+	}
+	if got := dashboardJSON(t, lagging{s, t}, f); got != want {
+		t.Errorf("migrated, before a fold:\n got %s\nwant %s", got, want)
+	}
+	if got := dashboardJSON(t, s, f); got != want {
+		t.Errorf("migrated, folded:\n got %s\nwant %s", got, want)
+	}
+	// What the migration and the folds left is what a fold from
+	// scratch gives.
+	table := func() string {
+		t.Helper()
+		var b strings.Builder
+		for _, q := range []string{`SELECT hour, tenant, code, name, n FROM rollup_countries ORDER BY 1, 2, 3, 4`,
+			`SELECT hour, tenant, status, '', n FROM rollup_statuses ORDER BY 1, 2, 3`} {
+			rs, err := s.r.Query(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rs.Next() {
+				var hour, n int64
+				var tenant, code, name string
+				if err := rs.Scan(&hour, &tenant, &code, &name, &n); err != nil {
+					t.Fatal(err)
+				}
+				fmt.Fprintf(&b, "%d %q %q %q %d\n", hour, tenant, code, name, n)
+			}
+			rs.Close()
+		}
+		return b.String()
+	}
+	migrated := table()
+	for _, tb := range rollupTables {
+		if _, err := s.w.Exec("DELETE FROM " + tb.name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.w.Exec("UPDATE rollup_state SET seq = 0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rollup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if fresh := table(); fresh != migrated {
+		t.Errorf("rollup_countries after the migration and a fold:\n%s\nafter a fold from scratch:\n%s", migrated, fresh)
+	}
+}
+
+// TestDashboardSeries checks the series and countries of a small store
+// by hand, from the rollups and from the events: requests, 4xx and
+// 5xx, failed logins and the p95 latency per hour, and the countries,
+// most first, with the events without one.
+func TestDashboardSeries(t *testing.T) {
+	ctx := context.Background()
+	s := openAnalytics(t, "")
+	h0 := time.Now().UTC().Truncate(time.Hour).Add(-5 * time.Hour)
+	at := func(h int, m int) time.Time { return h0.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+	req := func(t time.Time, status int, d time.Duration, geo activitylog.Geo) activitylog.Event {
+		return activitylog.Event{ID: activitylog.NewID(t), Time: t, Kind: activitylog.KindRequest, Action: "GET", Severity: activitylog.SeverityInfo,
+			Request:  activitylog.Request{Method: "GET", Path: "/x", Geo: geo},
+			Response: activitylog.Response{Status: status, Duration: d}}
+	}
+	de := activitylog.Geo{CountryCode: "DE", Country: "Germany"}
+	fr := activitylog.Geo{CountryCode: "FR", Country: "France"}
+	es := []activitylog.Event{
+		req(at(0, 1), 200, 10*time.Millisecond, de), req(at(0, 2), 404, 20*time.Millisecond, de), req(at(0, 3), 500, 0, fr),
+		req(at(2, 1), 503, 100*time.Millisecond, de), req(at(2, 2), 200, 0, activitylog.Geo{}),
+	}
+	for _, m := range []int{5, 6, 7} {
+		es = append(es, activitylog.Event{ID: activitylog.NewID(at(1, m)), Time: at(1, m), Kind: activitylog.KindAuth,
+			Action: activitylog.ActionLoginFailed, Severity: activitylog.SeverityWarning, Request: activitylog.Request{Geo: fr}})
+	}
+	if err := s.Write(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	f := activitylog.Filter{From: h0, To: h0.Add(4 * time.Hour)}
+	for _, fold := range []bool{false, true} {
+		var d activitylog.Dashboard
+		var err error
+		if fold {
+			d, err = s.Dashboard(ctx, f, nil)
+		} else {
+			d, err = lagging{s, t}.Dashboard(ctx, f, nil)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sr := d.Series
+		for name, got := range map[string][]int64{"requests": sr.Requests, "errors_4xx": sr.Errors4xx, "errors_5xx": sr.Errors5xx, "failed_logins": sr.FailedLogins} {
+			want := map[string][]int64{"requests": {3, 0, 2, 0}, "errors_4xx": {1, 0, 0, 0}, "errors_5xx": {1, 0, 1, 0}, "failed_logins": {0, 3, 0, 0}}[name]
+			if !slices.Equal(got, want) {
+				t.Errorf("fold %v: series %s = %v, want %v", fold, name, got, want)
+			}
+		}
+		// Nearest rank: the 2nd of 2 (20 ms) in hour 0, the one of hour 2;
+		// a bucket's end, up to 1/16 above.
+		p := sr.LatencyP95
+		if len(p) != 4 || p[0] < 20*time.Millisecond || p[0] > 21250*time.Microsecond || p[1] != 0 ||
+			p[2] < 100*time.Millisecond || p[2] > 106250*time.Microsecond || p[3] != 0 {
+			t.Errorf("fold %v: latency p95 per hour %v", fold, p)
+		}
+		want := []activitylog.CountryCount{{Code: "FR", Name: "France", Count: 4}, {Code: "DE", Name: "Germany", Count: 3}}
+		if !slices.Equal(d.TopCountries, want) || d.NoCountry != 1 {
+			t.Errorf("fold %v: countries %+v, no country %d; want %+v and 1", fold, d.TopCountries, d.NoCountry, want)
+		}
+		if ref, _ := (activitylog.ScanAnalyzer{Q: s}).Dashboard(ctx, f, nil); !slices.Equal(ref.TopCountries, want) {
+			t.Errorf("reference countries %+v", ref.TopCountries)
+		}
+	}
+}
+
+// benchCountries are the countries benchDashEvent gives its events.
+var benchCountries = [][2]string{{"DE", "Germany"}, {"FR", "France"}, {"US", "United States"}, {"JP", "Japan"},
+	{"BR", "Brazil"}, {"IN", "India"}, {"GB", "United Kingdom"}, {"NL", "Netherlands"}, {"PL", "Poland"}, {"CA", "Canada"}}
+
+// benchDashEvent is millionEvent with the geo an IP database gives: a
+// country for nine in ten events (none for the rest).
+func benchDashEvent(r *rand.Rand, t time.Time) activitylog.Event {
+	e := millionEvent(r, t)
+	if c := r.IntN(len(benchCountries) + 1); c < len(benchCountries) {
+		e.Request.Geo = activitylog.Geo{CountryCode: benchCountries[c][0], Country: benchCountries[c][1]}
+	}
+	return e
+}
+
+// BenchmarkDashboard measures the dashboard (GET /api/v1/dashboard)
+// over a store of 100,000 events spread over 30 days, 70% of them in
+// the last 24 hours, folded into the rollups: the last 24 hours for
+// every tenant and for one, the last 30 days, and the last 24 hours
+// after 1000 new events (written untimed; their fold is timed).
+func BenchmarkDashboard(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(b.TempDir(), "dash.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	r := rand.New(rand.NewPCG(7, 11))
+	now := time.Now()
+	const n = 100_000
+	batch := make([]activitylog.Event, 0, 5000)
+	for i := range n {
+		var at time.Time
+		if i%10 < 7 {
+			at = now.Add(-time.Duration(r.Int64N(int64(24 * time.Hour))))
+		} else {
+			at = now.Add(-24*time.Hour - time.Duration(r.Int64N(int64(29*24*time.Hour))))
+		}
+		batch = append(batch, benchDashEvent(r, at))
+		if len(batch) == cap(batch) || i == n-1 {
+			if err := s.Write(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := s.Rollup(ctx); err != nil {
+		b.Fatal(err)
+	}
+	cur := now.Truncate(time.Hour)
+	day := activitylog.Filter{From: cur.Add(-23 * time.Hour), To: cur.Add(time.Hour)}
+	tenant := day
+	tenant.Tenant = "tenant-3"
+	month := activitylog.Filter{From: cur.Add(-719 * time.Hour), To: cur.Add(time.Hour)}
+	run := func(name string, f activitylog.Filter, before func(i int)) {
+		b.Run(name, func(b *testing.B) {
+			// cpu-ns/op is the process's CPU time in Dashboard calls,
+			// which a busy machine disturbs less than the wall time.
+			var cpu time.Duration
+			for i := 0; b.Loop(); i++ {
+				if before != nil {
+					b.StopTimer()
+					before(i)
+					b.StartTimer()
+				}
+				c0 := cpuTime()
+				d, err := s.Dashboard(ctx, f, nil)
+				cpu += cpuTime() - c0
+				if err != nil {
+					b.Fatal(err)
+				}
+				if d.Total == 0 {
+					b.Fatal("empty dashboard")
+				}
+			}
+			b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+		})
+	}
+	run("hours=24", day, nil)
+	run("hours=24,tenant", tenant, nil)
+	run("hours=720", month, nil)
+	k := 0
+	run("hours=24,1000new", day, func(int) {
+		es := make([]activitylog.Event, 1000)
+		for j := range es {
+			es[j] = benchDashEvent(r, now.Add(time.Duration(k)*time.Microsecond))
+			k++
+		}
+		if err := s.Write(ctx, es); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// cpuTime returns the CPU time (user and system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -68,13 +68,21 @@ var (
 	usernames     = []string{"Ann", " ann", "BOB", "bob ", "Carl", "ÅSA", "åsa"}
 	clientIPs     = []string{"203.0.113.1", "203.0.113.2", "2001:db8::1", "198.51.100.7", "192.0.2.1"}
 	routeStatuses = []int{200, 201, 404, 500, 200, 503, 302, 400, 0, 200, 429}
+	// Countries with a code and a name, with another name for the same
+	// code, a code alone, a name alone, and none.
+	analyticsGeos = []activitylog.Geo{
+		{CountryCode: "DE", Country: "Germany", City: "Berlin"}, {}, {CountryCode: "FR", Country: "France"},
+		{CountryCode: "DE", Country: "Deutschland"}, {Country: "Atlantis"}, {CountryCode: "US"},
+		{CountryCode: "DE", Country: "Germany"}, {CountryCode: "CI", Country: "Côte d'Ivoire"}, {},
+	}
 )
 
 // AnalyticsEvent returns event number i of the analytics fixture:
 // valid, at AnalyticsBase + i*AnalyticsInterval plus some nanoseconds,
 // with kinds, actions, tenants, actors, client addresses, routes (and
 // paths without a route), statuses, durations from none to seconds,
-// and severities that cycle with different periods. Failed logins
+// countries (request.geo; some events without one) and severities that
+// cycle with different periods. Failed logins
 // carry usernames that differ in case and spaces only, and the user
 // they were meant for as their object, as activitylog.AuthEvent records
 // them.
@@ -102,6 +110,7 @@ func AnalyticsEvent(i int) activitylog.Event {
 	if i%9 == 8 {
 		e.Actor = activitylog.Actor{}
 	}
+	e.Request.Geo = analyticsGeos[(i/2)%len(analyticsGeos)]
 	if i%11 == 10 {
 		e.Request.RemoteIP = ""
 	}
@@ -209,7 +218,7 @@ func testDashboard(t *testing.T, s activitylog.Store, a activitylog.Analyzer) {
 		{Bucket: 30 * time.Minute},
 		{Bucket: 7 * time.Minute, Top: 100},
 	}
-	nonEmpty := 0
+	nonEmpty, withCountries, withLatency := 0, 0, 0
 	for _, f := range windows() {
 		if f.From.IsZero() {
 			f.From = hour(0)
@@ -230,10 +239,17 @@ func testDashboard(t *testing.T, s activitylog.Store, a activitylog.Analyzer) {
 			if want.Total > 0 {
 				nonEmpty++
 			}
+			if len(want.TopCountries) > 0 {
+				withCountries++
+			}
+			if slices.ContainsFunc(want.Series.LatencyP95, func(d time.Duration) bool { return d > 0 }) {
+				withLatency++
+			}
 		}
 	}
-	if nonEmpty < 40 {
-		t.Errorf("only %d of the dashboards counted anything: the suite's windows miss the fixture", nonEmpty)
+	if nonEmpty < 40 || withCountries < 40 || withLatency < 30 {
+		t.Errorf("only %d of the dashboards counted anything, %d countries, %d latencies per bucket: the suite's windows miss the fixture",
+			nonEmpty, withCountries, withLatency)
 	}
 }
 

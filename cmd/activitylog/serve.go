@@ -121,6 +121,7 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		Authenticate: svc.Authenticate,
 		Routes:       routes,
 		Annotators:   annotators,
+		Purge:        purgeFunc(seal),
 		IngestRate:   float64(cfg.IngestRate),
 		IngestBurst:  cfg.IngestBurst,
 	}), cfg.ConsoleReadOnly)
@@ -293,6 +294,16 @@ activitylog: Users who sign in: activitylog users create --db %s --username NAME
 activitylog: Once those exist, revoke this one: activitylog api-keys revoke --db %s %s
 activitylog: See docs/authentication.md.
 `, db, key, url, db, db, db, access.KeyPrefix+access.KeyID(key))
+}
+
+// purgeFunc is the purge of POST /api/v1/events/purge: the sealer's,
+// which prunes the sealed chains too, when sealing is on; otherwise the
+// store's own (server.Options.Purge's default).
+func purgeFunc(seal *sealer) server.PurgeFunc {
+	if seal == nil {
+		return nil
+	}
+	return seal.purge
 }
 
 // printBootstrapUser shows the first console user's password, once.

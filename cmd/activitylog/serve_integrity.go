@@ -536,3 +536,49 @@ func (s *sealer) apiOptions(cfg config.Config, log *slog.Logger) *integrityhttp.
 	}
 	return o
 }
+
+// purge is POST /api/v1/events/purge with sealing on: the store deletes
+// the unsealed events, and, when the purge takes every kind of every
+// tenant and the sealer holds the signing key, the sealed chains are cut
+// too, each at its newest checkpoint signed before the purge, under a
+// signed pruning record (sqlite.Store.Prune) whose policy is the purge
+// and whose actor is the principal: those records, never deleted, are
+// then the lasting evidence of the purge, since the chain's prefix takes
+// the purge's own events with it at the next purge. A purge of some
+// kinds or of one tenant keeps the sealed events: a chain can only lose
+// a prefix.
+func (s *sealer) purge(ctx context.Context, r activitylog.PurgeRequest) (activitylog.PurgeResult, error) {
+	res, err := s.store.Purge(ctx, r)
+	if err != nil || s.opts.SigningKey == nil || len(r.Kinds) > 0 || !r.AllTenants {
+		return res, err
+	}
+	actor := "api"
+	if p := activitylog.PrincipalFrom(ctx); p != nil && p.ID != "" {
+		actor = p.ID
+	}
+	// Every chain by name, so that Prune leaves the unsealed events to
+	// the store's purge (which keeps the records of purges).
+	chains, err := s.store.Chains(ctx)
+	if err != nil || len(chains) == 0 {
+		return res, err
+	}
+	o := sqlite.PruneOptions{Before: r.Before, SigningKey: s.opts.SigningKey, Policy: "purge all", Actor: actor}
+	for _, c := range chains {
+		o.Chains = append(o.Chains, c.ID)
+	}
+	if s.opts.HMACKey != nil {
+		o.HMACKeys = []*integrity.HMACKey{s.opts.HMACKey}
+	}
+	pr, err := s.store.Prune(ctx, o)
+	res.Pruned = pr.Deleted
+	for _, c := range pr.Chains {
+		if c.Record != nil {
+			res.PrunedChains++
+		}
+	}
+	res.KeptSealed = max(res.KeptSealed-res.Pruned, 0)
+	if err != nil {
+		return res, fmt.Errorf("prune the sealed chains: %w", err)
+	}
+	return res, nil
+}

@@ -64,13 +64,14 @@ export async function render(root, ctx) {
     case 'users':
       return usersPage(page, ctx, editable && ctx.can('superuser'));
     case 'retention':
+      if (editable) page.append(purgeCard(ctx));
       return futurePage(page, ctx, {
         path: 'retention-policies', issue: 9, what: 'Retention policies',
         intro: 'A retention policy deletes, or archives then deletes, the events of a kind (or all) older than a number of days, ' +
-          'daily. Every change and run is itself recorded in the trail. "Purge all" will ask for a typed confirmation.',
+          'daily. Every change and run is itself recorded in the trail.',
         columns: [['name', 'Name'], ['kind', 'Kind'], ['retain_days', 'Days kept'], ['tenant', 'Tenant'], ['active', 'Active'],
           ['last_run', 'Last run'], ['records_deleted', 'Deleted']],
-        cli: 'activitylog cleanup --days N [--kind K] [--tenant T] --dry-run',
+        cli: '',
       });
     case 'databases':
       return futurePage(page, ctx, {
@@ -545,4 +546,71 @@ async function futurePage(page, ctx, o) {
         h('thead', null, h('tr', null, o.columns.map(([, label]) => h('th', {scope: 'col'}, label)))),
         h('tbody', null, rows.map((r) => h('tr', null, o.columns.map(([k]) => h('td', null, cell(r[k])))))))),
     h('p', {class: 'muted'}, ctx.readOnly ? 'This console is read-only.' : 'Editing arrives with the rest of this API.')));
+}
+
+// ----- Purge -----
+
+// The kinds a purge may take (server/kinds.go), "all" first.
+const PURGE_KINDS = ['all', 'crud', 'auth', 'request', 'cors', 'system', 'export', 'external', 'custom'];
+
+// purgeCard deletes every event of a kind (or all) recorded before now,
+// through POST /api/v1/events/purge, once the user has typed what the
+// API asks for ("purge all", "purge crud"); the button stays disabled
+// until then. The API records the purge (before and after) and keeps
+// the records of purges; sealed events leave only under signed pruning
+// records, and the answer says how many were kept.
+function purgeCard(ctx) {
+  const {h} = ctx;
+  const kind = h('select', {id: 'purge-kind', 'aria-describedby': 'purge-help'},
+    PURGE_KINDS.map((k) => h('option', {value: k}, k === 'all' ? 'every kind' : k)));
+  const typed = h('input', {id: 'purge-confirm', type: 'text', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'purge-expected'});
+  const expected = h('code', {id: 'purge-expected-text'}, 'purge all');
+  const button = h('button', {id: 'purge-submit', type: 'submit', class: 'btn btn-danger', disabled: true}, 'Purge');
+  const error = h('p', {id: 'purge-error', class: 'field-error', role: 'alert', hidden: true});
+  const result = h('div', {id: 'purge-result', 'aria-live': 'polite'});
+  const want = () => 'purge ' + kind.value;
+  const sync = () => {
+    expected.textContent = want();
+    button.disabled = typed.value !== want();
+  };
+  kind.addEventListener('change', () => {
+    typed.value = '';
+    sync();
+  });
+  typed.addEventListener('input', sync);
+  const form = h('form', {id: 'purge-form', novalidate: true, onsubmit: async (ev) => {
+    ev.preventDefault();
+    if (typed.value !== want()) return;
+    error.hidden = true;
+    result.textContent = '';
+    button.disabled = true;
+    const body = {confirm: typed.value};
+    if (kind.value !== 'all') body.kinds = [kind.value];
+    try {
+      const ans = await ctx.api('events/purge', {method: 'POST', body});
+      const byKind = Object.entries(ans.by_kind || {}).map(([k, n]) => `${k} ${n}`).join(', ');
+      result.append(h('p', {class: 'notice'},
+        `Purged ${ans.deleted + (ans.pruned || 0)} events recorded before ${ctx.fmtTime(ans.before)}` +
+        (byKind ? ` (${byKind}${ans.pruned ? `; ${ans.pruned} sealed, under signed pruning records` : ''})` : '') + '. ' +
+        (ans.kept_sealed ? `${ans.kept_sealed} sealed events were kept: a chain keeps its last event and those after its newest checkpoint signed before the purge, and sealed events of one kind cannot leave their chain. ` : '') +
+        'The purge is recorded in the trail.'));
+      ctx.announce('Purge done');
+      typed.value = '';
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      error.textContent = e.message;
+      error.hidden = false;
+    }
+    sync();
+  }},
+  h('div', {class: 'field'}, h('label', {for: 'purge-kind'}, 'Events to purge'), kind),
+  h('div', {class: 'field'}, h('label', {for: 'purge-confirm'}, 'Type ', expected, ' to confirm'), typed,
+    h('p', {id: 'purge-expected', class: 'muted'}, 'The button stays disabled until the text matches exactly.')),
+  error, h('div', {class: 'toolbar'}, button));
+  return h('section', {class: 'card', id: 'purge', 'aria-labelledby': 'purge-title'},
+    h('h2', {id: 'purge-title'}, 'Purge'),
+    h('p', {id: 'purge-help'}, 'Deletes every event of the kind chosen (or every event) recorded before now' +
+      (ctx.me && ctx.me.tenant ? `, in your tenant ${ctx.me.tenant}` : ', in every tenant') +
+      '. It cannot be undone. The purge itself is recorded, before and after, and those records are never purged.'),
+    form, result);
 }

@@ -5,7 +5,10 @@
 // through events.
 //
 // Each chart is a <figure> with a caption, a canvas labelled for screen
-// readers with a summary, and a data table with the same numbers.
+// readers with a summary, and a data table with the same numbers. The
+// series per bucket (requests, 4xx, 5xx, failed logins, p95 latency)
+// and the countries come from the dashboard too; a bucket without
+// requests has no error rate and no latency, and is drawn as a gap.
 
 import uPlot from '../vendor/uPlot.esm.js';
 import {ApiError} from '../lib/api.js';
@@ -129,16 +132,71 @@ export async function render(root, ctx) {
     series: kinds.map((k) => ({label: KIND_LABELS[k] || k, key: k, values: dash.series.counts[k]})),
     zone, utc, plots, empty: 'No events in this window.',
   });
+  const ser = dash.series;
+  const zeros = starts.map(() => 0);
+  const reqs = ser.requests || zeros;
+  const e4 = ser.errors_4xx || zeros;
+  const e5 = ser.errors_5xx || zeros;
   const requestsFig = chartFigure(ctx, {
     id: 'chart-requests',
-    title: 'Requests over time',
+    title: 'Requests and errors over time',
     unit: 'requests per ' + per,
+    per,
     starts,
-    series: [{label: 'Requests', key: 'request', values: (dash.series.counts || {}).request || starts.map(() => 0)}],
+    series: [{label: 'Requests', values: reqs}, {label: '4xx errors', values: e4}, {label: '5xx errors', values: e5}],
     zone, utc, plots, empty: 'No request events in this window.',
-    note: `Error rate over the window: ${pct(dash.error_rate)} (${fmtCount(dash.errors_4xx)} 4xx and ${fmtCount(dash.errors_5xx)} 5xx of ${fmtCount(dash.requests)} requests); p95 latency ${dash.requests ? fmtDuration(dash.latency_p95_ns) : '—'}.`,
+    note: `Error rate over the window: ${pct(dash.error_rate)} (${fmtCount(dash.errors_4xx)} 4xx and ${fmtCount(dash.errors_5xx)} 5xx of ${fmtCount(dash.requests)} requests).`,
   });
-  page.append(byKindFig, requestsFig);
+  // The error rate per bucket, in percent; none without requests.
+  const rates4 = reqs.map((n, i) => (n ? (100 * e4[i]) / n : null));
+  const rates5 = reqs.map((n, i) => (n ? (100 * e5[i]) / n : null));
+  const ratesAll = reqs.map((n, i) => (n ? (100 * (e4[i] + e5[i])) / n : null));
+  const fmtPct = (v) => (v == null ? '—' : pct(v / 100));
+  const rateFig = chartFigure(ctx, {
+    id: 'chart-error-rate',
+    title: 'Error rate over time',
+    unit: '% of the requests in each ' + per,
+    axisLabel: 'Error rate (%)',
+    per,
+    starts,
+    additive: false,
+    fmt: fmtPct,
+    axis: (v) => pct(v / 100),
+    series: [{label: 'Error rate (4xx and 5xx)', values: ratesAll}, {label: '4xx', values: rates4}, {label: '5xx', values: rates5}],
+    zone, utc, plots, empty: 'No request events in this window.',
+    note: `${pct(dash.error_rate)} over the window. Where there were no requests there is no rate: the chart leaves a gap, the table shows —.`,
+  });
+  // The p95 latency per bucket, in milliseconds; none without a
+  // request that has a duration (0 in the API).
+  const p95 = (ser.latency_p95_ns || zeros).map((ns) => (ns > 0 ? ns / 1e6 : null));
+  const fmtMs = (v) => (v == null ? '—' : fmtDuration(Math.round(v * 1e6)));
+  const latencyFig = chartFigure(ctx, {
+    id: 'chart-latency',
+    title: 'Request latency (p95) over time',
+    unit: 'milliseconds, 95th percentile of the requests in each ' + per,
+    axisLabel: 'p95 latency (ms)',
+    per,
+    starts,
+    additive: false,
+    fmt: fmtMs,
+    axis: (v) => (v >= 100 ? v.toFixed(0) : (v >= 10 ? v.toFixed(1) : v.toFixed(2)).replace(/\.?0+$/, '')) + ' ms',
+    series: [{label: 'p95 latency', values: p95}],
+    zone, utc, plots, empty: 'No request with a duration in this window.',
+    note: dash.requests ? `Over the window: p95 ${fmtDuration(dash.latency_p95_ns)}, median ${fmtDuration(dash.latency_p50_ns)}. ` +
+      'Read from a histogram: at most 1/16 above the true value.' : null,
+  });
+  const failedFig = chartFigure(ctx, {
+    id: 'chart-failed-logins',
+    title: 'Failed logins over time',
+    unit: 'failed logins per ' + per,
+    per,
+    starts,
+    series: [{label: 'Failed logins', values: ser.failed_logins || zeros}],
+    zone, utc, plots, empty: 'No failed login in this window.',
+    note: h('a', {href: ctx.url('/events', {kind: 'auth', action: 'login_failed', last_hours: win.hours})}, 'See the failed logins'),
+  });
+  const row = (...figs) => h('div', {class: 'grid-2'}, figs);
+  page.append(byKindFig, row(requestsFig, rateFig), row(latencyFig, failedFig));
 
   // ----- tables -----
   const maxUser = Math.max(1, ...dash.top_users.map((u) => u.count));
@@ -195,11 +253,25 @@ export async function render(root, ctx) {
       rates.truncated ? h('p', {class: 'muted'}, `More routes had errors; the ${TOP} with the most are shown.`) : null);
   }
 
+  // Countries: the events of every kind with a request.geo country.
+  const countries = dash.top_countries || [];
+  const noCountry = dash.no_country || 0;
+  const maxCountry = Math.max(1, ...countries.map((c) => c.count));
   const countriesCard = h('section', {class: 'card', 'aria-labelledby': 'countries-title'},
     h('h2', {id: 'countries-title'}, 'By country'),
-    h('p', {class: 'muted', id: 'countries-missing'},
-      'The API does not count events by country yet (GET /api/v1/dashboard has no country breakdown). ',
-      'Filter the list by IP address, or export it, to see where requests came from.'));
+    countries.length === 0 ? h('p', {class: 'muted', id: 'countries-empty'}, 'No event in this window has a country (request.geo).')
+      : h('div', {class: 'table-scroll'}, h('table', {class: 'table', id: 'top-countries'},
+        h('caption', {class: 'sr-only'}, 'Countries with the most events in the window'),
+        h('thead', null, h('tr', null, h('th', {scope: 'col'}, 'Country'), h('th', {scope: 'col', class: 'num'}, 'Events'),
+          h('th', {scope: 'col', class: 'num'}, 'Share'), h('th', {scope: 'col'}, h('span', {class: 'sr-only'}, 'Bar')))),
+        h('tbody', null, countries.map((c) => h('tr', null,
+          h('td', null, c.name || c.code, c.code && c.name ? h('span', {class: 'muted'}, ' · ' + c.code) : null),
+          h('td', {class: 'num'}, fmtCount(c.count)),
+          h('td', {class: 'num'}, pct(dash.total ? c.count / dash.total : 0)),
+          h('td', {style: {width: '30%'}}, bar(c.count, maxCountry, fmtCount(c.count) + ' events'))))))),
+    h('p', {class: 'muted', id: 'countries-note'},
+      `Events of every kind, by the country of their client address (request.geo). ${fmtCount(noCountry)} of ${fmtCount(dash.total)} events have no country.` +
+      (countries.length >= TOP ? ` The ${TOP} countries with the most events are shown.` : '')));
 
   page.append(h('div', {class: 'grid-2'}, usersCard, routesCard), h('div', {class: 'grid-2', style: {marginTop: '1rem'}}, errorsCard, countriesCard));
 
@@ -237,26 +309,42 @@ export async function render(root, ctx) {
 // o.series over o.starts (Unix seconds), with its data table; it adds
 // the chart to o.plots, for the caller to draw with make() once the
 // figure is in the page.
+//
+// o.additive (default true) says the values are counts, which add up
+// over the buckets; otherwise (rates, percentiles) a value may be null,
+// a bucket without one, drawn as a gap. o.fmt formats a value, o.axis a
+// tick of the y axis, o.axisLabel names that axis (default: o.unit),
+// o.per is the bucket's name.
 function chartFigure(ctx, o) {
   const {h} = ctx;
   const capID = o.id + '-caption';
-  const total = o.series.reduce((n, s) => n + s.values.reduce((a, b) => a + b, 0), 0);
+  const additive = o.additive !== false;
+  const fmt = o.fmt || ((v) => (v == null ? '—' : fmtCount(v)));
+  const per = o.per || o.unit.split(' per ')[1];
+  const total = o.series.reduce((n, s) => n + s.values.reduce((a, b) => a + (b || 0), 0), 0);
   const fig = h('figure', {class: 'card chart', id: o.id, 'aria-labelledby': capID, style: {margin: '0 0 1rem'}},
     h('figcaption', {id: capID}, h('h2', {style: {margin: '0 0 .25rem'}}, o.title),
       h('span', {class: 'muted'}, `${o.unit[0].toUpperCase() + o.unit.slice(1)}; time in ${o.zone}.`)));
-  if (total === 0) {
+  const hasData = additive ? total > 0 : o.series.some((s) => s.values.some((v) => v != null));
+  if (!hasData) {
     fig.append(h('p', {class: 'muted chart-empty'}, o.empty));
     if (o.note) fig.append(h('p', {class: 'chart-note'}, o.note));
     return fig;
   }
   // A sentence that says what the chart shows, for screen readers.
   const parts = o.series.map((s) => {
-    const sum = s.values.reduce((a, b) => a + b, 0);
-    let peak = 0;
+    let peak = -1;
     s.values.forEach((v, i) => {
-      if (v > s.values[peak]) peak = i;
+      if (v != null && (peak < 0 || v > s.values[peak])) peak = i;
     });
-    return `${s.label}: ${fmtCount(sum)} in all, at most ${fmtCount(s.values[peak])} in the ${o.unit.split(' per ')[1]} from ${ctx.fmtTime(new Date(o.starts[peak] * 1000).toISOString())}`;
+    if (peak < 0) return `${s.label}: no value`;
+    const at = `in the ${per} from ${ctx.fmtTime(new Date(o.starts[peak] * 1000).toISOString())}`;
+    if (additive) {
+      const sum = s.values.reduce((a, b) => a + b, 0);
+      return `${s.label}: ${fmtCount(sum)} in all, at most ${fmt(s.values[peak])} ${at}`;
+    }
+    const blank = s.values.filter((v) => v == null).length;
+    return `${s.label}: at most ${fmt(s.values[peak])} ${at}` + (blank ? `, ${blank} ${per === 'hour' || per === 'day' ? per + 's' : 'buckets'} without a value` : '');
   });
   const summary = `${o.series.length > 1 ? 'Line chart of ' + o.series.length + ' series' : 'Line chart'}, ${o.unit}, from ${ctx.fmtTime(new Date(o.starts[0] * 1000).toISOString())} to ${ctx.fmtTime(new Date(o.starts[o.starts.length - 1] * 1000).toISOString())} ${o.zone}. ${parts.join('. ')}.`;
   const holder = h('div', {class: 'chart-canvas', role: 'img', 'aria-label': summary});
@@ -272,7 +360,7 @@ function chartFigure(ctx, o) {
         o.series.map((s) => h('th', {scope: 'col', class: 'num'}, s.label)))),
       h('tbody', null, o.starts.map((t, i) => h('tr', null,
         h('th', {scope: 'row', class: 'nowrap'}, ctx.fmtTime(new Date(t * 1000).toISOString())),
-        o.series.map((s) => h('td', {class: 'num'}, fmtCount(s.values[i]))))))))));
+        o.series.map((s) => h('td', {class: 'num'}, fmt(s.values[i]))))))))));
 
   const make = () => {
     const text = cssVar('--text', '#17202b');
@@ -286,7 +374,8 @@ function chartFigure(ctx, o) {
       scales: {x: {time: true}, y: {range: (u, min, max) => [0, Math.max(1, max * 1.1)]}},
       axes: [
         {...axis('Time (' + o.zone + ')'), labelSize: 20},
-        {...axis(o.unit), labelSize: 20, size: 56, values: (u, splits) => splits.map((v) => (Number.isInteger(v) ? fmtCount(v) : ''))},
+        {...axis(o.axisLabel || o.unit), labelSize: 20, size: o.axis ? 64 : 56,
+          values: (u, splits) => splits.map((v) => (o.axis ? o.axis(v) : Number.isInteger(v) ? fmtCount(v) : ''))},
       ],
       series: [
         {label: 'Time', value: (u, ts) => (ts == null ? '—' : ctx.fmtTime(new Date(ts * 1000).toISOString()))},
@@ -296,7 +385,8 @@ function chartFigure(ctx, o) {
           width: 2,
           dash: i % 2 ? [6, 3] : undefined,
           points: {show: o.starts.length <= 48},
-          value: (u, v) => (v == null ? '—' : fmtCount(v)),
+          spanGaps: false,
+          value: (u, v) => fmt(v),
         })),
       ],
       legend: {show: true, live: true},

@@ -1,0 +1,73 @@
+package activitylog
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// CategoryRetention is the category of the system events (action
+// security) that record a purge, and later retention runs: their
+// Extra["operation"] is PurgeStarted before it, PurgeDone or
+// PurgeFailed after.
+const CategoryRetention = "retention"
+
+// Operations of the purge events (Extra["operation"]).
+const (
+	PurgeStarted = "purge_started"
+	PurgeDone    = "purge"
+	PurgeFailed  = "purge_failed"
+)
+
+// PurgeRequest asks a store to delete events at once, in bounded
+// batches: those whose time is before Before, of the Kinds (every kind
+// when empty), of Tenant unless AllTenants, but never the records of
+// purges (system events of CategoryRetention). A store deletes only events
+// without a seal: a sealed event leaves its chain only through a signed
+// pruning record (integrity), which the caller adds when it holds the
+// signing key (activitylog serve does).
+type PurgeRequest struct {
+	Before     time.Time
+	Kinds      []Kind
+	Tenant     string
+	AllTenants bool
+}
+
+// Validate reports the first field of r that a store cannot act on.
+func (r *PurgeRequest) Validate() error {
+	if r.Before.IsZero() {
+		return Invalid("before", "", "is required: the purge deletes events before it")
+	}
+	for _, k := range r.Kinds {
+		if !k.Valid() {
+			names := make([]string, len(Kinds))
+			for i, k := range Kinds {
+				names[i] = string(k)
+			}
+			return Invalid("kinds", string(k), "is not a kind; known are "+strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+// PurgeResult is what a purge did.
+type PurgeResult struct {
+	// Deleted counts the events deleted, ByKind by kind.
+	Deleted int64          `json:"deleted"`
+	ByKind  map[Kind]int64 `json:"by_kind"`
+	// KeptSealed counts the events the request selected that were kept
+	// because they are sealed and no pruning record could cut them (a
+	// chain's events after its newest checkpoint, its last event, or
+	// sealed events of some kinds only).
+	KeptSealed int64 `json:"kept_sealed"`
+	// Pruned counts the sealed events deleted under signed pruning
+	// records, when the caller pruned the chains too; PrunedChains the
+	// chains cut.
+	Pruned       int64 `json:"pruned"`
+	PrunedChains int   `json:"pruned_chains"`
+}
+
+// A Purger deletes events at once (PurgeRequest). sqlite.Store is one.
+type Purger interface {
+	Purge(ctx context.Context, r PurgeRequest) (PurgeResult, error)
+}
