@@ -91,6 +91,32 @@ func (s *Service) SetUserDisabled(ctx context.Context, username string, disabled
 	return nil
 }
 
+// SetUserPermissions replaces the permissions of the user with that
+// username, who carries them from its next request. Superuser is never
+// granted here, nor taken from a superuser: the command line manages
+// superusers. A refused permission is an *activitylog.FieldError.
+func (s *Service) SetUserPermissions(ctx context.Context, username string, perms []activitylog.Permission, by *activitylog.Principal) (User, error) {
+	u, err := s.store.UserByName(ctx, username)
+	if err != nil {
+		return User{}, err
+	}
+	if slices.Contains(u.Permissions, activitylog.Superuser) {
+		return User{}, activitylog.Invalid("permissions", joinPermissions(perms), "cannot be set on superuser "+u.Username+": superusers are managed on the command line (activitylog users)")
+	}
+	perms, err = checkPermissions("permissions", perms, false, "is granted only with --superuser (activitylog users create --superuser)", true)
+	if err != nil {
+		return User{}, err
+	}
+	if err := s.store.SetUserPermissions(ctx, u.Username, perms); err != nil {
+		return User{}, err
+	}
+	old := joinPermissions(u.Permissions)
+	u.Permissions = perms
+	s.recordChange(ctx, by, u.Tenant, "update", "user", u.ID, u.Username, map[string]any{
+		"permissions": joinPermissions(perms), "previous_permissions": old})
+	return u, nil
+}
+
 // NewAPIKey is what CreateAPIKey makes a key of.
 type NewAPIKey struct {
 	Name   string // what the key is for; required, at most 100 bytes

@@ -93,18 +93,22 @@ func (s *Service) createUser(w http.ResponseWriter, r *http.Request) {
 }
 
 // updateUser handles PATCH /api/v1/users/{username} with
-// {"disabled": true} or {"disabled": false}. Disabling ends the user's
-// sessions at once. A superuser cannot disable itself (that would lock
-// out the last one), and the answer is the user as it is now.
+// {"disabled": true|false} and/or {"permissions": […]}. Disabling ends
+// the user's sessions at once; new permissions apply from the user's
+// next request. A principal changes neither of its own user (a
+// superuser could lock out the last one), superuser is never granted,
+// and a superuser's permissions are the command line's. The answer is
+// the user as it is now.
 func (s *Service) updateUser(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Disabled *bool `json:"disabled"`
+		Disabled    *bool                     `json:"disabled"`
+		Permissions *[]activitylog.Permission `json:"permissions"`
 	}
-	if !decodeStrict(w, r, maxUserBody, &body, `{"disabled": true|false}`) {
+	if !decodeStrict(w, r, maxUserBody, &body, `{"disabled": true|false, "permissions": […]}`) {
 		return
 	}
-	if body.Disabled == nil {
-		writeFieldError(w, activitylog.Invalid("disabled", "", "is required: true or false"))
+	if body.Disabled == nil && body.Permissions == nil {
+		writeFieldError(w, activitylog.Invalid("disabled", "", "or permissions is required"))
 		return
 	}
 	name := r.PathValue("username")
@@ -119,11 +123,21 @@ func (s *Service) updateUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	by := activitylog.PrincipalFrom(ctx)
-	if *body.Disabled && by != nil && by.ID == u.ID {
+	if body.Disabled != nil && *body.Disabled && by != nil && by.ID == u.ID {
 		writeFieldError(w, activitylog.Invalid("disabled", "true", "you cannot disable your own user; another superuser or the command line can"))
 		return
 	}
-	if u.Disabled != *body.Disabled {
+	if body.Permissions != nil {
+		if by != nil && by.ID == u.ID {
+			writeFieldError(w, activitylog.Invalid("permissions", joinPermissions(*body.Permissions), "cannot be changed on your own user; another superuser or the command line can"))
+			return
+		}
+		if u, err = s.SetUserPermissions(ctx, u.Username, *body.Permissions, by); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if body.Disabled != nil && u.Disabled != *body.Disabled {
 		if err := s.SetUserDisabled(ctx, u.Username, *body.Disabled, by); err != nil {
 			s.fail(w, r, err)
 			return

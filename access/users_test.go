@@ -53,7 +53,16 @@ func TestUsersAPI(t *testing.T) {
 			body: `{"username":"bob","password":"a long passphrase"}{}`}, 400, []string{`"field":"body"`}, nil},
 		{"create, a viewer", asViewer("POST", "/api/v1/users", `{"username":"bob","password":"a long passphrase"}`), 403, nil, nil},
 		{"patch, no field", req{method: "PATCH", path: "/api/v1/users/viewer", bearer: e.root, body: `{}`}, 400,
-			[]string{`"field":"disabled"`}, nil},
+			[]string{`"field":"disabled"`, "or permissions"}, nil},
+		{"patch, grant superuser", req{method: "PATCH", path: "/api/v1/users/viewer", bearer: e.root, body: `{"permissions":["view_logs","superuser"]}`}, 400,
+			[]string{`"field":"permissions"`, `superuser`}, nil},
+		{"patch, an unknown permission", req{method: "PATCH", path: "/api/v1/users/viewer", bearer: e.root, body: `{"permissions":["fly"]}`}, 400,
+			[]string{`"field":"permissions`, `fly`}, nil},
+		{"patch, a superuser's permissions", req{method: "PATCH", path: "/api/v1/users/admin", bearer: e.root, body: `{"permissions":["view_logs"]}`}, 400,
+			[]string{`"field":"permissions"`, "command line"}, nil},
+		{"patch, one's own permissions", req{method: "PATCH", path: "/api/v1/users/admin", cookie: adminS.cookie,
+			header: map[string]string{"X-CSRF-Token": adminS.csrf}, body: `{"permissions":["view_logs"]}`}, 400,
+			[]string{`"field":"permissions"`, "your own user"}, nil},
 		{"patch, a wrong type", req{method: "PATCH", path: "/api/v1/users/viewer", bearer: e.root, body: `{"disabled":"yes"}`}, 400,
 			[]string{`"field":"body"`, `disabled`}, nil},
 		{"patch, an unknown user", req{method: "PATCH", path: "/api/v1/users/nobody", bearer: e.root, body: `{"disabled":true}`}, 404,
@@ -81,11 +90,30 @@ func TestUsersAPI(t *testing.T) {
 	}
 
 	// The user made through the API signs in.
-	e.login("ana", "a long passphrase")
+	ana := e.login("ana", "a long passphrase")
+
+	// Her permissions change under her session, from its next request.
+	me := func() string {
+		w := e.do(req{method: "GET", path: "/api/v1/me", cookie: ana.cookie})
+		return w.Body.String()
+	}
+	if got := me(); !strings.Contains(got, `"resolve_events"`) {
+		t.Fatalf("ana before: %s", got)
+	}
+	w := e.do(req{method: "PATCH", path: "/api/v1/users/ana", bearer: e.root, body: `{"permissions":["view_all_logs"]}`})
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"permissions":["view_all_logs"]`) {
+		t.Fatalf("set ana's permissions: %d %s", w.Code, w.Body)
+	}
+	if got := me(); !strings.Contains(got, `"view_all_logs"`) || strings.Contains(got, `"resolve_events"`) {
+		t.Errorf("ana's session after the change: %s", got)
+	}
+	if got := e.rec.json(t); !strings.Contains(got, `"previous_permissions":"view_logs,resolve_events"`) {
+		t.Errorf("the permission change is not recorded with the previous permissions")
+	}
 
 	// Disabling ends the viewer's session at once and stops sign-in;
 	// enabling lets it sign in again. Both are recorded.
-	w := e.do(req{method: "PATCH", path: "/api/v1/users/VIEWER", cookie: adminS.cookie,
+	w = e.do(req{method: "PATCH", path: "/api/v1/users/VIEWER", cookie: adminS.cookie,
 		header: map[string]string{"X-CSRF-Token": adminS.csrf}, body: `{"disabled":true}`})
 	if w.Code != 200 || !strings.Contains(w.Body.String(), `"disabled":true`) {
 		t.Fatalf("disable: %d %s", w.Code, w.Body)

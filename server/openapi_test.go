@@ -923,8 +923,11 @@ func oaSchemaList(event, input jobj) jobj {
 		{"UserPatch", jobj{
 			{"type", "object"},
 			{"additionalProperties", false},
-			{"required", []any{"disabled"}},
-			{"properties", jobj{{"disabled", jobj{{"type", "boolean"}, {"description", "true disables the user and ends its sessions; false enables it again."}}}}},
+			{"minProperties", 1},
+			{"properties", jobj{
+				{"disabled", jobj{{"type", "boolean"}, {"description", "true disables the user and ends its sessions; false enables it again."}}},
+				{"permissions", jobj{{"type", "array"}, {"items", jobj{{"enum", oaNames(activitylog.Permissions)}}}, {"description", "The user's permissions from its next request on; not superuser, and not on a superuser."}}},
+			}},
 		}},
 		{"EventAnswer", oaEventAnswer(event)},
 	}
@@ -1520,9 +1523,10 @@ func oaOperations() []oaOp {
 		},
 		oaOp{
 			method: "PATCH", path: "/api/v1/users/{username}", id: "updateUser", tag: "access",
-			summary: "Disable or enable a user",
+			summary: "Disable or enable a user, or set its permissions",
 			desc: "`{\"disabled\": true}` disables the user: it can no longer sign in, and its sessions end at once; `{\"disabled\": false}` enables it again. " +
-				"A user cannot disable itself. The change is recorded as a crud event.",
+				"`{\"permissions\": [...]}` replaces its permissions, which its sessions carry from their next request; superuser is never granted here, " +
+				"and a superuser's permissions are the command line's. A principal changes neither of its own user. Each change is recorded as a crud event.",
 			need:   activitylog.Superuser,
 			params: []any{oaParamRef("Username"), csrf},
 			body:   jobj{{"required", true}, {"content", oaJSON(oaSchemaRef("UserPatch"), oaParse(`{"disabled": true}`))}},

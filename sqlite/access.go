@@ -181,6 +181,25 @@ func (c *Credentials) ListUsers(ctx context.Context) ([]credential.User, error) 
 	return out, nil
 }
 
+// SetUserPermissions replaces the user's permissions.
+func (c *Credentials) SetUserPermissions(ctx context.Context, username string, perms []activitylog.Permission) error {
+	const op = "set user permissions"
+	if err := c.check(op); err != nil {
+		return err
+	}
+	r, err := c.s.w.ExecContext(ctx, `UPDATE users SET permissions = ? WHERE username = ?`, joinPermissions(perms), username)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, unavailable(ctx, err))
+	}
+	if n, err := r.RowsAffected(); err != nil {
+		return fmt.Errorf("%s: %w", op, unavailable(ctx, err))
+	} else if n == 0 {
+		return fmt.Errorf("%s %s: %w", op, username, activitylog.ErrNotFound)
+	}
+	c.poke()
+	return nil
+}
+
 // SetUserDisabled disables or enables the user; disabling deletes its
 // sessions in the same transaction.
 func (c *Credentials) SetUserDisabled(ctx context.Context, username string, disabled bool) error {

@@ -90,6 +90,9 @@ type UserStore interface {
 	// SetUserDisabled disables or enables the user with that username.
 	// Disabling it also deletes its sessions.
 	SetUserDisabled(ctx context.Context, username string, disabled bool) error
+	// SetUserPermissions replaces the permissions of the user with that
+	// username; the user's sessions carry them from their next request.
+	SetUserPermissions(ctx context.Context, username string, perms []activitylog.Permission) error
 }
 
 // KeyStore keeps API keys.

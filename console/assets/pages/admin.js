@@ -291,7 +291,7 @@ async function usersPage(page, ctx, editable) {
 
   const load = async () => {
     const ans = await ctx.api('users');
-    list.replaceChildren(usersTable(ctx, ans.results || [], editable, me, confirmToggle));
+    list.replaceChildren(usersTable(ctx, ans.results || [], editable, me, confirmToggle, editPermissions));
   };
 
   // ----- disable and enable, with a confirmation dialog -----
@@ -322,6 +322,46 @@ async function usersPage(page, ctx, editable) {
       }
     }
   });
+  // ----- permissions, in a dialog of checkboxes -----
+  const permTitle = h('h2', {id: 'perm-dialog-title'}, 'Permissions');
+  const permError = h('p', {class: 'field-error', id: 'perm-dialog-error', role: 'alert', hidden: true});
+  const permBoxes = SCOPES.map(([p, what]) => h('label', {style: {display: 'block'}},
+    h('input', {type: 'checkbox', value: p, id: 'perm-edit-' + p, style: CHECKBOX}), ' ', h('code', null, p), ' ', h('span', {class: 'muted'}, what)));
+  let editing = null;
+  const permDialog = h('dialog', {id: 'perm-dialog', class: 'card', 'aria-labelledby': 'perm-dialog-title'},
+    h('form', {method: 'dialog', onsubmit: async (ev) => {
+      if (ev.submitter && ev.submitter.value !== 'save') return;
+      ev.preventDefault();
+      const u = editing;
+      const perms = permBoxes.map((l) => l.querySelector('input')).filter((i) => i.checked).map((i) => i.value);
+      try {
+        await ctx.api('users/' + encodeURIComponent(u.username), {method: 'PATCH', body: {permissions: perms}});
+        permDialog.close();
+        done.textContent = `Permissions of ${u.username} set to ${perms.length ? perms.join(', ') : 'none'}. They apply from their next request.`;
+        ctx.announce(`Permissions of ${u.username} changed`);
+        await load();
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        permError.textContent = e.message;
+        permError.hidden = false;
+      }
+    }}, permTitle,
+    h('fieldset', null, h('legend', null, 'Permissions (superuser only from the command line)'), permBoxes),
+    permError,
+    h('div', {class: 'form-actions'},
+      h('button', {type: 'submit', class: 'btn', id: 'perm-cancel', value: 'cancel'}, 'Cancel'),
+      h('button', {type: 'submit', class: 'btn btn-primary', id: 'perm-save', value: 'save'}, 'Save permissions'))));
+  function editPermissions(u) {
+    editing = u;
+    permTitle.textContent = `Permissions of "${u.username}"`;
+    permError.hidden = true;
+    for (const l of permBoxes) {
+      const i = l.querySelector('input');
+      i.checked = (u.permissions || []).includes(i.value);
+    }
+    permDialog.showModal();
+  }
+
   function confirmToggle(u, disable) {
     pending = {user: u, disable};
     if (disable) {
@@ -345,7 +385,7 @@ async function usersPage(page, ctx, editable) {
       done.textContent = `User ${created.username} made (${created.id}). They can sign in now.`;
       ctx.announce(`User ${created.username} made`);
       await load();
-    }), dialog);
+    }), dialog, permDialog);
   }
   page.append(status, h('h2', null, 'Users'), done, list);
   await load();
@@ -371,7 +411,7 @@ async function usersPage(page, ctx, editable) {
         'activitylog users disable ann     # ends its sessions at once',
         'activitylog users enable ann',
       ].join('\n')),
-      h('p', {class: 'muted'}, 'A user\'s permissions and password cannot be changed yet: make a new user and disable the old one. ' +
+      h('p', {class: 'muted'}, 'A user\'s password cannot be changed yet: make a new user and disable the old one. ' +
         'See docs/authentication.md.')),
     h('section', {class: 'card', 'aria-labelledby': 'users-perms-title'},
       h('h2', {id: 'users-perms-title'}, 'Permissions'),
@@ -383,7 +423,7 @@ async function usersPage(page, ctx, editable) {
 
 // usersTable lists the users; editable adds Disable or Enable to every
 // row but the signed-in user's own (the API refuses that anyway).
-function usersTable(ctx, users, editable, me, onToggle) {
+function usersTable(ctx, users, editable, me, onToggle, onEdit) {
   const {h} = ctx;
   if (users.length === 0) return h('p', {class: 'muted'}, 'No user yet.');
   return h('div', {class: 'table-wrap'}, h('table', {class: 'table', id: 'users-table'},
@@ -396,11 +436,14 @@ function usersTable(ctx, users, editable, me, onToggle) {
       const st = u.disabled ? 'disabled' : 'active';
       let action = null;
       if (editable) {
-        action = self ? h('span', {class: 'muted', title: 'You cannot disable your own user'}, 'you')
-          : h('button', {type: 'button', class: u.disabled ? 'btn btn-small user-toggle' : 'btn btn-danger btn-small user-toggle',
+        const superuser = (u.permissions || []).includes('superuser');
+        action = self ? h('span', {class: 'muted', title: 'You cannot disable your own user or change its permissions'}, 'you')
+          : [superuser ? null : h('button', {type: 'button', class: 'btn btn-small user-perms',
+            'aria-label': 'Change the permissions of ' + u.username, onclick: () => onEdit(u)}, 'Permissions…'), ' ',
+          h('button', {type: 'button', class: u.disabled ? 'btn btn-small user-toggle' : 'btn btn-danger btn-small user-toggle',
             'data-action': u.disabled ? 'enable' : 'disable',
             'aria-label': (u.disabled ? 'Enable user ' : 'Disable user ') + u.username,
-            onclick: () => onToggle(u, !u.disabled)}, u.disabled ? 'Enable' : 'Disable');
+            onclick: () => onToggle(u, !u.disabled)}, u.disabled ? 'Enable' : 'Disable')];
       }
       return h('tr', {'data-user': u.username, 'data-state': st, 'data-self': self ? 'true' : null},
         h('th', {scope: 'row'}, u.username, self ? h('span', {class: 'muted'}, ' (you)') : null),
