@@ -14,8 +14,9 @@ import (
 // PATCH /api/v1/users/{username}.
 const maxUserBody = 16 << 10
 
-// userJSON is a user as the API shows it: never its password hash.
-type userJSON struct {
+// UserJSON is a user as the API and `activitylog users list --json`
+// show it: never its password hash.
+type UserJSON struct {
 	ID          string                   `json:"id"`
 	Username    string                   `json:"username"`
 	Tenant      string                   `json:"tenant"`
@@ -24,12 +25,13 @@ type userJSON struct {
 	Disabled    bool                     `json:"disabled"`
 }
 
-func toUserJSON(u User) userJSON {
+// ToUserJSON returns u as the API shows it.
+func ToUserJSON(u User) UserJSON {
 	ps := u.Permissions
 	if ps == nil {
 		ps = []activitylog.Permission{}
 	}
-	return userJSON{ID: u.ID, Username: u.Username, Tenant: u.Tenant, Permissions: ps, CreatedAt: u.CreatedAt.UTC(), Disabled: u.Disabled}
+	return UserJSON{ID: u.ID, Username: u.Username, Tenant: u.Tenant, Permissions: ps, CreatedAt: u.CreatedAt.UTC(), Disabled: u.Disabled}
 }
 
 // decodeStrict decodes one JSON object into v, refusing unknown fields
@@ -56,13 +58,13 @@ func (s *Service) listUsers(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := make([]userJSON, len(us))
+	out := make([]UserJSON, len(us))
 	for i, u := range us {
-		out[i] = toUserJSON(u)
+		out[i] = ToUserJSON(u)
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Count   int        `json:"count"`
-		Results []userJSON `json:"results"`
+		Results []UserJSON `json:"results"`
 	}{len(out), out})
 }
 
@@ -89,7 +91,7 @@ func (s *Service) createUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, toUserJSON(u))
+	writeJSON(w, http.StatusCreated, ToUserJSON(u))
 }
 
 // updateUser handles PATCH /api/v1/users/{username} with
@@ -144,5 +146,5 @@ func (s *Service) updateUser(w http.ResponseWriter, r *http.Request) {
 		}
 		u.Disabled = *body.Disabled
 	}
-	writeJSON(w, http.StatusOK, toUserJSON(u))
+	writeJSON(w, http.StatusOK, ToUserJSON(u))
 }

@@ -315,17 +315,9 @@ func defineUsersList(fs *flag.FlagSet) func(context.Context, *cli) error {
 			return err
 		}
 		if *asJSON {
-			type userJSON struct {
-				ID          string                   `json:"id"`
-				Username    string                   `json:"username"`
-				Tenant      string                   `json:"tenant"`
-				Permissions []activitylog.Permission `json:"permissions"`
-				CreatedAt   time.Time                `json:"created_at"`
-				Disabled    bool                     `json:"disabled"`
-			}
-			out := make([]userJSON, len(us))
+			out := make([]access.UserJSON, len(us)) // as GET /api/v1/users shows them
 			for i, u := range us {
-				out[i] = userJSON{u.ID, u.Username, u.Tenant, u.Permissions, u.CreatedAt, u.Disabled}
+				out[i] = access.ToUserJSON(u)
 			}
 			return writeJSONTo(c.stdout, out)
 		}
