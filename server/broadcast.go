@@ -109,6 +109,14 @@ func (b *Broadcaster) Write(ctx context.Context, events []activitylog.Event) err
 	return nil
 }
 
+// Publish hands events that were committed elsewhere, by another
+// replica writing to the same store, to this Broadcaster's subscribers
+// without writing them: package natsq's Relay feeds it, so that a client
+// of any replica sees every event. An event whose id is still in the
+// backlog (this replica wrote it, or it came twice) is not sent again.
+// events is not kept.
+func (b *Broadcaster) Publish(events []activitylog.Event) { b.publish(events) }
+
 // publish copies events (the Writer contract forbids keeping them) and
 // hands them to every subscriber.
 func (b *Broadcaster) publish(events []activitylog.Event) {

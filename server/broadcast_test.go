@@ -144,6 +144,31 @@ func TestBroadcasterRetryPublishedOnce(t *testing.T) {
 	}
 }
 
+// Events another replica committed reach the subscribers through
+// Publish, without a write, and an echo of this replica's own events is
+// not sent twice.
+func TestBroadcasterPublishRemote(t *testing.T) {
+	t.Parallel()
+	w := &memWriter{}
+	b := NewBroadcaster(w, nil)
+	s := b.Subscribe()
+	defer s.Close()
+	local, remote := newEvents(2), newEvents(3)
+	write(t, b, local)
+	b.Publish(remote)
+	b.Publish(local) // this replica's own events, relayed back
+	got, _ := drain(s)
+	if want := []uint64{1, 2, 3, 4, 5}; !equalSeqs(seqs(got), want) {
+		t.Fatalf("seqs: got %v, want %v", seqs(got), want)
+	}
+	if got[2].Event.ID != remote[0].ID {
+		t.Fatalf("third message is %s, want the first remote event %s", got[2].Event.ID, remote[0].ID)
+	}
+	if len(w.events) != 2 {
+		t.Fatalf("the store got %d events, want only the 2 local ones", len(w.events))
+	}
+}
+
 func TestBroadcasterResume(t *testing.T) {
 	t.Parallel()
 	b := NewBroadcaster(&memWriter{}, &BroadcastOptions{Backlog: 5})
