@@ -4,8 +4,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"github.com/activitylog/activitylog/internal/benchcpu"
 	"testing"
+	"time"
+
+	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/benchcpu"
+	"github.com/activitylog/activitylog/storetest"
 )
 
 // benchEvents returns n made-up canonical events of about 1 KB each.
@@ -13,6 +17,22 @@ func benchEvents(n int) [][]byte {
 	out := make([][]byte, n)
 	for i := range out {
 		out[i] = canonicalOf(i, 1024)
+	}
+	return out
+}
+
+// trailEvents returns the canonical bytes of the first n events of
+// storetest's realistic trail.
+func trailEvents(n int) [][]byte {
+	out := make([][]byte, n)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range out {
+		e := storetest.TrailEvent(i, t0.Add(time.Duration(i)*time.Millisecond))
+		b, err := activitylog.Canonical(&e)
+		if err != nil {
+			panic(err)
+		}
+		out[i] = b
 	}
 	return out
 }
@@ -30,6 +50,28 @@ func eventsPerSecond(b *testing.B, cpu *benchcpu.Meter) {
 // and the Merkle tree's leaf and nodes).
 func BenchmarkChain(b *testing.B) {
 	evs := benchEvents(1024)
+	trail := trailEvents(1024)
+	// The same two on the canonical bytes of storetest's realistic
+	// trail (request, crud and auth events of 820 to 950 bytes).
+	b.Run("sha256/trail", func(b *testing.B) {
+		b.ReportAllocs()
+		var sum [32]byte
+		cpu := benchcpu.Start()
+		for i := 0; b.Loop(); i++ {
+			sum = sha256.Sum256(trail[i%len(trail)])
+		}
+		_ = sum
+		eventsPerSecond(b, cpu)
+	})
+	b.Run("next/trail", func(b *testing.B) {
+		b.ReportAllocs()
+		c, _ := NewChainer(&Options{Chain: testChain})
+		cpu := benchcpu.Start()
+		for i := 0; b.Loop(); i++ {
+			c.Next(trail[i%len(trail)])
+		}
+		eventsPerSecond(b, cpu)
+	})
 	b.Run("sha256", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(evs[0])))

@@ -93,6 +93,7 @@ var commands = []*command{
 	},
 	usersCommand,
 	apiKeysCommand,
+	databaseConfigsCommand,
 	keysCommand,
 	verifyCommand,
 	exportCommand,

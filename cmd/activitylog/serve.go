@@ -50,19 +50,58 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
 	slog.SetDefault(log)
 
-	store, err := sqlite.Open(cfg.DB, nil)
+	// The SQLite database db keeps users, API keys and seals, and the
+	// events too unless store names another backend (stores.go).
+	control, err := sqlite.Open(cfg.DB, nil)
 	if err != nil {
 		return err
 	}
+	var (
+		events activitylog.Store = control
+		store  io.Closer         = control // what closeSealed closes
+	)
+	if cfg.Store != "" && !(cfg.StoreScheme() == "sqlite" && sqlitePath(cfg.Store) == cfg.DB) {
+		if events, err = openStore(ctx, cfg.Store); err != nil {
+			return errors.Join(err, control.Close())
+		}
+		store = closers{events, control}
+		log.Info("events go to the store", "store", config.RedactStore(cfg.Store))
+	}
 	// With integrity on, every batch is sealed into the chain as it is
-	// stored (serve_integrity.go).
-	var w activitylog.Writer = store
+	// stored (serve_integrity.go); the configuration allows it only on
+	// the SQLite database.
+	var w activitylog.Writer = events
 	var seal *sealer
 	if cfg.Sealing() {
-		if seal, err = newSealer(ctx, cfg, store, log); err != nil {
+		if seal, err = newSealer(ctx, cfg, control, log); err != nil {
 			return errors.Join(err, store.Close())
 		}
 		w = seal
+	}
+	// With database configurations on, the router sends each tenant's
+	// events to its own database, and the rest (and what falls back
+	// while a tenant's database is down) to the store above
+	// (serve_dbconfig.go). It is closed before the stores, and a replay
+	// it had begun after the sealer closed stays pending for the next
+	// start.
+	var (
+		tenants *tenantStores
+		reader  activitylog.Querier = events
+	)
+	if cfg.DatabaseConfigKeys != "" {
+		def := events
+		if seal != nil {
+			def = sealedDefault{Writer: seal, Store: events}
+		}
+		if tenants, err = newTenantStores(cfg, control, def, log); err != nil {
+			errs := []error{err}
+			if seal != nil {
+				errs = append(errs, seal.Close(context.Background()))
+			}
+			return errors.Join(append(errs, store.Close())...)
+		}
+		w, reader = tenants.router, routedStore{Router: tenants.router, def: events}
+		store = append(closers{tenants.router}, store)
 	}
 	// The broadcaster publishes each committed batch to the live streams.
 	bc := server.NewBroadcaster(w, nil)
@@ -78,7 +117,7 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		}
 		// A count over an empty range of the time index: it touches
 		// the events table without reading it.
-		_, err := store.Count(ctx, activitylog.Filter{From: activitylog.MaxTime})
+		_, err := events.Count(ctx, activitylog.Filter{From: activitylog.MaxTime})
 		return err
 	}
 
@@ -88,7 +127,7 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	if err != nil {
 		return errors.Join(err, closeSealed(context.Background(), rec, seal, store))
 	}
-	svc, err := access.New(store.Credentials(), ao)
+	svc, err := access.New(control.Credentials(), ao)
 	if err != nil {
 		return errors.Join(fmt.Errorf("configure authentication: %w", err), closeSealed(context.Background(), rec, seal, store))
 	}
@@ -99,11 +138,19 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		// status on every event listed.
 		io := seal.apiOptions(cfg, log)
 		io.Audit = rec // every bundle download is itself recorded
-		ih, err := integrityhttp.New(store, io)
+		ih, err := integrityhttp.New(control, io)
 		if err != nil {
 			return errors.Join(fmt.Errorf("configure the integrity API: %w", err), closeSealed(context.Background(), rec, seal, store))
 		}
 		routes, annotators = append(routes, ih.Routes()...), []server.Annotator{ih}
+	}
+
+	if tenants != nil {
+		dr, err := tenants.routes(control, rec, log)
+		if err != nil {
+			return errors.Join(err, closeSealed(context.Background(), rec, seal, store))
+		}
+		routes = append(routes, dr...)
 	}
 
 	mux := http.NewServeMux()
@@ -111,7 +158,7 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	mux.Handle("GET /debug/vars", superuserOnly(svc.Authenticate, expvar.Handler()))
 	// The API at /api/, /healthz and /readyz; the web console at /,
 	// unless built with the noconsole tag (console_on.go, console_off.go).
-	mountAPI(mux, server.New(store, rec, &server.Options{
+	mountAPI(mux, server.New(reader, rec, &server.Options{
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		MaxBatch:     cfg.MaxBatch,
 		Ready:        ready,
@@ -187,7 +234,11 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	// Fold new events into the analytics rollups every minute, so that
 	// the dashboard's requests do not pay for it (they would fold what
 	// is left before they read, so this is speed, not correctness).
+	roll, _ := events.(*sqlite.Store) // other stores aggregate on demand
 	gen.Go(func() {
+		if roll == nil {
+			return
+		}
 		t := time.NewTicker(rollupInterval)
 		defer t.Stop()
 		for {
@@ -195,7 +246,7 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 			case <-genCtx.Done():
 				return
 			case <-t.C:
-				if err := store.Rollup(genCtx); err != nil && genCtx.Err() == nil {
+				if err := roll.Rollup(genCtx); err != nil && genCtx.Err() == nil {
 					log.Warn("fold analytics rollups", "err", err)
 				}
 			}
@@ -316,13 +367,13 @@ activitylog: It too is shown this once; only its argon2id hash is stored.
 }
 
 // closeAll drains the recorder into the store, then closes the store.
-func closeAll(ctx context.Context, rec *activitylog.Recorder, store *sqlite.Store) error {
+func closeAll(ctx context.Context, rec *activitylog.Recorder, store io.Closer) error {
 	return closeSealed(ctx, rec, nil, store)
 }
 
 // closeSealed drains the recorder into the store, stores the sealer's
 // last checkpoint (seal may be nil), then closes the store.
-func closeSealed(ctx context.Context, rec *activitylog.Recorder, seal *sealer, store *sqlite.Store) error {
+func closeSealed(ctx context.Context, rec *activitylog.Recorder, seal *sealer, store io.Closer) error {
 	var errs []error
 	if err := rec.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
@@ -334,6 +385,19 @@ func closeSealed(ctx context.Context, rec *activitylog.Recorder, seal *sealer, s
 	}
 	if err := store.Close(); err != nil {
 		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// closers closes each of its Closers, in order.
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var errs []error
+	for _, c := range cs {
+		if err := c.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

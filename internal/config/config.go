@@ -61,6 +61,11 @@ type Config struct {
 	ShutdownTimeout time.Duration // bound on the graceful shutdown
 	ConsoleReadOnly bool          // the web console hides every control that changes something
 
+	// Storage (docs/storage.md).
+	Store                 string        // event store URL; "" for the SQLite database DB
+	DatabaseConfigKeys    string        // keyring of database config passwords; "" turns them off
+	DatabaseConfigRefresh time.Duration // how often the router reads the configs again
+
 	// Authentication (package access; docs/authentication.md).
 	SessionTTL     time.Duration // absolute life of a session
 	SessionIdle    time.Duration // a session unused this long ends
@@ -112,6 +117,8 @@ func Default() Config {
 		JWTPermClaim:   "permissions",
 
 		IntegrityCheckpointInterval: 10 * time.Second,
+
+		DatabaseConfigRefresh: 30 * time.Second,
 	}
 }
 
@@ -179,6 +186,8 @@ const (
 	users   = "users"
 	apiKeys = "api-keys"
 	verify  = "verify"
+
+	databaseConfigs = "database-configs"
 )
 
 func oneOf(v string, allowed ...string) string {
@@ -221,7 +230,7 @@ var Settings = append([]*Setting{
 		check: func(c *Config) string { return checkAddr(c.Addr) },
 	},
 	{
-		Key: "db", Arg: "PATH", Commands: []string{serve, migrate, users, apiKeys, verify},
+		Key: "db", Arg: "PATH", Commands: []string{serve, migrate, users, apiKeys, databaseConfigs, verify},
 		Usage: "SQLite database file, created if missing; migrations run on open. :memory: keeps events in memory until exit.",
 		field: func(c *Config) any { return &c.DB },
 		check: func(c *Config) string {
@@ -421,7 +430,7 @@ var Settings = append([]*Setting{
 		field: func(c *Config) any { return &c.JWTPermClaim },
 		check: func(c *Config) string { return nonEmpty(c.JWTPermClaim) },
 	},
-}, integritySettings...)
+}, append(storageSettings, integritySettings...)...)
 
 func needsJWTKey(c *Config, v string) string {
 	if v != "" && !c.JWTEnabled() {

@@ -352,3 +352,32 @@ func TestLongValueClipped(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// The store URL's password and query never show, in an error or a
+// value; a scheme that no store has, a path that is not a URL and
+// sealing on another store are refused, naming the setting.
+func TestStoreSetting(t *testing.T) {
+	s := Lookup("store")
+	c := Default()
+	c.Store = "postgres://audit:hunter2@db:5432/audit?password=hunter3&sslmode=require"
+	if v := s.Value(&c); strings.Contains(v, "hunter") || !strings.HasPrefix(v, "postgres://audit:") {
+		t.Errorf("Value = %q", v)
+	}
+	for _, tc := range []struct {
+		store string
+		seal  bool
+		want  string
+	}{
+		{"oracle://x", false, "has scheme oracle"},
+		{"audit.db", false, "must be a URL"},
+		{"postgres://u:hunter2@h/db", true, "integrity sealing needs the SQLite store"},
+		{"sqlite:///var/a.db", true, ""},
+		{"", true, ""},
+	} {
+		c := Default()
+		c.Store, c.Integrity = tc.store, tc.seal
+		if got := checkStore(&c); !strings.Contains(got, tc.want) || (tc.want == "") != (got == "") {
+			t.Errorf("store %q, sealing %v: %q, want %q", tc.store, tc.seal, got, tc.want)
+		}
+	}
+}

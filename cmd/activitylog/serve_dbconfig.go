@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/dbconfig"
+	"github.com/activitylog/activitylog/dbconfig/dbconfighttp"
+	"github.com/activitylog/activitylog/internal/config"
+	"github.com/activitylog/activitylog/server"
+	"github.com/activitylog/activitylog/sqlite"
+)
+
+// tenantStores are serve's database configurations: the router that
+// sends each tenant's events to its own database, and the API that
+// manages the configurations (docs/database-configs.md). They are on
+// when database_config_keys is set.
+type tenantStores struct {
+	keys   *dbconfig.Keyring
+	router *dbconfig.Router
+}
+
+// openTenant opens the store of a database configuration: a SQLite
+// file by its path, the others by their URL (stores.go).
+func openTenant(ctx context.Context, c dbconfig.Config, password string) (activitylog.Store, error) {
+	if c.Engine == dbconfig.SQLite {
+		return sqlite.Open(c.Database, nil)
+	}
+	return openStore(ctx, c.URL(password))
+}
+
+// checkTenant is the test-connection and health-check of a database
+// configuration: it opens the store (which, like the first write
+// would, creates the schema when it is missing), counts over an empty
+// range, and closes it.
+func checkTenant(ctx context.Context, c dbconfig.Config) error {
+	s, err := openTenant(ctx, c, c.Password)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	_, err = s.Count(ctx, activitylog.Filter{From: activitylog.MaxTime})
+	return err
+}
+
+// newTenantStores starts the router in front of def, the store that
+// takes the events no configuration routes, and the events that fall
+// back while a tenant's database is down.
+func newTenantStores(cfg config.Config, control *sqlite.Store, def activitylog.Store, log *slog.Logger) (*tenantStores, error) {
+	kr, err := dbconfig.ParseKeyring(cfg.DatabaseConfigKeys)
+	if err != nil {
+		return nil, fmt.Errorf("database_config_keys: %w", err)
+	}
+	r, err := dbconfig.NewRouter(def, control.DatabaseConfigs(), openTenant, &dbconfig.RouterOptions{
+		Pending: control.PendingEvents(),
+		Keyring: kr,
+		Refresh: cfg.DatabaseConfigRefresh,
+		Logger:  log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start the tenant router: %w", err)
+	}
+	return &tenantStores{keys: kr, router: r}, nil
+}
+
+// routes are the database configuration API's, recording each change
+// through audit.
+func (t *tenantStores) routes(control *sqlite.Store, audit server.Auditor, log *slog.Logger) ([]server.Route, error) {
+	h, err := dbconfighttp.New(control.DatabaseConfigs(), t.keys, &dbconfighttp.Options{
+		Audit:  audit,
+		Router: t.router,
+		Check:  checkTenant,
+		Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("configure the database config API: %w", err)
+	}
+	return h.Routes(), nil
+}
+
+// routedStore is what the API reads with the router on: lists, counts
+// and gets through the router (a filter with a tenant reads that
+// tenant's database), resolutions and purges on the default store.
+type routedStore struct {
+	*dbconfig.Router
+	def activitylog.Store
+}
+
+func (s routedStore) Resolve(ctx context.Context, r activitylog.Resolution) error {
+	res, ok := s.def.(activitylog.Resolver)
+	if !ok {
+		return fmt.Errorf("resolve: %w: the default store keeps no resolutions", activitylog.ErrUnavailable)
+	}
+	return res.Resolve(ctx, r)
+}
+
+func (s routedStore) Resolution(ctx context.Context, id activitylog.ID) (activitylog.Resolution, error) {
+	res, ok := s.def.(activitylog.Resolver)
+	if !ok {
+		return activitylog.Resolution{}, fmt.Errorf("resolution: %w", activitylog.ErrNotFound)
+	}
+	return res.Resolution(ctx, id)
+}
+
+var _ activitylog.Resolver = routedStore{}
+
+// sealedDefault is the default store of the router when sealing is on:
+// writes through the sealer, reads from the store.
+type sealedDefault struct {
+	activitylog.Writer
+	activitylog.Store
+}
+
+func (s sealedDefault) Write(ctx context.Context, events []activitylog.Event) error {
+	return s.Writer.Write(ctx, events)
+}

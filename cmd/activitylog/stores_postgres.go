@@ -1,0 +1,14 @@
+package main
+
+import (
+	"context"
+
+	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/postgres"
+)
+
+func init() {
+	open := func(ctx context.Context, url string) (activitylog.Store, error) { return postgres.Open(ctx, url, nil) }
+	openers["postgres"] = open
+	openers["postgresql"] = open
+}

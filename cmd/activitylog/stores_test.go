@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/dbconfig"
+	"github.com/activitylog/activitylog/sqlite"
+)
+
+// storeCase is one backend that serve's store setting can name: its URL
+// for this test, and how to open the same store directly to look.
+type storeCase struct {
+	name string
+	url  func(t *testing.T) string
+	open func(t *testing.T, url string) activitylog.Store
+}
+
+// storeCases are the backends to run serve against: SQLite always, the
+// others when their server is there (stores_*_test.go add them).
+var storeCases = []storeCase{{
+	name: "sqlite",
+	url:  func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "events.db") },
+	open: func(t *testing.T, u string) activitylog.Store {
+		s, err := sqlite.Open(sqlitePath(u), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	},
+}}
+
+// serve --store URL writes the events to that store, not to db, and
+// reads them back from it; db keeps the credentials.
+func TestServeStore(t *testing.T) {
+	t.Parallel()
+	for _, tc := range storeCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			u := tc.url(t)
+			db := filepath.Join(t.TempDir(), "control.db")
+			s := startServe(t, "--db", db, "--store", u, "--service", "store-test")
+			if s.key == "" {
+				t.Fatal("no bootstrap key: the credentials did not go to db")
+			}
+			if strings.Contains(s.log.String(), "secret-pw") {
+				t.Errorf("the log shows the store's password:\n%s", s.log.String())
+			}
+			body := `{"kind":"crud","action":"update","actor":{"id":"user-7"},"object":{"type":"invoice","id":"INV-9"}}`
+			var posted struct {
+				IDs []string `json:"ids"`
+			}
+			if code := s.do(t, "POST", s.key, "/api/v1/events", body, &posted); code != http.StatusCreated || len(posted.IDs) != 1 {
+				t.Fatalf("POST: status %d, %+v", code, posted)
+			}
+			var l list
+			if code := s.get(t, s.key, "/api/v1/events?"+url.Values{"object_id": {"INV-9"}}.Encode(), &l); code != 200 || l.Count != 1 {
+				t.Fatalf("GET: status %d, %d events, want 1", code, l.Count)
+			}
+			s.stop(t)
+
+			id, err := activitylog.ParseID(posted.IDs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := tc.open(t, u)
+			defer st.Close()
+			e, err := st.Get(context.Background(), id)
+			if err != nil {
+				t.Fatalf("the event is not in the store %s: %v", tc.name, err)
+			}
+			if e.Object.ID != "INV-9" || e.Service != "store-test" {
+				t.Errorf("stored %+v", e)
+			}
+			ctl, err := sqlite.Open(db, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ctl.Close()
+			if _, err := ctl.Get(context.Background(), id); err == nil {
+				t.Error("the event went to db as well")
+			}
+		})
+	}
+}
+
+// A store URL that names no compiled store, or is not a URL, is refused
+// before serve listens, naming the setting.
+func TestServeBadStore(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ store, want string }{
+		{"oracle://db", `config: store "oracle://db": has scheme oracle; must be one of sqlite, postgres`},
+		{"just-a-path.db", `config: store "just-a-path.db": must be a URL`},
+		{"postgres://u:hunter2@127.0.0.1/x", `integrity sealing needs the SQLite store`},
+	} {
+		args := []string{"serve", "--db", filepath.Join(t.TempDir(), "a.db"), "--store", tc.store}
+		if strings.Contains(tc.store, "hunter2") {
+			args = append(args, "--integrity")
+		}
+		r := runBin(t, nil, args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("store %q: exit %d, stderr %q; want exit 2 and %q", tc.store, r.code, r.stderr, tc.want)
+		}
+		if strings.Contains(r.stderr, "hunter2") {
+			t.Errorf("store %q: the error shows the password: %s", tc.store, r.stderr)
+		}
+	}
+}
+
+// With database_config_keys set, a configuration made through the API
+// routes a tenant's events to its own database at once, without a
+// restart; the API never answers the password, and the control
+// database keeps it only encrypted.
+func TestServeTenantDatabase(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db, tenantDB := filepath.Join(dir, "control.db"), filepath.Join(dir, "acme.db")
+	key, err := dbconfig.GenerateKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServe(t, "--db", db, "--database-config-keys", key.String())
+	if strings.Contains(s.log.String(), key.String()) {
+		t.Fatalf("the log shows the key:\n%s", s.log.String())
+	}
+	body := `{"name":"acme","engine":"sqlite","database":` + strconv.Quote(tenantDB) + `,"tenant":"acme","password":"pw-never-shown"}`
+	var created string
+	if code := s.do(t, "POST", s.key, "/api/v1/database-configs", body, &created); code != http.StatusCreated {
+		t.Fatalf("POST /api/v1/database-configs: %d %s", code, created)
+	}
+	if strings.Contains(created, "pw-never-shown") || !strings.Contains(created, `"has_password":true`) {
+		t.Fatalf("the answer shows the password or hides that there is one: %s", created)
+	}
+	var posted struct {
+		IDs []string `json:"ids"`
+	}
+	ev := `[{"kind":"crud","action":"create","tenant":"acme","object":{"type":"doc","id":"A-1"}},` +
+		`{"kind":"crud","action":"create","object":{"type":"doc","id":"N-1"}}]`
+	if code := s.do(t, "POST", s.key, "/api/v1/events", ev, &posted); code != http.StatusCreated || len(posted.IDs) != 2 {
+		t.Fatalf("POST events: %d %+v", code, posted)
+	}
+	var l list
+	if code := s.get(t, s.key, "/api/v1/events?tenant=acme&kind=crud", &l); code != 200 || l.Count != 1 || l.Results[0].Object.ID != "A-1" {
+		t.Fatalf("GET ?tenant=acme: %d %+v", code, l)
+	}
+	var all string
+	s.get(t, s.key, "/api/v1/database-configs", &all)
+	if strings.Contains(all, "pw-never-shown") {
+		t.Fatalf("the list shows the password: %s", all)
+	}
+	s.stop(t)
+
+	acme, err := sqlite.Open(tenantDB, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acme.Close()
+	ctl, err := sqlite.Open(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	ctx := context.Background()
+	for i, want := range []struct {
+		in, notIn *sqlite.Store
+	}{{acme, ctl}, {ctl, acme}} {
+		id, _ := activitylog.ParseID(posted.IDs[i])
+		if _, err := want.in.Get(ctx, id); err != nil {
+			t.Errorf("event %d is not where it was routed: %v", i, err)
+		}
+		if _, err := want.notIn.Get(ctx, id); err == nil {
+			t.Errorf("event %d is in both databases", i)
+		}
+	}
+	raw, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), "pw-never-shown") {
+		t.Error("the control database holds the password in the clear")
+	}
+}

@@ -1,0 +1,728 @@
+package dbconfighttp
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/dbconfig"
+	"github.com/activitylog/activitylog/server"
+)
+
+// Category is the category of the audit events of config changes and
+// tests.
+const Category = "database_config"
+
+// ObjectType is the object type of those events.
+const ObjectType = "database_config"
+
+// Reloader is what the Handler tells about each change, so that routing
+// follows it at once. *dbconfig.Router fits it; when it also has
+// Health (as *dbconfig.Router does), health-check reports the route.
+type Reloader interface {
+	Reload(ctx context.Context) error
+}
+
+// healthReporter is the Router's view of one config.
+type healthReporter interface {
+	Health(id string) dbconfig.RouteHealth
+}
+
+var (
+	_ Reloader       = (*dbconfig.Router)(nil)
+	_ healthReporter = (*dbconfig.Router)(nil)
+)
+
+// Options configures a Handler. The zero value, or nil, means the
+// defaults written beside each field; Audit is required.
+type Options struct {
+	// Audit records every change and test-connection (an
+	// *activitylog.Recorder fits). Required: a change to where events
+	// are stored is never unrecorded.
+	Audit server.Auditor
+	// Router is reloaded after each change, before the answer. Default:
+	// nil, none.
+	Router Reloader
+	// Check connects with a config (its password opened) for
+	// test-connection and health-check. Default: dbconfig.DialCheck,
+	// which only dials the server (or finds the SQLite file).
+	Check dbconfig.Checker
+	// CheckTimeout bounds one check. Default: 5s.
+	CheckTimeout time.Duration
+	// MaxBodyBytes bounds a request's body. Default: 64 KiB.
+	MaxBodyBytes int64
+	// Now is the clock of created_at and updated_at. Default: time.Now.
+	Now func() time.Time
+	// Logger receives what clients are not told. Default:
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults of Options.
+const (
+	DefaultCheckTimeout = 5 * time.Second
+	DefaultMaxBodyBytes = 64 << 10
+	auditTimeout        = 5 * time.Second
+	reloadTimeout       = 30 * time.Second
+	maxErrorText        = 512
+)
+
+// Handler serves the database config routes. It is safe for concurrent
+// use.
+type Handler struct {
+	repo    dbconfig.Repository
+	keys    *dbconfig.Keyring
+	audit   server.Auditor
+	router  Reloader
+	check   dbconfig.Checker
+	timeout time.Duration
+	maxBody int64
+	now     func() time.Time
+	log     *slog.Logger
+}
+
+// New returns the Handler over repo, sealing passwords with keys. An
+// error is a *activitylog.FieldError naming what is missing.
+func New(repo dbconfig.Repository, keys *dbconfig.Keyring, opts *Options) (*Handler, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	switch {
+	case repo == nil:
+		return nil, activitylog.Invalid("repository", "nil", "is required")
+	case keys == nil:
+		return nil, activitylog.Invalid("keyring", "nil", "is required: passwords are stored only sealed")
+	case o.Audit == nil:
+		return nil, activitylog.Invalid("audit", "nil", "is required: every change to a database config is recorded")
+	case o.CheckTimeout < 0:
+		return nil, activitylog.Invalid("check_timeout", o.CheckTimeout.String(), "must not be negative")
+	}
+	if o.Check == nil {
+		o.Check = dbconfig.DialCheck
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Handler{
+		repo: repo, keys: keys, audit: o.Audit, router: o.Router, check: o.Check, now: o.Now,
+		timeout: cmp.Or(o.CheckTimeout, DefaultCheckTimeout),
+		maxBody: cmp.Or(o.MaxBodyBytes, DefaultMaxBodyBytes),
+		log:     cmp.Or(o.Logger, slog.Default()),
+	}, nil
+}
+
+// Routes returns the Handler's routes, for server.Options.Routes; each
+// needs manage_database_config.
+func (h *Handler) Routes() []server.Route {
+	need := activitylog.ManageDatabaseConfig
+	return []server.Route{
+		{Pattern: "GET /api/v1/database-configs", Need: need, Handler: h.list},
+		{Pattern: "POST /api/v1/database-configs", Need: need, Handler: h.create},
+		{Pattern: "GET /api/v1/database-configs/{id}", Need: need, Handler: h.get},
+		{Pattern: "PUT /api/v1/database-configs/{id}", Need: need, Handler: h.update},
+		{Pattern: "DELETE /api/v1/database-configs/{id}", Need: need, Handler: h.delete},
+		{Pattern: "POST /api/v1/database-configs/{id}/test-connection", Need: need, Handler: h.testConnection},
+		{Pattern: "POST /api/v1/database-configs/{id}/health-check", Need: need, Handler: h.healthCheck},
+	}
+}
+
+// input is the body of POST and PUT, and of test-connection: every
+// field optional, so that PUT changes only what it names. id,
+// has_password, created_at and updated_at are accepted, so that a GET's
+// answer can be sent back, and are not applied (id must be the
+// config's).
+type input struct {
+	ID          *string            `json:"id"`
+	Name        *string            `json:"name"`
+	Engine      *string            `json:"engine"`
+	Host        *string            `json:"host"`
+	Port        *int               `json:"port"`
+	Database    *string            `json:"database"`
+	User        *string            `json:"user"`
+	Password    *string            `json:"password"`
+	Options     *map[string]string `json:"options"`
+	RouteFor    *string            `json:"route_for"`
+	Tenant      *string            `json:"tenant"`
+	Primary     *bool              `json:"primary"`
+	Active      *bool              `json:"active"`
+	ReadOnly    *bool              `json:"read_only"`
+	HasPassword *bool              `json:"has_password"`
+	CreatedAt   *time.Time         `json:"created_at"`
+	UpdatedAt   *time.Time         `json:"updated_at"`
+}
+
+const fieldList = "name, engine, host, port, database, user, password, options, route_for, tenant, primary, active, read_only"
+
+// apply sets the fields in names onto c, and reports whether the
+// password was given.
+func (in *input) apply(c *dbconfig.Config) (passwordGiven bool) {
+	set := func(dst *string, src *string) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	set(&c.Name, in.Name)
+	if in.Engine != nil {
+		c.Engine = dbconfig.Engine(*in.Engine)
+	}
+	set(&c.Host, in.Host)
+	if in.Port != nil {
+		c.Port = *in.Port
+	}
+	set(&c.Database, in.Database)
+	set(&c.User, in.User)
+	if in.Options != nil {
+		c.Options = maps.Clone(*in.Options)
+	}
+	set(&c.RouteFor, in.RouteFor)
+	set(&c.Tenant, in.Tenant)
+	for _, b := range []struct {
+		dst *bool
+		src *bool
+	}{{&c.Primary, in.Primary}, {&c.Active, in.Active}, {&c.ReadOnly, in.ReadOnly}} {
+		if b.src != nil {
+			*b.dst = *b.src
+		}
+	}
+	if in.Password != nil {
+		c.Password = *in.Password
+		return true
+	}
+	return false
+}
+
+// decode reads one JSON object into in, strictly. An empty body is
+// allowed when optional. Every error is a *activitylog.FieldError
+// naming the field, or "body".
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, in *input, optional bool) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, h.maxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(in)
+	if optional && errors.Is(err, io.EOF) {
+		return nil
+	}
+	if err != nil {
+		return jsonError(err)
+	}
+	if dec.Decode(new(json.RawMessage)) != io.EOF {
+		return activitylog.Invalid("body", "", "must hold one JSON object")
+	}
+	return nil
+}
+
+// jsonError names what was wrong with a body, without quoting it (it
+// may hold a password).
+func jsonError(err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return activitylog.Invalid("body", "", "is larger than "+strconv.FormatInt(mbe.Limit, 10)+" bytes")
+	case errors.As(err, &se):
+		return activitylog.Invalid("body", "", "is not valid JSON at byte "+strconv.FormatInt(se.Offset, 10))
+	case errors.As(err, &te):
+		if te.Field == "" {
+			return activitylog.Invalid("body", "", "must be a JSON object with the fields "+fieldList)
+		}
+		if te.Field == "options" || strings.HasPrefix(te.Field, "options.") {
+			return activitylog.Invalid(te.Field, "", "must be a JSON object of strings")
+		}
+		return activitylog.Invalid(te.Field, "", "must be a JSON "+jsonType(te.Type.String()))
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return activitylog.Invalid("body", "", "is empty or cut short: send a JSON object")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return activitylog.Invalid(clip(name), "", "is not a field of a database config; known are "+fieldList)
+	}
+	return activitylog.Invalid("body", "", "cannot be decoded")
+}
+
+func jsonType(goType string) string {
+	switch {
+	case strings.Contains(goType, "map"):
+		return "object of strings"
+	case strings.Contains(goType, "int"):
+		return "integer"
+	case strings.Contains(goType, "bool"):
+		return "boolean"
+	case strings.Contains(goType, "Time"):
+		return "RFC 3339 time"
+	}
+	return "string"
+}
+
+// visible reports whether p may see and change c.
+func visible(p *activitylog.Principal, c dbconfig.Config) bool {
+	return p.Has(activitylog.Superuser) || c.Tenant == p.Tenant
+}
+
+// load returns the config of the request's {id}, as ErrNotFound when
+// the principal may not see it.
+func (h *Handler) load(r *http.Request) (dbconfig.Config, error) {
+	id := r.PathValue("id")
+	c, err := h.repo.Get(r.Context(), id)
+	if err != nil {
+		return c, err
+	}
+	if !visible(activitylog.PrincipalFrom(r.Context()), c) {
+		return dbconfig.Config{}, fmt.Errorf("read database config %s: %w", id, activitylog.ErrNotFound)
+	}
+	return c, nil
+}
+
+// list handles GET /api/v1/database-configs.
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+	if err := noParams(r); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	cs, err := h.repo.List(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	p := activitylog.PrincipalFrom(r.Context())
+	out := []dbconfig.Config{}
+	for _, c := range cs {
+		if visible(p, c) {
+			out = append(out, c)
+		}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Count   int               `json:"count"`
+		Results []dbconfig.Config `json:"results"`
+	}{len(out), out})
+}
+
+// get handles GET /api/v1/database-configs/{id}.
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
+	if err := noParams(r); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	c, err := h.load(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+// checkTenant refuses a config of another tenant than the principal's,
+// unless it is a superuser.
+func checkTenant(p *activitylog.Principal, c dbconfig.Config) error {
+	if visible(p, c) {
+		return nil
+	}
+	return &activitylog.ForbiddenError{Field: "tenant", Value: c.Tenant, Reason: "is not the tenant of " + principalName(p)}
+}
+
+// create handles POST /api/v1/database-configs:
+//
+//	{"name": "acme", "engine": "postgres", "host": "db1", "port": 5432, "database": "audit_acme",
+//	 "user": "audit", "password": "…", "options": {"sslmode": "require"},
+//	 "route_for": "all", "tenant": "acme", "primary": true, "active": true}
+//
+// route_for defaults to all, tenant to the principal's, active to true,
+// primary to true unless read_only. The answer, 201, is the config.
+func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := activitylog.PrincipalFrom(ctx)
+	var in input
+	if err := h.decode(w, r, &in, false); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if in.ID != nil {
+		h.fail(w, r, activitylog.Invalid("id", clip(*in.ID), "is made by the server; leave it out"))
+		return
+	}
+	now := h.now().UTC()
+	c := dbconfig.Config{ID: dbconfig.NewID(), RouteFor: dbconfig.RouteAll, Tenant: p.Tenant, Active: true, CreatedAt: now, UpdatedAt: now}
+	in.apply(&c)
+	if in.Primary == nil {
+		c.Primary = !c.ReadOnly
+	}
+	if err := c.Validate(); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := checkTenant(p, c); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	sealed, err := h.keys.Conceal(c)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.repo.Create(ctx, sealed); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.record(ctx, sealed, "create", "security", activitylog.SeverityNotice, nil, c.Password != "",
+		"database config "+sealed.Name+" created by "+principalName(p))
+	h.reload(ctx)
+	writeJSON(w, http.StatusCreated, sealed)
+}
+
+// update handles PUT /api/v1/database-configs/{id}: the fields given
+// replace the config's, the others are kept. A password replaces the
+// stored one; "password": "" removes it; no password keeps it.
+func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := activitylog.PrincipalFrom(ctx)
+	old, err := h.load(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var in input
+	if err := h.decode(w, r, &in, false); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if in.ID != nil && *in.ID != old.ID {
+		h.fail(w, r, activitylog.Invalid("id", clip(*in.ID), "is not the id of the config changed, "+old.ID))
+		return
+	}
+	c := old
+	c.Options = maps.Clone(old.Options)
+	pwGiven := in.apply(&c)
+	c.UpdatedAt = h.now().UTC()
+	if err := c.Validate(); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := checkTenant(p, c); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if pwGiven {
+		c.Secret = ""
+		if c, err = h.keys.Conceal(c); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	if err := h.repo.Update(ctx, c); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.record(ctx, c, "update", "security", activitylog.SeverityNotice, changes(old, c), pwGiven,
+		"database config "+c.Name+" updated by "+principalName(p))
+	h.reload(ctx)
+	writeJSON(w, http.StatusOK, c)
+}
+
+// delete handles DELETE /api/v1/database-configs/{id}: 204.
+func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	c, err := h.load(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.repo.Delete(ctx, c.ID); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.record(ctx, c, "delete", "security", activitylog.SeverityNotice, nil, false,
+		"database config "+c.Name+" deleted by "+principalName(activitylog.PrincipalFrom(ctx)))
+	h.reload(ctx)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// checkResult is the answer of test-connection and health-check.
+type checkResult struct {
+	OK        bool                  `json:"ok"`
+	LatencyMS float64               `json:"latency_ms"`
+	Error     string                `json:"error,omitempty"`
+	CheckedAt time.Time             `json:"checked_at"`
+	Route     *dbconfig.RouteHealth `json:"route,omitempty"`
+}
+
+// run checks c (its password open), within the timeout; the error text
+// never holds the password.
+func (h *Handler) run(ctx context.Context, c dbconfig.Config) checkResult {
+	res := checkResult{CheckedAt: h.now().UTC()}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.timeout)
+	defer cancel()
+	start := time.Now()
+	err := h.check(cctx, c)
+	res.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
+	if err == nil {
+		res.OK = true
+		return res
+	}
+	if errors.Is(err, context.DeadlineExceeded) && cctx.Err() != nil {
+		err = fmt.Errorf("no answer within %s: %w", h.timeout, err)
+	}
+	res.Error = clipN(dbconfig.RedactString(err.Error(), c.Password), maxErrorText)
+	return res
+}
+
+// testConnection handles POST /api/v1/database-configs/{id}/test-connection:
+// it connects with the stored config, or with the fields a body gives
+// in its place (say, a new password to try before saving it), and
+// answers {"ok", "latency_ms", "error"}. It is recorded.
+func (h *Handler) testConnection(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	stored, err := h.load(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var in input
+	if err := h.decode(w, r, &in, true); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if in.ID != nil && *in.ID != stored.ID {
+		h.fail(w, r, activitylog.Invalid("id", clip(*in.ID), "is not the id of the config tested, "+stored.ID))
+		return
+	}
+	c, err := h.keys.Reveal(stored)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	c.Options = maps.Clone(c.Options)
+	in.apply(&c)
+	if err := c.Validate(); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := checkTenant(activitylog.PrincipalFrom(ctx), c); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	res := h.run(ctx, c)
+	action, sev, verdict := "security", activitylog.SeverityInfo, "succeeded"
+	if !res.OK {
+		action, sev, verdict = "warning", activitylog.SeverityWarning, "failed"
+	}
+	shown := c
+	shown.Password, shown.Secret = "", stored.Secret
+	h.recordTest(ctx, shown, action, sev, res, "connection test of database config "+c.Name+" "+verdict)
+	writeJSON(w, http.StatusOK, res)
+}
+
+// healthCheck handles POST /api/v1/database-configs/{id}/health-check:
+// a check of the stored config, with the router's view of its route
+// ("route": routed, open, down, error, written) when the Handler has a
+// router. It is a read, and is not recorded.
+func (h *Handler) healthCheck(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := noParams(r); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var in input
+	if err := h.decode(w, r, &in, true); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if in != (input{}) {
+		h.fail(w, r, activitylog.Invalid("body", "", "must be empty: a health check checks the config as stored (test-connection tries other values)"))
+		return
+	}
+	stored, err := h.load(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var res checkResult
+	if c, err := h.keys.Reveal(stored); err != nil {
+		res = checkResult{CheckedAt: h.now().UTC(), Error: clipN(err.Error(), maxErrorText)}
+	} else {
+		res = h.run(ctx, c)
+	}
+	if hr, ok := h.router.(healthReporter); ok {
+		rh := hr.Health(stored.ID)
+		res.Route = &rh
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// reload tells the router about a change, and logs its failure: the
+// change is stored, and the router's refresh will pick it up.
+func (h *Handler) reload(ctx context.Context) {
+	if h.router == nil {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reloadTimeout)
+	defer cancel()
+	if err := h.router.Reload(rctx); err != nil {
+		h.log.ErrorContext(ctx, "activitylog dbconfig: reload the router after a change", "err", err)
+	}
+}
+
+// fields are a config's recorded fields: never its password.
+func fields(c dbconfig.Config) map[string]any {
+	opts := map[string]any{}
+	for k, v := range c.Options {
+		opts[k] = v
+	}
+	return map[string]any{
+		"config_id": c.ID, "name": c.Name, "engine": string(c.Engine), "host": c.Host, "port": c.Port,
+		"database": c.Database, "user": c.User, "options": opts, "route_for": c.RouteFor, "tenant": c.Tenant,
+		"primary": c.Primary, "active": c.Active, "read_only": c.ReadOnly, "has_password": c.Secret != "",
+	}
+}
+
+// changes lists the fields that differ between a and b, the password
+// as a flag only (password_changed in the event's extra).
+func changes(a, b dbconfig.Config) map[string]activitylog.Change {
+	fa, fb := fields(a), fields(b)
+	out := map[string]activitylog.Change{}
+	for k, va := range fa {
+		vb := fb[k]
+		ja, _ := json.Marshal(va)
+		jb, _ := json.Marshal(vb)
+		if string(ja) != string(jb) {
+			out[k] = activitylog.Change{Old: va, New: vb}
+		}
+	}
+	return out
+}
+
+func (h *Handler) record(ctx context.Context, c dbconfig.Config, op, action string, sev activitylog.Severity,
+	ch map[string]activitylog.Change, passwordChanged bool, msg string) {
+	extra := fields(c)
+	extra["operation"] = op
+	if op == "update" {
+		extra["password_changed"] = passwordChanged
+	}
+	h.emit(ctx, activitylog.Event{Kind: activitylog.KindSystem, Action: action, Severity: sev, Category: Category,
+		Tenant: c.Tenant, Object: activitylog.Object{Type: ObjectType, ID: c.ID, Repr: c.Name},
+		Changes: ch, Extra: extra, Message: msg})
+}
+
+func (h *Handler) recordTest(ctx context.Context, c dbconfig.Config, action string, sev activitylog.Severity, res checkResult, msg string) {
+	extra := fields(c)
+	extra["operation"] = "test_connection"
+	extra["ok"] = res.OK
+	extra["latency_ms"] = res.LatencyMS
+	if res.Error != "" {
+		extra["error"] = res.Error
+	}
+	h.emit(ctx, activitylog.Event{Kind: activitylog.KindSystem, Action: action, Severity: sev, Category: Category,
+		Tenant: c.Tenant, Object: activitylog.Object{Type: ObjectType, ID: c.ID, Repr: c.Name}, Extra: extra, Message: msg})
+}
+
+// emit records e with a timeout of its own, so that a client that went
+// away does not drop it; a failure is logged.
+func (h *Handler) emit(ctx context.Context, e activitylog.Event) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	defer cancel()
+	if err := h.audit.Record(actx, e); err != nil {
+		h.log.ErrorContext(ctx, "activitylog dbconfig: record a database config event", "operation", e.Extra["operation"], "config", e.Object.ID, "err", err)
+	}
+}
+
+func principalName(p *activitylog.Principal) string {
+	if p == nil {
+		return "nobody"
+	}
+	if p.Name != "" {
+		return p.Name
+	}
+	return p.ID
+}
+
+// noParams refuses any query parameter, naming it.
+func noParams(r *http.Request) error {
+	for name, vs := range r.URL.Query() {
+		return activitylog.Invalid(clip(name), clip(strings.Join(vs, ",")), "is not a parameter of "+r.URL.Path+", which takes none")
+	}
+	return nil
+}
+
+// apiError is the body of every error answer, inside {"error": …}, in
+// the shape of the server package's answers.
+type apiError struct {
+	Code    string  `json:"code"`
+	Message string  `json:"message"`
+	Field   string  `json:"field,omitempty"`
+	Value   *string `json:"value,omitempty"`
+}
+
+// fail answers err with its category's status, and logs what the client
+// must not see.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	ctx := r.Context()
+	var fe *activitylog.FieldError
+	var fb *activitylog.ForbiddenError
+	switch {
+	case errors.As(err, &fb):
+		v := fb.Value
+		writeError(w, http.StatusForbidden, apiError{Code: "forbidden", Message: fb.Error(), Field: fb.Field, Value: &v})
+	case errors.As(err, &fe):
+		v := fe.Value
+		writeError(w, http.StatusBadRequest, apiError{Code: "invalid", Message: fe.Error(), Field: fe.Field, Value: &v})
+	case errors.Is(err, activitylog.ErrNotFound):
+		writeError(w, http.StatusNotFound, apiError{Code: "not_found", Message: "no database config has that id"})
+	case errors.Is(err, dbconfig.ErrUnknownKey), errors.Is(err, dbconfig.ErrDecrypt):
+		h.log.ErrorContext(ctx, "activitylog dbconfig: stored password does not decrypt", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusConflict, apiError{Code: "undecryptable", Message: "the stored password does not decrypt with the configured keys; set it again"})
+	case errors.Is(err, activitylog.ErrUnavailable):
+		h.log.ErrorContext(ctx, "activitylog dbconfig: store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusServiceUnavailable, apiError{Code: "unavailable", Message: "the store is unavailable; retry later"})
+	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			writeError(w, http.StatusServiceUnavailable, apiError{Code: "unavailable", Message: "the request timed out"})
+		}
+	default:
+		h.log.ErrorContext(ctx, "activitylog dbconfig: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, apiError{Code: "internal", Message: "internal error"})
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, e apiError) {
+	writeJSON(w, status, struct {
+		Error apiError `json:"error"`
+	}{e})
+}
+
+// writeJSON answers v as JSON, encoded before anything is written.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "application/json; charset=utf-8")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+func clip(s string) string { return clipN(s, 32) }
+
+// clipN shortens s to n bytes, at a rune boundary.
+func clipN(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
+}
