@@ -1,0 +1,72 @@
+// Package mysql is an activitylog store in a MySQL or MariaDB database,
+// through database/sql and github.com/go-sql-driver/mysql.
+//
+//	store, err := mysql.Open(ctx, "mysql://audit:secret@db.internal:3306/audit", nil)
+//	if err != nil {
+//		return err
+//	}
+//	defer store.Close()
+//	rec := activitylog.NewRecorder(store, nil)
+//
+// Store is an activitylog.Store, Resolver and Analyzer, and passes
+// storetest.Run and storetest.RunAnalyzer against MariaDB 10.11.
+//
+// # Connecting
+//
+// Open takes a URL, mysql://user:password@host:port/database?param=value,
+// or the driver's own DSN, user:password@tcp(host:port)/database?param=value;
+// the parameters are the driver's (tls, timeout, readTimeout, …) in
+// both forms. The database must exist; Open creates the tables. It sets
+// what the store relies on whatever the DSN says: the utf8mb4
+// character set, parseTime off, interpolateParams on (arguments are
+// written into the statement text by the driver: one round trip a
+// statement, nothing prepared) and a strict sql_mode without
+// NO_BACKSLASH_ESCAPES. A bad DSN or option is an error wrapping
+// activitylog.ErrInvalid that names it, with the password redacted; a
+// server that cannot be reached, one wrapping activitylog.ErrUnavailable.
+//
+// # Schema
+//
+// Migrations are numbered SQL files in migrations/, embedded in the
+// binary and recorded in schema_migrations; Open applies those the
+// database lacks while it holds a named lock (GET_LOCK), so that
+// processes opening one database at once migrate it once. DDL is not
+// transactional in MySQL, so a migration that a crash cut short is not
+// recorded and runs again from its first statement: every statement is
+// written to be harmless the second time (CREATE TABLE IF NOT EXISTS,
+// indexes inside it).
+//
+// Each event is one InnoDB row: the id (BINARY(16)) is the primary key,
+// the time is a BIGINT of Unix nanoseconds, the fields that filters and
+// orderings use are columns, changes and extra are JSON text, and the
+// whole event is its JSON document (LONGBLOB), which Get and Query
+// return. Text columns are binary (VARBINARY, BLOB), so comparisons and
+// orderings compare bytes, trailing spaces included, as a "C" collation
+// does. Search folds ASCII letters only, which no MySQL collation does,
+// so the four searched fields are also stored with their ASCII letters
+// lowered and searched with a byte-wise LIKE. migrations/0001_init.sql
+// justifies each column and index.
+//
+// # Writes
+//
+// A Write is multi-row INSERT … ON DUPLICATE KEY UPDATE id = id
+// statements of at most Options.BatchBytes (4 MiB) each, whose values
+// Write escapes itself: one statement is atomic on its own, several run
+// in one transaction, so a batch is stored all or none, and a retried
+// batch never duplicates. Not INSERT IGNORE, which turns a value that
+// does not fit, and most other errors, into warnings. A deadlock with a
+// concurrent Write is retried. Write refuses, with an
+// *activitylog.FieldError, the events it cannot store faithfully:
+// a time outside 1678–2261, a kind, action, tenant, actor id or object
+// type longer than 1024 bytes, a value JSON cannot hold, an event
+// larger than max_allowed_packet.
+//
+// # Reads
+//
+// Query pages by keyset (the cursor's ordering value and id) or by
+// offset; every ordering breaks ties by id, and each secondary index
+// ends in the primary key, so a time ordering with its tiebreak is one
+// index read in either direction. The analytics are GROUP BY over the
+// events in one read-only REPEATABLE READ transaction per call; there
+// are no rollups, so a dashboard's cost grows with its window.
+package mysql
