@@ -80,7 +80,9 @@ var commands = []*command{
 			"On the first start over a database with no user and no API key, it prints a superuser API key, once. With --demo, a small instrumented shop is mounted " +
 			"under /demo/ and driven by a traffic generator. With integrity_signing_key set, every stored event is sealed into a hash chain " +
 			"with signed checkpoints, and the integrity API (public key, verify, proofs, a status per listed event) is mounted (docs/sealing.md). On SIGINT or SIGTERM it stops accepting requests, " +
-			"writes every queued event and closes the database, within shutdown_timeout; a second signal stops it at once.",
+			"writes every queued event and closes the database, within shutdown_timeout; a second signal stops it at once. " +
+			"With store set, events go to that store (postgres://, mysql://, clickhouse://, mongodb://; docs/storage.md) while db keeps users and keys; " +
+			"with nats_url, they are published to NATS JetStream for activitylog worker to store (docs/nats.md).",
 		flags: true,
 		run:   serve,
 	},
@@ -91,6 +93,7 @@ var commands = []*command{
 		flags:   true,
 		run:     migrate,
 	},
+	workerCommand,
 	usersCommand,
 	apiKeysCommand,
 	databaseConfigsCommand,

@@ -103,8 +103,24 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		w, reader = tenants.router, routedStore{Router: tenants.router, def: events}
 		store = append(closers{tenants.router}, store)
 	}
-	// The broadcaster publishes each committed batch to the live streams.
+	// A disk spool for outages, and with nats_url the JetStream
+	// publisher in place of the store (serve_pipeline.go): closed after
+	// the Recorder drained into them, before the stores.
+	pipe, pw, err := newPipeline(ctx, cfg, w, log)
+	if err != nil {
+		errs := []error{err}
+		if seal != nil {
+			errs = append(errs, seal.Close(context.Background()))
+		}
+		return errors.Join(append(errs, store.Close())...)
+	}
+	w, store = pw, append(closers{pipe}, store)
+	// The broadcaster publishes each committed batch to the live streams,
+	// and with nats_url what every worker stored.
 	bc := server.NewBroadcaster(w, nil)
+	if err := pipe.subscribe(bc); err != nil {
+		return errors.Join(fmt.Errorf("subscribe to the live subject: %w", err), store.Close())
+	}
 	rec := activitylog.NewRecorder(bc, cfg.RecorderOptions(log))
 	publishStats(rec)
 

@@ -65,6 +65,11 @@ type Config struct {
 	Store                 string        // event store URL; "" for the SQLite database DB
 	DatabaseConfigKeys    string        // keyring of database config passwords; "" turns them off
 	DatabaseConfigRefresh time.Duration // how often the router reads the configs again
+	SpoolDir              string        // disk spool for outages; "" for none
+	SpoolMaxBytes         int64         // cap on the spool's size
+	NATSURL               string        // JetStream between recorders and workers; "" for none
+	NATSStream            string        // stream name
+	NATSPrefix            string        // subject prefix
 
 	// Authentication (package access; docs/authentication.md).
 	SessionTTL     time.Duration // absolute life of a session
@@ -119,6 +124,9 @@ func Default() Config {
 		IntegrityCheckpointInterval: 10 * time.Second,
 
 		DatabaseConfigRefresh: 30 * time.Second,
+		SpoolMaxBytes:         1 << 30,
+		NATSStream:            "ACTIVITYLOG",
+		NATSPrefix:            "activitylog",
 	}
 }
 
@@ -188,6 +196,7 @@ const (
 	verify  = "verify"
 
 	databaseConfigs = "database-configs"
+	worker          = "worker"
 )
 
 func oneOf(v string, allowed ...string) string {
@@ -230,7 +239,7 @@ var Settings = append([]*Setting{
 		check: func(c *Config) string { return checkAddr(c.Addr) },
 	},
 	{
-		Key: "db", Arg: "PATH", Commands: []string{serve, migrate, users, apiKeys, databaseConfigs, verify},
+		Key: "db", Arg: "PATH", Commands: []string{serve, migrate, users, apiKeys, databaseConfigs, verify, worker},
 		Usage: "SQLite database file, created if missing; migrations run on open. :memory: keeps events in memory until exit.",
 		field: func(c *Config) any { return &c.DB },
 		check: func(c *Config) string {
@@ -290,7 +299,7 @@ var Settings = append([]*Setting{
 		check: func(c *Config) string { return positive(c.BlockTimeout) },
 	},
 	{
-		Key: "write_timeout", Arg: "DURATION", Commands: []string{serve},
+		Key: "write_timeout", Arg: "DURATION", Commands: []string{serve, worker},
 		Usage: "Bound on one attempt to write a batch; a failed write is retried with backoff.",
 		field: func(c *Config) any { return &c.WriteTimeout },
 		check: func(c *Config) string { return positive(c.WriteTimeout) },
@@ -336,19 +345,19 @@ var Settings = append([]*Setting{
 		check: func(c *Config) string { return between(c.DemoInterval, MinInterval, time.Hour) },
 	},
 	{
-		Key: "log_level", Arg: "LEVEL", Commands: []string{serve},
+		Key: "log_level", Arg: "LEVEL", Commands: []string{serve, worker},
 		Usage: "Least important log messages written to stderr: debug, info, warn or error.",
 		field: func(c *Config) any { return &c.LogLevel },
 		check: func(c *Config) string { return oneOf(c.LogLevel, "debug", "info", "warn", "error") },
 	},
 	{
-		Key: "log_format", Arg: "FORMAT", Commands: []string{serve},
+		Key: "log_format", Arg: "FORMAT", Commands: []string{serve, worker},
 		Usage: "Format of the log on stderr: text or json.",
 		field: func(c *Config) any { return &c.LogFormat },
 		check: func(c *Config) string { return oneOf(c.LogFormat, "text", "json") },
 	},
 	{
-		Key: "shutdown_timeout", Arg: "DURATION", Commands: []string{serve},
+		Key: "shutdown_timeout", Arg: "DURATION", Commands: []string{serve, worker},
 		Usage: "On SIGINT or SIGTERM, how long to wait for requests in flight and for queued events to be written before giving up.",
 		field: func(c *Config) any { return &c.ShutdownTimeout },
 		check: func(c *Config) string { return positive(c.ShutdownTimeout) },

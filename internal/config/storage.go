@@ -26,13 +26,45 @@ func (c *Config) StoreScheme() string {
 // general ones.
 var storageSettings = []*Setting{
 	{
-		Key: "store", Arg: "URL", Commands: []string{serve},
+		Key: "store", Arg: "URL", Commands: []string{serve, worker},
 		Usage: "Where events are stored, as a URL: sqlite://PATH, postgres://…, mysql://…, clickhouse://…, mongodb://… (docs/storage.md). " +
 			"Empty: the SQLite database db. Users, API keys and database configurations always stay in db. " +
 			"Its password is never printed: give it here or in the URL's query as the driver allows.",
-		field:  func(c *Config) any { return &c.Store },
+		field: func(c *Config) any { return &c.Store },
+		// worker too: where it writes what it pulls from NATS.
 		check:  checkStore,
 		redact: redactStoreURL,
+	},
+	{
+		Key: "spool_dir", Arg: "DIR", Commands: []string{serve},
+		Usage: "A local disk spool (docs/spool.md) that takes each batch the store, or NATS with nats_url, did not take within write_timeout: " +
+			"fsynced before the write counts as done, replayed every 10s until the store takes it. Nothing that reached it is lost to a crash. " +
+			"Empty: no spool; a failing store is retried, and what cannot be written is counted as failed.",
+		field: func(c *Config) any { return &c.SpoolDir },
+	},
+	{
+		Key: "spool_max_bytes", Arg: "BYTES", Commands: []string{serve},
+		Usage: "Cap on the spool's size on disk; a batch that would pass it is refused (and retried, then counted as failed).",
+		field: func(c *Config) any { return &c.SpoolMaxBytes },
+		check: func(c *Config) string { return between(c.SpoolMaxBytes, 1<<20, 1<<40) },
+	},
+	{
+		Key: "nats_url", Arg: "URL", Commands: []string{serve, worker},
+		Usage: "NATS server with JetStream (docs/nats.md). serve: what it records and what POST /api/v1/events receives is published to the stream, " +
+			"for activitylog worker to store, and its live streams show what every worker stored. worker: where it pulls from. Empty: serve writes to its store itself.",
+		field:  func(c *Config) any { return &c.NATSURL },
+		check:  checkNATS,
+		redact: redactStoreURL,
+	},
+	{
+		Key: "nats_stream", Arg: "NAME", Commands: []string{serve, worker},
+		Usage: "The JetStream stream's name; every serve and worker of one trail names the same.",
+		field: func(c *Config) any { return &c.NATSStream },
+	},
+	{
+		Key: "nats_prefix", Arg: "PREFIX", Commands: []string{serve, worker},
+		Usage: "Subject prefix: events are published to PREFIX.events.KIND, live streams on PREFIX.live.",
+		field: func(c *Config) any { return &c.NATSPrefix },
 	},
 	{
 		Key: "database_config_keys", Arg: "ID:BASE64,…", Commands: []string{serve, databaseConfigs}, Secret: true,
@@ -80,6 +112,20 @@ func checkStore(c *Config) string {
 	}
 	if scheme != "sqlite" && c.Sealing() {
 		return "integrity sealing needs the SQLite store for now: leave store empty or turn integrity off (docs/storage.md)"
+	}
+	return ""
+}
+
+func checkNATS(c *Config) string {
+	if c.NATSURL == "" {
+		return ""
+	}
+	u, err := url.Parse(c.NATSURL)
+	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+		return "must be a nats:// or tls:// URL such as nats://127.0.0.1:4222"
+	}
+	if c.Sealing() {
+		return "integrity sealing is done where events are stored; with nats_url that is activitylog worker, which does not seal yet: turn integrity off (docs/nats.md)"
 	}
 	return ""
 }

@@ -1,0 +1,64 @@
+// Package clickhouse is an activitylog store in ClickHouse, over the
+// native protocol (github.com/ClickHouse/clickhouse-go/v2). It suits
+// large trails: inserts in blocks, analytics as GROUP BYs in the
+// server.
+//
+//	store, err := clickhouse.Open(ctx, "clickhouse://127.0.0.1:9000/audit", nil)
+//	if err != nil {
+//		return err
+//	}
+//	defer store.Close()
+//	rec := activitylog.NewRecorder(store, nil)
+//
+// Store is an activitylog.Store, Resolver, Analyzer and Scanner, and
+// passes storetest.Run and storetest.RunAnalyzer. It was written and
+// tested against ClickHouse 18.16 (Debian's package), and needs nothing
+// newer: no DateTime64, JSON, Map, Bool or IPv4 types, no TTL, no
+// server-side query parameters.
+//
+// # Schema
+//
+// Open creates the tables it lacks (unless Options.SkipMigrate), as
+// numbered steps recorded in a migrations table; the database must
+// exist. The events table (Options.Table, default "events") is a
+// ReplacingMergeTree partitioned by month and ordered by (tenant,
+// kind, time, id), in granules of 1024 rows. Time is Unix nanoseconds
+// in an Int64, the id a FixedString(16). The fields that orderings use
+// have columns; the other fields that filters, Search and the
+// analytics read are the elements of one Array(String) column, attrs;
+// the rest of the event is a JSON document in a String column, data.
+// Few columns, because ClickHouse 18.16 writes each column of each
+// insert as files of its own, and creating them was most of an
+// insert's cost. Resolutions are rows of a table of their own, every
+// one kept; the last stored wins.
+//
+// # Writes
+//
+// A Write asks which of its ids the table holds at the batch's times
+// and sends the others as one block of one INSERT, so a retried batch
+// never duplicates. ClickHouse has no transactions: a block is stored
+// whole in each partition (month) it touches, so a batch within one
+// month is stored all or none, and a failed batch across months may
+// have stored some months; its retry stores the rest, and converges to
+// exactly once. Two processes that write the same new event at the
+// same moment may both store it; the engine folds such identical rows
+// when it merges parts. See write.go for the whole argument.
+//
+// Arguments are bound by the driver on the client: strings quoted, with
+// ', \ and NUL escaped; every other byte passes as it is. Strings are
+// compared as bytes, so filters are exact and text orderings are in
+// byte order; Search folds ASCII letters only
+// (positionCaseInsensitive). The fields with columns or in attrs come
+// back byte for byte; the others go through JSON, where a byte that is
+// not valid UTF-8 becomes U+FFFD.
+//
+// # Reads
+//
+// Query, Count and the analytics narrow the primary index by tenant,
+// kind and time. ClickHouse 18.16 cannot read a table in its order to
+// stop at a page, so a page reads every row its filter selects and
+// keeps the first PageSize+1 (a top-N sort): narrow filters and
+// windows are fast, a page of a whole large tenant is not. Get looks
+// for a version 7 id near the time it carries first, through the
+// index, and reads every id only when it is not there.
+package clickhouse
