@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/eventjson"
 )
 
 // Get returns the event with id, or an error wrapping
@@ -29,7 +30,7 @@ func (s *Store) Get(ctx context.Context, id activitylog.ID) (activitylog.Event, 
 	if err != nil {
 		return activitylog.Event{}, fmt.Errorf("get event %s: %w", id, unavailable(ctx, err))
 	}
-	e, err := decodeEvent(data, ns)
+	e, err := eventjson.Decode(data, ns)
 	if err != nil {
 		return activitylog.Event{}, fmt.Errorf("get event %s: decode: %w", id, err)
 	}
@@ -148,13 +149,13 @@ func (s *Store) selectPage(ctx context.Context, f activitylog.Filter, c activity
 	events := make([]activitylog.Event, 0, min(f.PageSize+1, 64))
 	for rows.Next() {
 		var (
-			data sql.RawBytes // valid until Next; decodeEvent copies what it keeps
+			data sql.RawBytes // valid until Next; eventjson.Decode copies what it keeps
 			ns   int64
 		)
 		if err := rows.Scan(&data, &ns); err != nil {
 			return activitylog.Page{}, fmt.Errorf("%s: %w", what, unavailable(ctx, err))
 		}
-		e, err := decodeEvent(data, ns)
+		e, err := eventjson.Decode(data, ns)
 		if err != nil {
 			return activitylog.Page{}, fmt.Errorf("%s: decode: %w", what, err)
 		}

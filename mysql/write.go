@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/eventjson"
 	driver "github.com/go-sql-driver/mysql"
 )
 
@@ -117,15 +118,15 @@ var refusedValue = map[uint16]bool{1406: true, 1264: true, 1366: true, 4025: tru
 func (s *Store) build(buf *writeBuf, events []activitylog.Event) error {
 	buf.stmt = append(buf.stmt[:0], insertPrefix...)
 	rows := 0
-	var sp spans
+	var sp eventjson.Spans
 	for i := range events {
 		e := &events[i]
 		if err := check(e); err != nil {
 			return fmt.Errorf("event %s: %w", e.ID, err)
 		}
 		var err error
-		if buf.doc, err = appendEvent(buf.doc[:0], e, &sp); err != nil {
-			return fmt.Errorf("event %s: %w", e.ID, refused(err))
+		if buf.doc, err = eventjson.Append(buf.doc[:0], e, &sp); err != nil {
+			return fmt.Errorf("event %s: %w", e.ID, eventjson.Refused(err))
 		}
 		mark := len(buf.stmt)
 		if rows > 0 {
@@ -200,18 +201,8 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// refused turns an encoding error into the *activitylog.FieldError
-// that names the field that could not be stored.
-func refused(err error) error {
-	var e *encodeError
-	if errors.As(err, &e) {
-		return activitylog.Invalid(e.field(), e.value, "cannot be stored as JSON: "+e.err.Error())
-	}
-	return activitylog.Invalid("event", "", "cannot be stored as JSON: "+err.Error())
-}
-
 // appendRow appends e's row, "(…)", in insertPrefix's column order.
-func appendRow(b []byte, e *activitylog.Event, doc []byte, sp *spans) []byte {
+func appendRow(b []byte, e *activitylog.Event, doc []byte, sp *eventjson.Spans) []byte {
 	b = append(b, "(X'"...)
 	b = appendHex(b, e.ID[:])
 	b = append(b, "',"...)
@@ -239,7 +230,7 @@ func appendRow(b []byte, e *activitylog.Event, doc []byte, sp *spans) []byte {
 		b = appendEscaped(b, v, true)
 		b = append(b, '\'')
 	}
-	for _, sp := range [...][2]int{sp.changes, sp.extra} {
+	for _, sp := range [...][2]int{sp.Changes, sp.Extra} {
 		if sp[1] == 0 {
 			b = append(b, ",NULL"...)
 			continue

@@ -7,6 +7,7 @@ import (
 
 	"github.com/activitylog/activitylog"
 	"github.com/activitylog/activitylog/internal/benchcpu"
+	"github.com/activitylog/activitylog/internal/eventjson"
 	"github.com/activitylog/activitylog/storetest"
 	"github.com/jackc/pgx/v5"
 )
@@ -76,7 +77,7 @@ func BenchmarkIngest(b *testing.B) {
 		batch := make([]activitylog.Event, benchBatch)
 		rows := make([][]any, benchBatch)
 		var data []byte
-		var sp spans
+		var sp eventjson.Spans
 		t := time.Now().UTC().Add(-time.Hour)
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -88,7 +89,7 @@ func BenchmarkIngest(b *testing.B) {
 			ends := make([]int, len(batch))
 			for j := range batch {
 				var err error
-				if data, err = appendEvent(data, &batch[j], &sp); err != nil {
+				if data, err = eventjson.Append(data, &batch[j], &sp); err != nil {
 					b.Fatal(err)
 				}
 				ends[j] = len(data)

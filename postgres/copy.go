@@ -144,8 +144,8 @@ func (b *writeBuf) appendRow(out []byte, i int) []byte {
 	} {
 		out = appendText(out, v)
 	}
-	out = b.appendJSONB(out, sp.changes)
-	out = b.appendJSONB(out, sp.extra)
+	out = b.appendJSONB(out, sp.Changes)
+	out = b.appendJSONB(out, sp.Extra)
 	return appendField(out, b.data[start:b.ends[i]])
 }
 

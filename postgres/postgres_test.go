@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/eventjson"
 	"github.com/activitylog/activitylog/storetest"
 	"github.com/jackc/pgx/v5"
 )
@@ -655,8 +656,8 @@ func TestColumns(t *testing.T) {
 			t.Errorf("column %s = %#v, want %#v", stageColumns[i], got[i], want[i])
 		}
 	}
-	var sp spans
-	if doc, _ := appendEvent(nil, &e, &sp); string(doc) != string(data) {
+	var sp eventjson.Spans
+	if doc, _ := eventjson.Append(nil, &e, &sp); string(doc) != string(data) {
 		t.Errorf("data = %s, want %s", data, doc)
 	}
 	// Without changes and extra: NULLs; the route falls back to the path.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/eventjson"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -33,7 +34,7 @@ func (s *Store) Get(ctx context.Context, id activitylog.ID) (activitylog.Event, 
 	if err != nil {
 		return activitylog.Event{}, fmt.Errorf("get event %s: %w", id, unavailable(ctx, err))
 	}
-	e, err := decodeEvent(data, ns)
+	e, err := eventjson.Decode(data, ns)
 	if err != nil {
 		return activitylog.Event{}, fmt.Errorf("get event %s: decode: %w", id, err)
 	}
@@ -139,7 +140,7 @@ func (s *Store) page(ctx context.Context, f activitylog.Filter, c activitylog.Co
 		if err := rows.Scan(&data, &ns); err != nil {
 			return activitylog.Page{}, fmt.Errorf("query events: %w", unavailable(ctx, err))
 		}
-		e, err := decodeEvent(data, ns)
+		e, err := eventjson.Decode(data, ns)
 		if err != nil {
 			return activitylog.Page{}, fmt.Errorf("query events: decode: %w", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/eventjson"
 )
 
 // Scan calls fn with every event that matches f, in f's ordering, as
@@ -46,7 +47,7 @@ func (s *Store) Scan(ctx context.Context, f activitylog.Filter, fn func(e *activ
 		if err := rows.Scan(&data, &ns); err != nil {
 			return fmt.Errorf("scan events: %w", unavailable(ctx, err))
 		}
-		e, err := decodeEvent(data, ns)
+		e, err := eventjson.Decode(data, ns)
 		if err != nil {
 			return fmt.Errorf("scan events: decode: %w", err)
 		}

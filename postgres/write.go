@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/eventjson"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -62,7 +63,7 @@ type writeBuf struct {
 	events []*activitylog.Event // the batch, each id once
 	data   []byte               // every event's JSON, one after another
 	ends   []int                // ends[i] is where event i's JSON ends in data
-	spans  []spans              // where event i's changes and extra lie in its JSON
+	spans  []eventjson.Spans    // where event i's changes and extra lie in data
 	times  []int64
 	seen   map[activitylog.ID]struct{}
 	ids    []byte // the COPY stream of event_ids
@@ -86,10 +87,10 @@ func (b *writeBuf) encode(events []activitylog.Event) error {
 			return fmt.Errorf("event %s: %w", e.ID,
 				activitylog.Invalid("time", t.Format(time.RFC3339Nano), "must be between the years 1678 and 2261"))
 		}
-		var sp spans
+		var sp eventjson.Spans
 		var err error
-		if b.data, err = appendEvent(b.data, e, &sp); err != nil {
-			return fmt.Errorf("event %s: %w", e.ID, refused(err))
+		if b.data, err = eventjson.Append(b.data, e, &sp); err != nil {
+			return fmt.Errorf("event %s: %w", e.ID, eventjson.Refused(err))
 		}
 		b.events = append(b.events, e)
 		b.ends = append(b.ends, len(b.data))
@@ -251,13 +252,3 @@ func fixText(s string, from int) string {
 }
 
 func isUTF8(s string) bool { return utf8.ValidString(s) }
-
-// refused turns an encoding error into the *activitylog.FieldError
-// that names the field that could not be stored.
-func refused(err error) error {
-	var e *encodeError
-	if errors.As(err, &e) {
-		return activitylog.Invalid(e.field(), e.value, "cannot be stored as JSON: "+e.err.Error())
-	}
-	return activitylog.Invalid("event", "", "cannot be stored as JSON: "+err.Error())
-}

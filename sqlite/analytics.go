@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/eventjson"
 )
 
 // The analytics answer with SQL aggregations. A dashboard or error
@@ -662,7 +663,7 @@ func (s *Store) Select(ctx context.Context, f activitylog.Filter, c activitylog.
 		if err := rows.Scan(&data, &ns); err != nil {
 			return activitylog.Page{}, fmt.Errorf("select events: %w", unavailable(ctx, err))
 		}
-		e, err := decodeEvent(data, ns)
+		e, err := eventjson.Decode(data, ns)
 		if err != nil {
 			return activitylog.Page{}, fmt.Errorf("select events: decode: %w", err)
 		}

@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/eventjson"
 	"github.com/activitylog/activitylog/storetest"
 )
 
 // The integrity chain hashes activitylog.AppendCanonical of an event when
 // it is written, and a verifier hashes it again from the event it reads
 // back. These tests hold the two to each other, for every way this
-// store reads an event: decodeEvent (Get, Query) and docDecoder (Scan).
+// store reads an event: eventjson.Decode (Get, Query) and docDecoder (Scan).
 
 func canonical(t testing.TB, e *activitylog.Event) []byte {
 	t.Helper()
@@ -35,17 +36,17 @@ func canonical(t testing.TB, e *activitylog.Event) []byte {
 func checkCanonicalStored(t testing.TB, e *activitylog.Event) {
 	t.Helper()
 	want := canonical(t, e)
-	doc, err := appendEvent(nil, e)
+	doc, err := eventjson.Append(nil, e, nil)
 	if err != nil {
-		t.Fatalf("appendEvent: %v", err)
+		t.Fatalf("eventjson.Append: %v", err)
 	}
 	ns := e.Time.UnixNano()
-	got, err := decodeEvent(doc, ns)
+	got, err := eventjson.Decode(doc, ns)
 	if err != nil {
-		t.Fatalf("decodeEvent(%s): %v", doc, err)
+		t.Fatalf("eventjson.Decode(%s): %v", doc, err)
 	}
 	if c := canonical(t, &got); !bytes.Equal(c, want) {
-		t.Fatalf("canonical bytes change when stored and read back (decodeEvent)\n got %s\nwant %s\n doc %s", c, want, doc)
+		t.Fatalf("canonical bytes change when stored and read back (eventjson.Decode)\n got %s\nwant %s\n doc %s", c, want, doc)
 	}
 	var scanned activitylog.Event
 	if err := decodeScanned(&scanned, doc, ns); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/eventjson"
 	"github.com/activitylog/activitylog/storetest"
 )
 
@@ -111,7 +112,7 @@ func writeSchema1(t *testing.T, s *Store, es []activitylog.Event) {
 	t.Helper()
 	for i := range es {
 		e := &es[i]
-		data, err := appendEvent(nil, e)
+		data, err := eventjson.Append(nil, e, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

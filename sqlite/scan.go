@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/eventjson"
 )
 
 var _ activitylog.Scanner = (*Store)(nil)
@@ -176,12 +177,12 @@ func (sc *scanner) selectSQL() (string, []any) {
 }
 
 // decode decodes a stored document into e, which it resets first,
-// with its time from the time column, as decodeEvent does. A document
-// in the form appendEvent writes (every key of a struct at most once,
-// in the struct's order, no whitespace, no nulls where a struct field
-// is) is decoded by docDecoder, which gives what encoding/json gives
-// without its reflection; anything else, and anything docDecoder is
-// unsure of, goes to decodeEvent.
+// with its time from the time column, as eventjson.Decode does. A
+// document in the form eventjson.Append writes (every key of a struct
+// at most once, in the struct's order, no whitespace, no nulls where a
+// struct field is) is decoded by docDecoder, which gives what
+// encoding/json gives without its reflection; anything else, and
+// anything docDecoder is unsure of, goes to eventjson.Decode.
 //
 // The strings of e are substrings of doc, except those with escapes.
 // The maps of its fields are those e had, emptied, or new ones where e
@@ -198,7 +199,7 @@ func (d *docDecoder) decode(e *activitylog.Event, doc string, ns int64) error {
 		e.Time = time.Unix(0, ns).UTC()
 		return nil
 	}
-	v, err := decodeEvent([]byte(doc), ns)
+	v, err := eventjson.Decode([]byte(doc), ns)
 	*e = v
 	return err
 }

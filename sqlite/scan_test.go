@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/eventjson"
 	"github.com/activitylog/activitylog/storetest"
 )
 
@@ -22,21 +23,21 @@ func decodeScanned(e *activitylog.Event, data []byte, ns int64) error {
 	return d.decode(e, string(data), ns)
 }
 
-// checkDecoding holds decodeScanned to decodeEvent (encoding/json): the
-// same event, or an error from both. fast says the document must take
-// docDecoder's path rather than fall back.
+// checkDecoding holds decodeScanned to eventjson.Decode (encoding/json):
+// the same event, or an error from both. fast says the document must
+// take docDecoder's path rather than fall back.
 func checkDecoding(t *testing.T, doc []byte, fast bool) {
 	t.Helper()
 	const ns = 1_700_000_000_123_456_789
-	want, wantErr := decodeEvent(doc, ns)
+	want, wantErr := eventjson.Decode(doc, ns)
 	var got activitylog.Event
 	got.Extra = map[string]any{"left": "over"} // must be reset
 	err := decodeScanned(&got, doc, ns)
 	if (err != nil) != (wantErr != nil) {
-		t.Fatalf("decodeScanned error %v, decodeEvent error %v\ndoc %s", err, wantErr, doc)
+		t.Fatalf("decodeScanned error %v, eventjson.Decode error %v\ndoc %s", err, wantErr, doc)
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("decodeScanned differs from decodeEvent\n got %#v\nwant %#v\ndoc %s", got, want, doc)
+		t.Fatalf("decodeScanned differs from eventjson.Decode\n got %#v\nwant %#v\ndoc %s", got, want, doc)
 	}
 	d := docDecoder{s: string(doc)}
 	var e activitylog.Event
@@ -85,7 +86,7 @@ func TestDecodeScannedMatchesEncodingJSON(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := minimal
 			change(&e)
-			doc, err := appendEvent(nil, &e)
+			doc, err := eventjson.Append(nil, &e, nil)
 			if err != nil {
 				t.Fatalf("encode: %v", err)
 			}
@@ -94,7 +95,7 @@ func TestDecodeScannedMatchesEncodingJSON(t *testing.T) {
 	}
 	for i := range 20 {
 		e := storetest.NewEvent(i)
-		doc, err := appendEvent(nil, &e)
+		doc, err := eventjson.Append(nil, &e, nil)
 		if err != nil {
 			t.Fatalf("encode: %v", err)
 		}
@@ -190,7 +191,7 @@ func TestDecodeScannedEveryField(t *testing.T) {
 	fill(t, reflect.ValueOf(&e).Elem(), "event")
 	e.ID = activitylog.NewID(time.Now())
 	e.Time = time.Now()
-	doc, err := appendEvent(nil, &e)
+	doc, err := eventjson.Append(nil, &e, nil)
 	if err != nil {
 		t.Fatalf("encode: %v", err)
 	}
@@ -234,7 +235,7 @@ func fill(t *testing.T, v reflect.Value, path string) {
 func FuzzDecodeScanned(f *testing.F) {
 	for i := range 4 {
 		e := storetest.NewEvent(i)
-		doc, _ := appendEvent(nil, &e)
+		doc, _ := eventjson.Append(nil, &e, nil)
 		f.Add(doc)
 	}
 	f.Add([]byte(`{"extra":{"a":[1,"x",null,true,{"b":-1.5e-3}]},"changes":{"x":{"old":null,"new":"\u00e9"}}}`))
@@ -246,15 +247,15 @@ func FuzzDecodeScanned(f *testing.F) {
 
 func BenchmarkDecode(b *testing.B) {
 	e := storetest.TrailEvent(7, time.Now())
-	doc, err := appendEvent(nil, &e)
+	doc, err := eventjson.Append(nil, &e, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("decodeEvent", func(b *testing.B) {
+	b.Run("eventjson.Decode", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(doc)))
 		for b.Loop() {
-			if _, err := decodeEvent(doc, 1); err != nil {
+			if _, err := eventjson.Decode(doc, 1); err != nil {
 				b.Fatal(err)
 			}
 		}

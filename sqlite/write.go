@@ -3,13 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/eventjson"
 )
 
 // insertColumns are the columns Write fills, in the order of its
@@ -108,8 +108,8 @@ func (b *writeBuf) encode(events []activitylog.Event) error {
 				activitylog.Invalid("time", t.Format(time.RFC3339Nano), "must be between the years 1678 and 2261"))
 		}
 		var err error
-		if b.data, err = appendEvent(b.data, &events[i]); err != nil {
-			return fmt.Errorf("event %s: %w", events[i].ID, refused(err))
+		if b.data, err = eventjson.Append(b.data, &events[i], nil); err != nil {
+			return fmt.Errorf("event %s: %w", events[i].ID, eventjson.Refused(err))
 		}
 		b.ends = append(b.ends, len(b.data))
 	}
@@ -193,16 +193,6 @@ func (s *Store) Write(ctx context.Context, events []activitylog.Event) error {
 		s.ckpt.poke()
 	}
 	return nil
-}
-
-// refused turns an encoding error into the *activitylog.FieldError
-// that names the field that could not be stored.
-func refused(err error) error {
-	var e *encodeError
-	if errors.As(err, &e) {
-		return activitylog.Invalid(e.field(), e.value, "cannot be stored as JSON: "+e.err.Error())
-	}
-	return activitylog.Invalid("event", "", "cannot be stored as JSON: "+err.Error())
 }
 
 // docStart returns where event i's JSON starts in writeBuf.data.

@@ -1,4 +1,4 @@
-package sqlite
+package eventjson
 
 import (
 	"bytes"
@@ -12,27 +12,51 @@ import (
 	"github.com/activitylog/activitylog/storetest"
 )
 
-// checkEncoding holds appendEvent to encoding/json: the same bytes, or
-// an error from both.
+// checkEncoding holds Append to encoding/json: the same bytes, or an
+// error from both; and its spans to the JSON of changes and extra.
 func checkEncoding(t *testing.T, e *activitylog.Event) {
 	t.Helper()
 	want, wantErr := json.Marshal(e)
-	got, err := appendEvent([]byte("prefix"), e)
+	sp := Spans{Changes: [2]int{1, 2}, Extra: [2]int{3, 4}} // Append resets it
+	got, err := Append([]byte("prefix"), e, &sp)
 	if (err != nil) != (wantErr != nil) {
-		t.Fatalf("appendEvent error %v, encoding/json error %v", err, wantErr)
+		t.Fatalf("Append error %v, encoding/json error %v", err, wantErr)
 	}
 	if err != nil {
+		if _, ok := errors.AsType[*Error](err); !ok {
+			t.Fatalf("Append error %T %v, want an *Error", err, err)
+		}
 		return
 	}
 	if !bytes.HasPrefix(got, []byte("prefix")) {
-		t.Fatalf("appendEvent lost the prefix: %s", got)
+		t.Fatalf("Append lost the prefix: %s", got)
+	}
+	for _, c := range []struct {
+		name string
+		sp   [2]int
+		v    any
+		n    int
+	}{{"changes", sp.Changes, e.Changes, len(e.Changes)}, {"extra", sp.Extra, e.Extra, len(e.Extra)}} {
+		if c.n == 0 {
+			if c.sp != [2]int{} {
+				t.Errorf("%s span %v for an empty map", c.name, c.sp)
+			}
+			continue
+		}
+		w, _ := json.Marshal(c.v)
+		if g := got[c.sp[0]:c.sp[1]]; !bytes.Equal(g, w) {
+			t.Errorf("%s span %v holds %s, want %s", c.name, c.sp, g, w)
+		}
+	}
+	if nilSp, _ := Append([]byte("prefix"), e, nil); !bytes.Equal(nilSp, got) {
+		t.Fatalf("Append with nil spans differs\n got %s\nwant %s", nilSp, got)
 	}
 	if got = got[len("prefix"):]; !bytes.Equal(got, want) {
-		t.Fatalf("appendEvent differs from encoding/json\n got %s\nwant %s", got, want)
+		t.Fatalf("Append differs from encoding/json\n got %s\nwant %s", got, want)
 	}
 }
 
-func TestAppendEventMatchesEncodingJSON(t *testing.T) {
+func TestAppendMatchesEncodingJSON(t *testing.T) {
 	now := time.Date(2026, 5, 17, 10, 11, 12, 123456789, time.UTC)
 	minimal := activitylog.Event{ID: activitylog.NewID(now), Time: now, Kind: activitylog.KindCustom, Action: "x", Severity: activitylog.SeverityInfo}
 	type point struct{ X, Y int }
@@ -50,8 +74,14 @@ func TestAppendEventMatchesEncodingJSON(t *testing.T) {
 		"object":        func(e *activitylog.Event) { e.Object = activitylog.Object{Repr: "only repr"} },
 		"object id":     func(e *activitylog.Event) { e.Object = activitylog.Object{ID: "7", Repr: "r"} },
 		"empty changes": func(e *activitylog.Event) { e.Changes = map[string]activitylog.Change{} },
+		"empty extra":   func(e *activitylog.Event) { e.Extra = map[string]any{} },
 		"changes": func(e *activitylog.Event) {
 			e.Changes = map[string]activitylog.Change{"b": {}, "a": {Old: 1, New: int64(-2)}, "<k>": {Old: []any{nil, true, 1.5}, New: map[string]any{"z": nil}}}
+		},
+		"changes and extra": func(e *activitylog.Event) {
+			e.Changes = map[string]activitylog.Change{"b": {Old: 1.5, New: []any{"x", nil}}, "a\x00": {}}
+			e.Extra = map[string]any{"n": map[string]any{"deep": []string{"1"}}, "t": true}
+			e.Message, e.Tool = "<&> \"q\" \\ \x00 \xff ü", "t"
 		},
 		"floats": func(e *activitylog.Event) {
 			e.Extra = map[string]any{"a": 0.1, "b": 1e21, "c": 1e20, "d": 1e-6, "e": 1e-7, "f": -1.5e-10, "g": math.Copysign(0, -1),
@@ -88,16 +118,56 @@ func TestAppendEventMatchesEncodingJSON(t *testing.T) {
 		e := storetest.NewEvent(i)
 		checkEncoding(t, &e)
 	}
+	var es []activitylog.Event
+	es = append(es, storetest.Fixture(24)...)
+	es = append(es, storetest.AnalyticsFixture(40)...)
+	for i := range 20 {
+		es = append(es, storetest.TrailEvent(i*37, now))
+	}
+	for i := range es {
+		checkEncoding(t, &es[i])
+	}
 	cycle := map[string]any{}
 	cycle["self"] = cycle
 	e := minimal
 	e.Extra = cycle
-	if _, err := appendEvent(nil, &e); err == nil {
-		t.Error("appendEvent of a map that contains itself succeeded")
+	if _, err := Append(nil, &e, nil); err == nil {
+		t.Error("Append of a map that contains itself succeeded")
 	}
 }
 
-func TestAppendEventNamesTheField(t *testing.T) {
+// TestSpansAcrossDocuments: the spans are offsets into the whole buffer,
+// so that a store appending a batch's documents one after another can
+// slice each event's changes and extra out of it.
+func TestSpansAcrossDocuments(t *testing.T) {
+	var b []byte
+	var spans []Spans
+	es := storetest.Fixture(24)
+	for i := range es {
+		var sp Spans
+		var err error
+		if b, err = Append(b, &es[i], &sp); err != nil {
+			t.Fatal(err)
+		}
+		spans = append(spans, sp)
+	}
+	var n int
+	for i, sp := range spans {
+		if len(es[i].Changes) == 0 {
+			continue
+		}
+		n++
+		w, _ := json.Marshal(es[i].Changes)
+		if g := b[sp.Changes[0]:sp.Changes[1]]; !bytes.Equal(g, w) {
+			t.Errorf("event %d: changes span %v holds %s, want %s", i, sp.Changes, g, w)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no event of the fixture has changes")
+	}
+}
+
+func TestAppendNamesTheField(t *testing.T) {
 	now := time.Now()
 	for _, c := range []struct {
 		field, value string
@@ -116,15 +186,44 @@ func TestAppendEventNamesTheField(t *testing.T) {
 	} {
 		e := activitylog.Event{ID: activitylog.NewID(now), Time: now, Kind: activitylog.KindCustom, Action: "x", Severity: activitylog.SeverityInfo}
 		c.change(&e)
-		_, err := appendEvent(nil, &e)
-		var fe *activitylog.FieldError
-		if !errors.As(refused(err), &fe) || fe.Field != c.field || (c.value != "" && fe.Value != c.value) {
-			t.Errorf("%s: refused(%v) = %v, want a FieldError for %s %q", c.field, err, refused(err), c.field, c.value)
+		_, err := Append(nil, &e, nil)
+		ee, ok := errors.AsType[*Error](err)
+		if !ok || ee.Field() != c.field || (c.value != "" && ee.Value != c.value) {
+			t.Errorf("%s: Append error %v, want an *Error for %s %q", c.field, err, c.field, c.value)
 		}
+		fe, ok := errors.AsType[*activitylog.FieldError](Refused(err))
+		if !ok || fe.Field != c.field || (c.value != "" && fe.Value != c.value) || !errors.Is(fe, activitylog.ErrInvalid) {
+			t.Errorf("%s: Refused(%v) = %v, want a FieldError for %s %q", c.field, err, Refused(err), c.field, c.value)
+		}
+	}
+	if fe, ok := errors.AsType[*activitylog.FieldError](Refused(errors.New("x"))); !ok || fe.Field != "event" {
+		t.Errorf("Refused of another error = %v, want a FieldError for event", Refused(errors.New("x")))
 	}
 }
 
-func FuzzAppendEvent(f *testing.F) {
+func TestDecode(t *testing.T) {
+	e := storetest.NewEvent(3)
+	e.Time = time.Date(2026, 5, 17, 10, 11, 12, 123456789, time.FixedZone("X", 3600))
+	doc, err := Append(nil, &e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(doc, e.Time.UnixNano())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Time.Equal(e.Time) || got.Time.Location() != time.UTC {
+		t.Errorf("time = %v, want %v in UTC", got.Time, e.Time)
+	}
+	if got.ID != e.ID || got.Action != e.Action || got.Message != e.Message {
+		t.Errorf("Decode = %+v, want %+v", got, e)
+	}
+	if _, err := Decode([]byte(`{"id":`), 0); err == nil {
+		t.Error("Decode of a truncated document succeeded")
+	}
+}
+
+func FuzzAppend(f *testing.F) {
 	f.Add("GET /", "a<b>&c", "\xff\u2028", 1.5, int64(0))
 	f.Add("", "", "", 1e21, int64(-1))
 	f.Fuzz(func(t *testing.T, msg, key, val string, num float64, ns int64) {
@@ -140,13 +239,21 @@ func FuzzAppendEvent(f *testing.F) {
 	})
 }
 
-func BenchmarkAppendEvent(b *testing.B) {
+func BenchmarkAppend(b *testing.B) {
 	e := storetest.NewEvent(7)
-	b.Run("appendEvent", func(b *testing.B) {
+	b.Run("Append", func(b *testing.B) {
 		b.ReportAllocs()
 		var buf []byte
 		for b.Loop() {
-			buf, _ = appendEvent(buf[:0], &e)
+			buf, _ = Append(buf[:0], &e, nil)
+		}
+	})
+	b.Run("Append spans", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []byte
+		var sp Spans
+		for b.Loop() {
+			buf, _ = Append(buf[:0], &e, &sp)
 		}
 	})
 	b.Run("encoding/json", func(b *testing.B) {

@@ -1,4 +1,4 @@
-package mysql
+package eventjson
 
 import (
 	"encoding/json"
@@ -13,35 +13,26 @@ import (
 	"github.com/activitylog/activitylog/internal/jsonenc"
 )
 
-// The data column holds each event's JSON document, byte for byte what
-// encoding/json makes of it (the tests hold the two to each other), so
-// that anything reading the column sees the documented event format.
-// appendEvent writes it by hand, as the SQLite store does (this file is
-// its encoder, which records where changes and extra lie in the
-// document, so that their columns are slices of it and not encoded
-// twice). Values in the
-// any-typed maps that are not the types JSON decodes to (nil, bool,
-// float64, string, []any, map[string]any) and a few common others go
-// through encoding/json.
+// Spans says where the changes and extra objects lie in the buffer
+// Append returned: b[Changes[0]:Changes[1]] is the JSON object of the
+// event's changes, offsets into the whole buffer, prefix included; both
+// 0 when the event has none (Append leaves out an empty map).
+type Spans struct{ Changes, Extra [2]int }
 
-// spans says where the changes and extra objects lie in a document:
-// b[start:end], relative to the start of the document; zero when the
-// event has none.
-type spans struct {
-	changes, extra [2]int
-}
-
-// appendEvent appends the JSON document of e to b, and records in sp
-// where its changes and extra are.
-func appendEvent(b []byte, e *activitylog.Event, sp *spans) ([]byte, error) {
-	base := len(b)
-	*sp = spans{}
+// Append appends the JSON document of e to b, the bytes encoding/json
+// would write. When sp is not nil it records where changes and extra
+// lie. An error is an *Error, and what was appended before it is left
+// in b.
+func Append(b []byte, e *activitylog.Event, sp *Spans) ([]byte, error) {
+	if sp != nil {
+		*sp = Spans{}
+	}
 	b = append(b, `{"id":"`...)
 	b, _ = e.ID.AppendText(b)
 	b = append(b, `","time":`...)
 	var err error
 	if b, err = appendTime(b, e.Time); err != nil {
-		return b, &encodeError{path: []string{"time"}, value: e.Time.String(), err: err}
+		return b, &Error{path: []string{"time"}, Value: e.Time.String(), Err: err}
 	}
 	b = appendKey(b, "kind", true)
 	b = appendString(b, string(e.Kind))
@@ -76,7 +67,9 @@ func appendEvent(b []byte, e *activitylog.Event, sp *spans) ([]byte, error) {
 	}
 	if len(e.Changes) > 0 {
 		b = append(b, `,"changes":`...)
-		sp.changes[0] = len(b) - base
+		if sp != nil {
+			sp.Changes[0] = len(b)
+		}
 		b = append(b, '{')
 		for i, k := range sortedKeys(e.Changes) {
 			if i > 0 {
@@ -95,7 +88,9 @@ func appendEvent(b []byte, e *activitylog.Event, sp *spans) ([]byte, error) {
 			b = append(b, '}')
 		}
 		b = append(b, '}')
-		sp.changes[1] = len(b) - base
+		if sp != nil {
+			sp.Changes[1] = len(b)
+		}
 	}
 	if !requestIsZero(&e.Request) {
 		if b, err = appendRequest(b, &e.Request); err != nil {
@@ -121,11 +116,13 @@ func appendEvent(b []byte, e *activitylog.Event, sp *spans) ([]byte, error) {
 	b = appendStr(b, "category", e.Category, false)
 	if len(e.Extra) > 0 {
 		b = append(b, `,"extra":`...)
-		sp.extra[0] = len(b) - base
+		start := len(b)
 		if b, err = appendMap(b, e.Extra, 0); err != nil {
 			return b, inField(err, "extra")
 		}
-		sp.extra[1] = len(b) - base
+		if sp != nil {
+			sp.Extra = [2]int{start, len(b)}
+		}
 	}
 	return append(b, '}'), nil
 }
@@ -249,18 +246,20 @@ const maxDepth = 1000
 
 var errDepth = errors.New("is nested too deeply, or contains itself")
 
-// An encodeError says where in an event a value could not be encoded.
-// It is built as the error returns, so the path is innermost first.
-type encodeError struct {
+// An Error says where in an event a value could not be encoded. It is
+// built as the error returns, so the path is innermost first.
+type Error struct {
 	path  []string // field names and map keys, innermost first
-	value string   // the value, as far as it can be shown
-	err   error
+	Value string   // the value, as far as it can be shown
+	Err   error    // why it could not be encoded
 }
 
-func (e *encodeError) Error() string { return e.field() + ": " + e.err.Error() }
+func (e *Error) Error() string { return e.Field() + ": " + e.Err.Error() }
 
-// field returns the path, outermost first, e.g. "extra.price".
-func (e *encodeError) field() string {
+func (e *Error) Unwrap() error { return e.Err }
+
+// Field returns the path, outermost first, e.g. "extra.price".
+func (e *Error) Field() string {
 	p := slices.Clone(e.path)
 	slices.Reverse(p)
 	return strings.Join(p, ".")
@@ -268,11 +267,11 @@ func (e *encodeError) field() string {
 
 // inField adds a field name or map key to err's path.
 func inField(err error, name string) error {
-	if e, ok := err.(*encodeError); ok {
+	if e, ok := err.(*Error); ok {
 		e.path = append(e.path, name)
 		return e
 	}
-	return &encodeError{path: []string{name}, err: err}
+	return &Error{path: []string{name}, Err: err}
 }
 
 func appendMap(b []byte, m map[string]any, depth int) ([]byte, error) {
@@ -280,7 +279,7 @@ func appendMap(b []byte, m map[string]any, depth int) ([]byte, error) {
 		return append(b, "null"...), nil
 	}
 	if depth > maxDepth {
-		return b, &encodeError{value: "map", err: errDepth}
+		return b, &Error{Value: "map", Err: errDepth}
 	}
 	b = append(b, '{')
 	var err error
@@ -322,7 +321,7 @@ func appendValue(b []byte, v any, depth int) ([]byte, error) {
 			return append(b, "null"...), nil
 		}
 		if depth > maxDepth {
-			return b, &encodeError{value: "array", err: errDepth}
+			return b, &Error{Value: "array", Err: errDepth}
 		}
 		b = append(b, '[')
 		var err error
@@ -353,7 +352,7 @@ func appendValue(b []byte, v any, depth int) ([]byte, error) {
 	}
 	j, err := json.Marshal(v)
 	if err != nil {
-		return b, &encodeError{value: fmt.Sprintf("%T", v), err: err}
+		return b, &Error{Value: fmt.Sprintf("%T", v), Err: err}
 	}
 	return append(b, j...), nil
 }
@@ -362,21 +361,10 @@ func appendValue(b []byte, v any, depth int) ([]byte, error) {
 func appendFloat(b []byte, f float64) ([]byte, error) {
 	b, ok := jsonenc.AppendFloat(b, f)
 	if !ok {
-		return b, &encodeError{value: strconv.FormatFloat(f, 'g', -1, 64), err: errors.New("is not a JSON number")}
+		return b, &Error{Value: strconv.FormatFloat(f, 'g', -1, 64), Err: errors.New("is not a JSON number")}
 	}
 	return b, nil
 }
 
 // appendString appends s as a JSON string the way encoding/json does.
 func appendString(b []byte, s string) []byte { return jsonenc.AppendString(b, s) }
-
-// decodeEvent decodes a stored document. The time comes from the time
-// column, so that it is in UTC whatever zone the event was written in.
-func decodeEvent(data []byte, ns int64) (activitylog.Event, error) {
-	var e activitylog.Event
-	if err := json.Unmarshal(data, &e); err != nil {
-		return e, err
-	}
-	e.Time = time.Unix(0, ns).UTC()
-	return e, nil
-}
