@@ -72,7 +72,8 @@ type Options struct {
 	RetryMin, RetryMax time.Duration
 	// MaxRetries is how often a failing batch is retried before its
 	// events are counted as failed and reported lost. Default: 0,
-	// meaning retry until Shutdown's deadline.
+	// meaning retry until Shutdown's deadline. A Writer's refusal (an
+	// error wrapping ErrInvalid) is never retried: see Recorder.
 	MaxRetries int
 	// DisabledKinds are not recorded. Record returns nil for them and
 	// counts them as filtered. Default: none.
@@ -108,7 +109,7 @@ type Stats struct {
 	Written    uint64        `json:"written"`     // committed by the Writer (loss reports included)
 	Dropped    uint64        `json:"dropped"`     // not accepted: queue full under Drop or Block
 	Refused    uint64        `json:"refused"`     // not accepted: queue full under Fail
-	Failed     uint64        `json:"failed"`      // accepted but lost: the Writer never took them
+	Failed     uint64        `json:"failed"`      // accepted but lost: the Writer never took them, or refused them
 	Filtered   uint64        `json:"filtered"`    // left out by DisabledKinds or Filter
 	Retries    uint64        `json:"retries"`     // write attempts that were retries
 	Batches    uint64        `json:"batches"`     // batches committed
@@ -137,6 +138,22 @@ func (it *item) size() int {
 // it; one background goroutine batches the queue, redacts each event,
 // and hands the batch to the Writer, retrying with capped backoff.
 // Shutdown drains the queue. A Recorder is safe for concurrent use.
+//
+// # Refused events
+//
+// A Writer may refuse a batch with an error wrapping ErrInvalid (a
+// *FieldError) when it cannot hold an event faithfully: a time outside
+// the store's range, an event larger than a broker's max payload. That
+// error would come back on every retry, so it is not retried. Instead
+// the batch is bisected: each half is written on its own (with the
+// usual retries for other errors), and a refused half is split again,
+// down to the single Record'ed event, or the single Commit, whose events
+// are written together or refused together. A refused event is counted
+// in Stats.Failed, reported by the next audit_loss event, and logged
+// with its id and the Writer's error, never its content; every other
+// event of the batch is stored. A refused audit_loss event is reported
+// again by the next one. An error that joins a refusal with another
+// failure (a MultiWriter whose other store is down) is retried whole.
 type Recorder struct {
 	w        Writer
 	opts     Options
@@ -262,8 +279,12 @@ func NewRecorder(w Writer, opts *Options) *Recorder {
 // Record returns nil once the event is accepted (Async) or committed
 // (Sync); an error wrapping ErrInvalid (a *FieldError) for an event
 // that fails Validate; ErrQueueFull as the full-queue policy says; or
-// ErrClosed after Shutdown. In Sync mode a ctx that ends before the
-// commit returns ctx's error, but the accepted event is still written.
+// ErrClosed after Shutdown. In Sync mode it returns the write's error
+// when the event was not stored: an error wrapping ErrInvalid when the
+// Writer refused this event (the other events of its batch are stored,
+// and their Records return nil), or the Writer's last error when the batch
+// failed for good. In Sync mode a ctx that ends before the commit
+// returns ctx's error, but the accepted event is still written.
 func (r *Recorder) Record(ctx context.Context, e Event) error {
 	if err := r.prepare(ctx, &e); err != nil {
 		return err
@@ -515,7 +536,10 @@ func (v *Reservation) Release() {
 // *FieldError's field is prefixed with the event's index, as in
 // "events[3].kind"); it then queues them together, and the Writer gets
 // them in one Write call, so they are stored all or none. Commit waits
-// for that write whatever the Mode, and returns its error. When the
+// for that write whatever the Mode, and returns its error. If the
+// Writer refuses any of them (an error wrapping ErrInvalid), none is
+// stored, Commit returns that error, and they are counted failed; the
+// other events batched with them are stored (see Recorder). When the
 // queue lacks room for all of them it refuses them all with
 // ErrQueueFull, counted as refused. It serves ingestion from other
 // processes, which must learn that their events are stored.
@@ -781,8 +805,10 @@ func (r *Recorder) lossEvent() (Event, bool) {
 	return e, true
 }
 
-// writeBatch redacts and writes one batch, retrying until it is
-// committed, MaxRetries is spent, or Shutdown's deadline passes.
+// writeBatch redacts and writes one batch. A failure is retried with
+// backoff until the batch is committed, MaxRetries is spent, or
+// Shutdown's deadline passes. A refusal (see refusal) is not retried:
+// the batch is split, and isolate writes what the Writer takes.
 func (r *Recorder) writeBatch(batch []item, n int) {
 	loss, hasLoss := r.lossEvent()
 	if n == 0 && !hasLoss {
@@ -812,19 +838,45 @@ func (r *Recorder) writeBatch(batch []item, n int) {
 		events = append(events, loss)
 	}
 	start := time.Now()
-	var err error
+	err := r.write(events)
+	switch {
+	case err == nil:
+		r.committed(len(events), hasLoss, start)
+	case refusal(err):
+		r.writeRefused(batch, events, hasLoss, err, start)
+		return
+	default:
+		// Lost: count the accepted events. A lost loss report is
+		// reported again by the next one, through the totals.
+		r.failed.Add(uint64(n))
+		if hasLoss {
+			r.lossLost()
+		}
+		err = fmt.Errorf("write audit batch: %w", err)
+	}
+	for i := range batch {
+		if batch[i].done != nil {
+			batch[i].done <- err
+		}
+	}
+}
+
+// write hands events to the Writer. It retries a failure with backoff
+// until MaxRetries is spent or Shutdown's deadline passes, but returns a
+// refusal at once: the same events would be refused again.
+func (r *Recorder) write(events []Event) error {
 	for attempt := 0; ; attempt++ {
 		ctx, cancel := context.WithTimeout(r.abortCtx, r.opts.WriteTimeout)
-		err = r.w.Write(ctx, events)
+		err := r.w.Write(ctx, events)
 		cancel()
-		if err == nil {
-			break
+		if err == nil || refusal(err) {
+			return err
 		}
 		if attempt&(attempt+1) == 0 { // attempts 1, 2, 4, 8, …
 			r.opts.Logger.Error("activitylog: write batch", "events", len(events), "attempt", attempt+1, "err", err)
 		}
 		if (r.opts.MaxRetries > 0 && attempt >= r.opts.MaxRetries) || r.abortCtx.Err() != nil {
-			break
+			return err
 		}
 		r.retries.Add(1)
 		select {
@@ -832,34 +884,150 @@ func (r *Recorder) writeBatch(batch []item, n int) {
 		case <-r.abortCtx.Done():
 		}
 	}
-	if err != nil {
-		// Lost: count the accepted events. A lost loss report is
-		// reported again by the next one, through the totals.
-		r.failed.Add(uint64(n))
-		if hasLoss {
-			// The report was lost too: report the same losses again.
-			p := r.prevReported
-			r.reportedDropped, r.reportedRefused, r.reportedFailed = p[0], p[1], p[2]
+}
+
+// refusal reports whether err is a Writer refusing what it was given
+// (an error wrapping ErrInvalid, such as a *FieldError) and nothing
+// else. An error that joins a refusal with another failure, as a
+// MultiWriter's does when one store refuses and another is down, is not
+// a refusal: the batch is retried whole, as for any failure.
+func refusal(err error) bool {
+	if !errors.Is(err, ErrInvalid) {
+		return false
+	}
+	for err != nil {
+		switch x := err.(type) {
+		case interface{ Unwrap() []error }:
+			errs := x.Unwrap()
+			for _, e := range errs {
+				if !refusal(e) {
+					return false
+				}
+			}
+			return len(errs) > 0
+		case interface{ Unwrap() error }:
+			err = x.Unwrap()
+		default:
+			return errors.Is(err, ErrInvalid)
 		}
-		err = fmt.Errorf("write audit batch: %w", err)
-	} else {
-		r.written.Add(uint64(len(events)))
-		r.batches.Add(1)
-		if hasLoss {
-			r.lossEvents.Add(1)
+	}
+	return false
+}
+
+// writeRefused finishes a batch whose write was refused. The batch's
+// units are its items (a Record'ed event, or a Commit's events, which
+// stay together) and the loss report; isolate finds those the Writer
+// refuses. Each refused unit is logged by id, never by content, and its
+// events are counted failed; a refused loss report is reported again by
+// the next one; the rest are stored. Each waiting caller learns its own
+// unit's outcome.
+func (r *Recorder) writeRefused(batch []item, events []Event, hasLoss bool, err error, start time.Time) {
+	units := len(batch)
+	if hasLoss {
+		units++
+	}
+	bounds := make([]int, units+1) // unit k is events[bounds[k]:bounds[k+1]]
+	for i := range batch {
+		bounds[i+1] = bounds[i] + batch[i].size()
+	}
+	bounds[units] = len(events)
+	errs := make([]error, units)
+	r.isolate(events, bounds, 0, units, err, errs)
+
+	var stored, failed int
+	lossStored := hasLoss
+	for k, err := range errs {
+		es := events[bounds[k]:bounds[k+1]]
+		if err == nil {
+			stored += len(es)
+			continue
 		}
-		lat := int64(time.Since(start))
-		r.lastBatch.Store(lat)
-		r.sumBatch.Add(lat)
-		if lat > r.maxBatch.Load() {
-			r.maxBatch.Store(lat)
+		if hasLoss && k == units-1 {
+			lossStored = false
+			r.lossLost()
+			if refusal(err) {
+				r.opts.Logger.Error("activitylog: writer refused the audit_loss report; it is reported again with the next batch", "id", es[0].ID.String(), "err", err)
+			}
+			continue
 		}
+		failed += len(es)
+		if !refusal(err) {
+			continue // logged by write
+		}
+		if len(es) == 1 {
+			r.opts.Logger.Error("activitylog: writer refused event; not stored", "id", es[0].ID.String(), "err", err)
+		} else {
+			r.opts.Logger.Error("activitylog: writer refused committed events; none stored", "events", len(es), "first_id", es[0].ID.String(), "last_id", es[len(es)-1].ID.String(), "err", err)
+		}
+	}
+	r.failed.Add(uint64(failed))
+	if stored > 0 {
+		r.committed(stored, lossStored, start)
 	}
 	for i := range batch {
-		if batch[i].done != nil {
-			batch[i].done <- err
+		if batch[i].done == nil {
+			continue
+		}
+		err := errs[i]
+		if err != nil {
+			if g := batch[i].group; g != nil {
+				err = fmt.Errorf("write %d committed audit events: %w", len(g), err)
+			} else {
+				err = fmt.Errorf("write audit event %s: %w", events[bounds[i]].ID, err)
+			}
+		}
+		batch[i].done <- err
+	}
+}
+
+// isolate writes units lo to hi (events[bounds[lo]:bounds[hi]]), which
+// the Writer refused as a whole with err, by bisection: each half is
+// written with the usual retries, and a half that is refused is split
+// again, down to the single unit, which is then refused for good. A
+// half that fails otherwise (MaxRetries spent, Shutdown's deadline) is
+// lost whole. It sets errs[k] for every unit k that was not stored. For
+// r refused units among n, it costs about 2r·log₂(n) writes; when every
+// unit is refused, 2n−1.
+func (r *Recorder) isolate(events []Event, bounds []int, lo, hi int, err error, errs []error) {
+	if hi-lo == 1 {
+		errs[lo] = err
+		return
+	}
+	mid := lo + (hi-lo)/2
+	for _, h := range [2][2]int{{lo, mid}, {mid, hi}} {
+		err := r.write(events[bounds[h[0]]:bounds[h[1]]])
+		switch {
+		case err == nil:
+		case refusal(err):
+			r.isolate(events, bounds, h[0], h[1], err, errs)
+		default:
+			for k := h[0]; k < h[1]; k++ {
+				errs[k] = err
+			}
 		}
 	}
+}
+
+// committed counts a batch of which n events were stored.
+func (r *Recorder) committed(n int, loss bool, start time.Time) {
+	r.written.Add(uint64(n))
+	r.batches.Add(1)
+	if loss {
+		r.lossEvents.Add(1)
+	}
+	lat := int64(time.Since(start))
+	r.lastBatch.Store(lat)
+	r.sumBatch.Add(lat)
+	if lat > r.maxBatch.Load() {
+		r.maxBatch.Store(lat)
+	}
+}
+
+// lossLost undoes the last lossEvent, whose report was not stored, so
+// that the next report counts the same losses again.
+func (r *Recorder) lossLost() {
+	p := r.prevReported
+	r.reportedDropped, r.reportedRefused, r.reportedFailed = p[0], p[1], p[2]
 }
 
 // enrich runs the Enrichers on e. An Enricher that panics is logged and

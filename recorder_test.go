@@ -1,11 +1,14 @@
 package activitylog_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -635,5 +638,365 @@ func TestEnrichersRunInBatcher(t *testing.T) {
 	}
 	if s := r.Stats(); s.Written != 4 || s.Failed != 0 {
 		t.Errorf("stats %+v: a panicking enricher must not lose events", s)
+	}
+}
+
+// refuseWriter is a memWriter that refuses, with a *FieldError wrapping
+// ErrInvalid, every batch holding an event that refuse picks, as a
+// store does that cannot hold an event faithfully. Until hold is
+// closed, every Write waits for it. fail, when set, is returned instead
+// by the next failN.Load() writes.
+type refuseWriter struct {
+	memWriter
+	refuse func(e activitylog.Event) bool
+	hold   chan struct{}
+	fail   error
+	calls  atomic.Int64
+	mu2    sync.Mutex
+	sizes  []int // len of every batch handed to Write
+}
+
+func (w *refuseWriter) Write(ctx context.Context, es []activitylog.Event) error {
+	w.calls.Add(1)
+	if w.hold != nil {
+		<-w.hold
+	}
+	w.mu2.Lock()
+	w.sizes = append(w.sizes, len(es))
+	w.mu2.Unlock()
+	if w.fail != nil && w.failN.Load() > 0 {
+		w.failN.Add(-1)
+		return w.fail
+	}
+	for _, e := range es {
+		if w.refuse(e) {
+			return fmt.Errorf("insert events: %w", &activitylog.FieldError{Field: "time", Value: e.Time.Format(time.RFC3339), Reason: "is outside the store's range"})
+		}
+	}
+	return w.memWriter.Write(ctx, es)
+}
+
+func byAction(action string) func(activitylog.Event) bool {
+	return func(e activitylog.Event) bool { return e.Action == action }
+}
+
+// logBuffer collects a Logger's output.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// lines returns the logged records whose message holds msg.
+func (l *logBuffer) lines(msg string) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, line := range bytes.Split(l.b.Bytes(), []byte("\n")) {
+		var m map[string]any
+		if json.Unmarshal(line, &m) == nil && strings.Contains(fmt.Sprint(m["msg"]), msg) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// checkSums checks that every accepted event was written or failed:
+// Written counts the loss reports too.
+func checkSums(t *testing.T, s activitylog.Stats) {
+	t.Helper()
+	if s.Written+s.Failed != s.Recorded+s.LossEvents {
+		t.Errorf("written %d + failed %d != recorded %d + loss events %d", s.Written, s.Failed, s.Recorded, s.LossEvents)
+	}
+}
+
+// A batch with one event the Writer refuses as invalid stores the other
+// nine, counts the one as failed, logs its id (not its content) once,
+// reports it in an audit_loss event, and does not stop the batcher.
+func TestWriterRefusalIsolatesTheEvent(t *testing.T) {
+	t.Parallel()
+	logs := &logBuffer{}
+	w := &refuseWriter{refuse: byAction("bad")}
+	r := activitylog.NewRecorder(w, &activitylog.Options{FlushInterval: time.Hour,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil))}) // MaxRetries 0: unlimited
+	var badID activitylog.ID
+	for i := 0; i < 10; i++ {
+		e := ev("good")
+		if i == 6 {
+			e = ev("bad")
+			e.Message = "secret-content"
+			e.ID = activitylog.NewID(time.Now())
+			badID = e.ID
+		}
+		if err := r.Record(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v (the batcher is stuck)", err)
+	}
+	got := w.all()
+	if len(got) != 9 {
+		t.Fatalf("stored %d events, want the 9 good ones", len(got))
+	}
+	for _, e := range got {
+		if e.Action != "good" {
+			t.Errorf("stored %q", e.Action)
+		}
+	}
+	if s := r.Stats(); s.Written != 9 || s.Failed != 1 || s.Retries != 0 {
+		t.Errorf("stats %+v, want 9 written, 1 failed, no retries", s)
+	}
+	w.mu2.Lock()
+	if w.sizes[0] != 10 || len(w.sizes) > 9 {
+		t.Errorf("batches written %v: want the 10, then a bisection", w.sizes)
+	}
+	w.mu2.Unlock()
+
+	// The batcher goes on, and the next batch reports the loss.
+	if err := r.Record(context.Background(), ev("after")); err != nil {
+		t.Fatal(err)
+	}
+	shutdown(t, r)
+	if n := len(w.byCategory("")); n != 10 {
+		t.Errorf("stored %d application events, want 10", n)
+	}
+	loss := w.byCategory(activitylog.CategoryAuditLoss)
+	if len(loss) != 1 || loss[0].Extra["failed"].(float64) != 1 {
+		t.Fatalf("loss events %+v, want one reporting 1 failed", loss)
+	}
+	s := r.Stats()
+	if s.Recorded != 11 || s.Failed != 1 || s.Written != 11 || s.LossEvents != 1 {
+		t.Errorf("stats %+v, want 11 recorded, 1 failed, 10+1 written", s)
+	}
+	checkSums(t, s)
+	refused := logs.lines("refused event")
+	if len(refused) != 1 || refused[0]["id"] != badID.String() || !strings.Contains(fmt.Sprint(refused[0]["err"]), "outside the store's range") {
+		t.Errorf("refusal logged as %v, want once with id %s and the FieldError", refused, badID)
+	}
+	if strings.Contains(logs.b.String(), "secret-content") {
+		t.Error("the log holds the refused event's content")
+	}
+}
+
+// In Sync mode each caller learns its own event's fate: the refused one
+// gets the FieldError, the others of the same batch nil.
+func TestWriterRefusalSyncCallersGetTheirOwnOutcome(t *testing.T) {
+	t.Parallel()
+	w := &refuseWriter{refuse: byAction("bad"), hold: make(chan struct{})}
+	r := activitylog.NewRecorder(w, &activitylog.Options{Mode: activitylog.Sync})
+	// The first write holds the batcher, so the next 10 are batched
+	// together.
+	first := make(chan error, 1)
+	go func() { first <- r.Record(context.Background(), ev("first")) }()
+	for w.calls.Load() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	errs := make([]error, 10)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			action := "good"
+			if i == 3 {
+				action = "bad"
+			}
+			errs[i] = r.Record(context.Background(), ev(action))
+		}()
+	}
+	for r.Stats().QueueDepth < 10 {
+		time.Sleep(time.Millisecond)
+	}
+	close(w.hold)
+	wg.Wait()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range errs {
+		if i != 3 {
+			if err != nil {
+				t.Errorf("good event %d: %v", i, err)
+			}
+			continue
+		}
+		var fe *activitylog.FieldError
+		if !errors.Is(err, activitylog.ErrInvalid) || !errors.As(err, &fe) || fe.Field != "time" {
+			t.Errorf("refused event: %v, want the Writer's FieldError", err)
+		}
+	}
+	shutdown(t, r)
+	if n := len(w.byCategory("")); n != 10 {
+		t.Errorf("stored %d events, want 10", n)
+	}
+	s := r.Stats()
+	if s.Failed != 1 {
+		t.Errorf("stats %+v, want 1 failed", s)
+	}
+	checkSums(t, s)
+}
+
+// A Writer that refuses everything costs every event, and nothing more:
+// with unlimited retries the batcher neither loops nor sticks.
+func TestWriterRefusingEverythingDoesNotStick(t *testing.T) {
+	t.Parallel()
+	w := &refuseWriter{refuse: func(activitylog.Event) bool { return true }}
+	r := activitylog.NewRecorder(w, &activitylog.Options{BatchSize: 10, QueueSize: 100, BlockTimeout: time.Minute})
+	for i := 0; i < 95; i++ {
+		if err := r.Record(context.Background(), ev("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if s := r.Stats(); s.Failed != 95 || s.Written != 0 || s.Retries != 0 {
+		t.Errorf("stats %+v, want 95 failed", s)
+	}
+	shutdown(t, r)
+	s := r.Stats()
+	if s.Failed != 95 || s.Written != 0 || s.Recorded != 95 || len(w.all()) != 0 {
+		t.Errorf("stats %+v, want all 95 failed", s)
+	}
+	checkSums(t, s)
+}
+
+// A refused loss report is not lost: the next one reports its losses
+// again.
+func TestRefusedLossReportIsReportedAgain(t *testing.T) {
+	t.Parallel()
+	var refuseLoss atomic.Bool
+	w := &refuseWriter{refuse: func(e activitylog.Event) bool {
+		return e.Action == "bad" || e.Category == activitylog.CategoryAuditLoss && refuseLoss.Load()
+	}}
+	r := activitylog.NewRecorder(w, &activitylog.Options{Mode: activitylog.Sync, FlushInterval: time.Hour})
+	if err := r.Record(context.Background(), ev("bad")); !errors.Is(err, activitylog.ErrInvalid) {
+		t.Fatalf("Record = %v, want ErrInvalid", err)
+	}
+	refuseLoss.Store(true)
+	if err := r.Record(context.Background(), ev("b")); err != nil { // its loss report is refused
+		t.Fatal(err)
+	}
+	refuseLoss.Store(false)
+	if err := r.Record(context.Background(), ev("c")); err != nil {
+		t.Fatal(err)
+	}
+	shutdown(t, r)
+	loss := w.byCategory(activitylog.CategoryAuditLoss)
+	if len(loss) != 1 || loss[0].Extra["failed"].(float64) != 1 || loss[0].Extra["total_failed"].(float64) != 1 {
+		t.Fatalf("loss events %+v, want one reporting 1 failed", loss)
+	}
+	s := r.Stats()
+	if s.Failed != 1 || s.Written != 3 || s.LossEvents != 1 {
+		t.Errorf("stats %+v, want 1 failed, b, c and one loss report written", s)
+	}
+	checkSums(t, s)
+}
+
+// Commit is all or none even when the Writer refuses one of its
+// events: the Commit fails with the refusal and none of its events is
+// stored, while the Commits and Records batched with it are.
+func TestCommitRefusedByWriterStoresNone(t *testing.T) {
+	t.Parallel()
+	w := &refuseWriter{refuse: byAction("bad"), hold: make(chan struct{})}
+	r := activitylog.NewRecorder(w, &activitylog.Options{Mode: activitylog.Sync})
+	first := make(chan error, 1)
+	go func() { first <- r.Record(context.Background(), ev("first")) }()
+	for w.calls.Load() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	var badErr, goodErr, recErr error
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		badErr = r.Commit(context.Background(), []activitylog.Event{ev("c1"), ev("bad"), ev("c3")})
+	}()
+	go func() {
+		defer wg.Done()
+		goodErr = r.Commit(context.Background(), []activitylog.Event{ev("g1"), ev("g2")})
+	}()
+	go func() { defer wg.Done(); recErr = r.Record(context.Background(), ev("single")) }()
+	for r.Stats().QueueDepth < 6 {
+		time.Sleep(time.Millisecond)
+	}
+	close(w.hold)
+	wg.Wait()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	var fe *activitylog.FieldError
+	if !errors.Is(badErr, activitylog.ErrInvalid) || !errors.As(badErr, &fe) {
+		t.Errorf("refused Commit = %v, want the Writer's FieldError", badErr)
+	}
+	if goodErr != nil || recErr != nil {
+		t.Errorf("Commit = %v, Record = %v; want nil for both", goodErr, recErr)
+	}
+	stored := map[string]bool{}
+	for _, e := range w.all() {
+		stored[e.Action] = true
+	}
+	for _, a := range []string{"c1", "bad", "c3"} {
+		if stored[a] {
+			t.Errorf("%s of the refused Commit was stored", a)
+		}
+	}
+	for _, a := range []string{"first", "g1", "g2", "single"} {
+		if !stored[a] {
+			t.Errorf("%s was not stored", a)
+		}
+	}
+	if err := r.Record(context.Background(), ev("after")); err != nil {
+		t.Fatal(err)
+	}
+	shutdown(t, r)
+	loss := w.byCategory(activitylog.CategoryAuditLoss)
+	if len(loss) != 1 || loss[0].Extra["failed"].(float64) != 3 {
+		t.Fatalf("loss events %+v, want one reporting 3 failed", loss)
+	}
+	s := r.Stats()
+	if s.Failed != 3 {
+		t.Errorf("stats %+v, want 3 failed", s)
+	}
+	checkSums(t, s)
+}
+
+// Errors other than a refusal retry the whole batch, as before; so does
+// one that joins a refusal with an unreachable store (a MultiWriter
+// with one store down), which is isolated only once the store is back.
+func TestWriterUnavailableRetriesWholeBatch(t *testing.T) {
+	t.Parallel()
+	unavailable := fmt.Errorf("connect: %w", activitylog.ErrUnavailable)
+	joined := errors.Join(&activitylog.FieldError{Field: "time", Value: "x", Reason: "out of range"}, unavailable)
+	for _, fail := range []error{unavailable, joined} {
+		w := &refuseWriter{refuse: byAction("bad"), fail: fail}
+		w.failN.Store(3)
+		r := activitylog.NewRecorder(w, &activitylog.Options{FlushInterval: time.Hour, RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond})
+		for _, a := range []string{"a", "bad", "b", "c"} {
+			if err := r.Record(context.Background(), ev(a)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		shutdown(t, r)
+		w.mu2.Lock()
+		sizes := w.sizes
+		w.mu2.Unlock()
+		if len(sizes) < 4 || sizes[0] != 4 || sizes[1] != 4 || sizes[2] != 4 || sizes[3] != 4 {
+			t.Errorf("%v: batches written %v, want the whole 4 retried 3 times, then refused", fail, sizes)
+		}
+		s := r.Stats()
+		if s.Retries != 3 || s.Failed != 1 || len(w.byCategory("")) != 3 {
+			t.Errorf("%v: stats %+v, stored %d; want 3 retries, 1 failed, 3 stored", fail, s, len(w.byCategory("")))
+		}
+		checkSums(t, s)
 	}
 }
