@@ -306,6 +306,15 @@ func redact(uri string) string {
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
+	// Options may carry credentials too (authMechanismProperties=
+	// AWS_SESSION_TOKEN:…): keep their names, hide their values.
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{"xxxxx"}
+		}
+		u.RawQuery = q.Encode()
+	}
 	return u.String()
 }
 

@@ -49,9 +49,28 @@ func Connect(url, name string) (*nats.Conn, error) {
 		nats.ReconnectBufSize(-1), // fail publishes while disconnected instead of buffering them
 	)
 	if err != nil {
-		return nil, fmt.Errorf("connect to nats %s: %w: %w", url, activitylog.ErrUnavailable, err)
+		return nil, fmt.Errorf("connect to nats %s: %w: %w", redactURL(url), activitylog.ErrUnavailable, err)
 	}
 	return nc, nil
+}
+
+// redactURL returns a NATS URL (or comma-separated list) without its
+// user information, which is a token, a user and password, or an nkey.
+func redactURL(s string) string {
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if scheme, rest, ok := strings.Cut(p, "://"); ok {
+			if at := strings.LastIndex(rest, "@"); at >= 0 {
+				rest = "REDACTED@" + rest[at+1:]
+			}
+			p = scheme + "://" + rest
+		} else if at := strings.LastIndex(p, "@"); at >= 0 {
+			p = "REDACTED@" + p[at+1:]
+		}
+		parts[i] = p
+	}
+	return strings.Join(parts, ",")
 }
 
 // subjectPrefix checks a subject prefix: dot-separated tokens without

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -244,14 +245,15 @@ func redact(dsn string) string {
 		}
 		return scheme + "://" + rest
 	}
-	fields := strings.Fields(dsn)
-	for i, f := range fields {
-		if k, _, ok := strings.Cut(f, "="); ok && strings.TrimSpace(k) == "password" {
-			fields[i] = "password=xxxxx"
-		}
-	}
-	return strings.Join(fields, " ")
+	// Keyword form: password = value, with or without spaces around
+	// the =, the value bare or in single quotes (which may hold spaces
+	// and \' escapes).
+	return keywordPassword.ReplaceAllString(dsn, "${1}xxxxx")
 }
+
+// keywordPassword matches the value of password in a keyword/value
+// DSN: password=x, password = x, password='a b', password='it\'s'.
+var keywordPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s']\S*)`)
 
 // quoteIdent quotes an identifier for SQL text.
 func quoteIdent(s string) string { return pgx.Identifier{s}.Sanitize() }

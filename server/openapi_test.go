@@ -58,9 +58,13 @@ var openapiPending = []string{}
 // through Options.Routes. Package access imports server, so this
 // internal test cannot import it; keep these patterns and permissions
 // equal to what it registers.
+//
+// The routes of dbconfighttp.Handler.Routes come from the operations of
+// openapi_dbconfig_test.go; TestOpenAPIDatabaseConfigRoutes, an external
+// test, holds them to the real Handler.
 func openapiRouteOptions() []Route {
 	stub := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }
-	return []Route{
+	return append([]Route{
 		{Pattern: "POST /api/v1/auth/login", Need: Public, Handler: stub},
 		{Pattern: "POST /api/v1/auth/logout", Need: Public, Handler: stub},
 		{Pattern: "GET /api/v1/auth/session", Need: SignedIn, Handler: stub},
@@ -78,7 +82,7 @@ func openapiRouteOptions() []Route {
 		{Pattern: "GET /api/v1/integrity/consistency", Need: activitylog.ViewLogs, Handler: stub},
 		{Pattern: "GET /api/v1/events/{id}/proof", Need: activitylog.ViewLogs, Handler: stub},
 		{Pattern: "GET /api/v1/integrity/bundle", Need: activitylog.ViewAllLogs, Handler: stub},
-	}
+	}, oaDBConfigStandIns(stub)...) // dbconfighttp.Handler.Routes
 }
 
 // openapiTestedElsewhere are the stand-in routes of
@@ -534,7 +538,7 @@ func oaEventSchemas() (event, input jobj) {
 
 func oaSchemas() jobj {
 	event, input := oaEventSchemas()
-	return append(oaSchemaList(event, input), oaIntegritySchemas()...)
+	return slices.Concat(oaSchemaList(event, input), oaIntegritySchemas(), oaDBConfigSchemas())
 }
 
 func oaSchemaList(event, input jobj) jobj {
@@ -1539,6 +1543,7 @@ func oaOperations() []oaOp {
 		},
 	)
 	ops = append(ops, oaIntegrityOps(bad)...)
+	ops = append(ops, oaDBConfigOps(bad)...)
 	ops = append(ops,
 		oaOp{
 			method: "GET", path: "/api/v1/openapi.json", id: "getOpenAPI", tag: "meta",
@@ -1630,6 +1635,7 @@ func openapiSpec() jobj {
 			jobj{{"name", "streams"}, {"description", "Events as they are committed. See docs/streams.md."}},
 			jobj{{"name", "access"}, {"description", "Who is signed in, sessions and API keys."}},
 			jobj{{"name", "integrity"}, {"description", "Tamper evidence: the checkpoint keys, verification of the stored trail, inclusion and consistency proofs. See docs/integrity.md."}},
+			oaDBConfigTag(),
 			jobj{{"name", "meta"}, {"description", "Health and this document."}},
 		}},
 		{"paths", paths},

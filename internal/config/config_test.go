@@ -381,3 +381,26 @@ func TestStoreSetting(t *testing.T) {
 		}
 	}
 }
+
+// A NATS URL's token (its user) never shows; nats_url with tenant
+// routing or sealing is refused, naming why.
+func TestNATSSetting(t *testing.T) {
+	s := Lookup("nats_url")
+	c := Default()
+	c.NATSURL = "nats://s3cr3t@127.0.0.1:4222"
+	if v := s.Value(&c); strings.Contains(v, "s3cr3t") {
+		t.Errorf("Value = %q", v)
+	}
+	c.DatabaseConfigKeys = "k1:" + strings.Repeat("A", 43) + "="
+	if got := checkNATS(&c); !strings.Contains(got, "tenant routing") {
+		t.Errorf("nats_url with database_config_keys: %q", got)
+	}
+	c.DatabaseConfigKeys, c.Integrity = "", true
+	if got := checkNATS(&c); !strings.Contains(got, "sealing") {
+		t.Errorf("nats_url with integrity: %q", got)
+	}
+	c.Integrity, c.NATSURL = false, "http://127.0.0.1:4222"
+	if got := checkNATS(&c); !strings.Contains(got, "nats://") {
+		t.Errorf("an http URL: %q", got)
+	}
+}

@@ -127,6 +127,9 @@ func checkNATS(c *Config) string {
 	if c.Sealing() {
 		return "integrity sealing is done where events are stored; with nats_url that is activitylog worker, which does not seal yet: turn integrity off (docs/nats.md)"
 	}
+	if c.DatabaseConfigKeys != "" {
+		return "tenant routing (database_config_keys) is done where events are stored; with nats_url that is activitylog worker, which does not route yet: use one or the other (docs/nats.md)"
+	}
 	return ""
 }
 
@@ -142,6 +145,11 @@ func redactStoreURL(s string) string {
 	}
 	if u.RawQuery != "" {
 		u.RawQuery = "REDACTED"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); !ok && (u.Scheme == "nats" || u.Scheme == "tls") {
+			u.User = url.User("REDACTED") // nats://TOKEN@host: the user is the token
+		}
 	}
 	return u.Redacted()
 }
