@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/eventjson"
 )
 
 // How Write keeps its promises on a server without transactions.
@@ -154,7 +155,7 @@ func (b *batch) encode() error {
 	for _, e := range b.events {
 		var err error
 		if b.data, err = appendRest(b.data, e); err != nil {
-			return fmt.Errorf("event %s: %w", e.ID, refused(err))
+			return fmt.Errorf("event %s: %w", e.ID, eventjson.Refused(err))
 		}
 		b.ends = append(b.ends, len(b.data))
 	}

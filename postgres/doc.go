@@ -80,4 +80,11 @@
 // it drops the partitions wholly before the cut that hold no record of
 // a purge, and deletes the rest row by row, 5000 a transaction.
 // DropBefore drops every partition wholly before a time.
+//
+// # Locks
+//
+// TryLock takes a session-level advisory lock for a job that must run
+// on one replica only (retention, health checks), on a connection of
+// its own; the lock is lost when that connection drops, which Lost and
+// Check report, so the jobs it guards must be idempotent.
 package postgres

@@ -19,6 +19,14 @@
 // the document, so that the columns are slices of it and not a second
 // encoding.
 //
+// # Optional fields
+//
+// AppendOptional writes the document without the five fields Append
+// always writes (id, time, kind, action, severity), as an object of its
+// own. The clickhouse store, which keeps those and others in columns,
+// writes the rest of each event with it, from a copy of the event with
+// the columns' fields emptied.
+//
 // # Errors
 //
 // A value that cannot be encoded (NaN, a channel, a map that contains

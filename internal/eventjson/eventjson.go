@@ -40,6 +40,37 @@ func Append(b []byte, e *activitylog.Event, sp *Spans) ([]byte, error) {
 	b = appendString(b, e.Action)
 	b = appendKey(b, "severity", true)
 	b = appendString(b, string(e.Severity))
+	if b, err = appendOptional(b, e, sp); err != nil {
+		return b, err
+	}
+	return append(b, '}'), nil
+}
+
+// AppendOptional appends e's optional fields as one JSON object: the
+// document Append writes, without the five fields Append always writes
+// (id, time, kind, action and severity). It is for a store that keeps
+// those five, and any others it empties in a copy of e, in columns of
+// their own, and the rest of the event as a document. An error is an
+// *Error, as Append's.
+func AppendOptional(b []byte, e *activitylog.Event) ([]byte, error) {
+	n := len(b)
+	b = append(b, '{')
+	b, err := appendOptional(b, e, nil)
+	if err != nil {
+		return b, err
+	}
+	if len(b) > n+1 { // every field came with a comma before it: drop the first
+		copy(b[n+1:], b[n+2:])
+		b = b[:len(b)-1]
+	}
+	return append(b, '}'), nil
+}
+
+// appendOptional appends the fields of e's document that follow
+// severity, each with a comma before it, recording spans in sp when
+// it is not nil.
+func appendOptional(b []byte, e *activitylog.Event, sp *Spans) ([]byte, error) {
+	var err error
 	b = appendStr(b, "message", e.Message, false)
 	b = appendStr(b, "tenant", e.Tenant, false)
 	b = appendStr(b, "service", e.Service, false)
@@ -124,7 +155,7 @@ func Append(b []byte, e *activitylog.Event, sp *Spans) ([]byte, error) {
 			sp.Extra = [2]int{start, len(b)}
 		}
 	}
-	return append(b, '}'), nil
+	return b, nil
 }
 
 func requestIsZero(r *activitylog.Request) bool {

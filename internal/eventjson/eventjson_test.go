@@ -263,3 +263,115 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	})
 }
+
+// checkOptional holds AppendOptional to encoding/json: the bytes it
+// writes of e's document with the five fields Append always writes left
+// out, or an error naming the same field as Append's.
+func checkOptional(t *testing.T, e *activitylog.Event) {
+	t.Helper()
+	got, err := AppendOptional([]byte("prefix"), e)
+	a := *e
+	a.Time = time.Time{} // AppendOptional does not write it
+	_, appendErr := Append(nil, &a, nil)
+	if err != nil || appendErr != nil {
+		ge, ok1 := errors.AsType[*Error](err)
+		ae, ok2 := errors.AsType[*Error](appendErr)
+		if !ok1 || !ok2 || ge.Field() != ae.Field() || ge.Value != ae.Value {
+			t.Fatalf("AppendOptional error %v, Append error %v", err, appendErr)
+		}
+		return
+	}
+	// The fields Append always writes, of the zero event: strip them
+	// from the document of e without them.
+	head, _ := json.Marshal(activitylog.Event{})
+	head = head[:len(head)-1]
+	r := *e
+	r.ID, r.Time, r.Kind, r.Action, r.Severity = activitylog.ID{}, time.Time{}, "", "", ""
+	doc, err := json.Marshal(&r)
+	if err != nil || !bytes.HasPrefix(doc, head) {
+		t.Fatalf("encoding/json wrote %s, %v; want it to start %s", doc, err, head)
+	}
+	want := append([]byte("prefix{"), bytes.TrimPrefix(doc[len(head):], []byte(","))...)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("AppendOptional differs from encoding/json\n got %s\nwant %s", got, want)
+	}
+	if !json.Valid(got[len("prefix"):]) {
+		t.Fatalf("AppendOptional wrote invalid JSON: %s", got)
+	}
+}
+
+func TestAppendOptional(t *testing.T) {
+	now := time.Date(2026, 5, 17, 10, 11, 12, 123456789, time.UTC)
+	minimal := activitylog.Event{ID: activitylog.NewID(now), Time: now, Kind: activitylog.KindCustom, Action: "x", Severity: activitylog.SeverityInfo}
+	for name, change := range map[string]func(e *activitylog.Event){
+		"minimal":       func(e *activitylog.Event) {},
+		"zero":          func(e *activitylog.Event) { *e = activitylog.Event{} },
+		"bad time":      func(e *activitylog.Event) { e.Time = time.Date(12000, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"message":       func(e *activitylog.Event) { e.Message = "<&>\x00\xff\u2028" },
+		"only category": func(e *activitylog.Event) { e.Category = "c" },
+		"only extra":    func(e *activitylog.Event) { e.Extra = map[string]any{"a": []any{1.5, nil}} },
+		"empty maps": func(e *activitylog.Event) {
+			e.Extra, e.Changes, e.Actor.Extra = map[string]any{}, map[string]activitylog.Change{}, map[string]any{}
+		},
+		"geo minus 0": func(e *activitylog.Event) { e.Request.Geo = activitylog.Geo{Lat: math.Copysign(0, -1)} },
+		"nan":         func(e *activitylog.Event) { e.Extra = map[string]any{"ok": 1.0, "price": math.NaN()} },
+		"geo nan":     func(e *activitylog.Event) { e.Request.Geo.Lat = math.NaN() },
+		"inf change":  func(e *activitylog.Event) { e.Changes = map[string]activitylog.Change{"x": {New: math.Inf(-1)}} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := minimal
+			change(&e)
+			checkOptional(t, &e)
+		})
+	}
+	var es []activitylog.Event
+	es = append(es, storetest.Fixture(24)...)
+	es = append(es, storetest.AnalyticsFixture(40)...)
+	for i := range 20 {
+		es = append(es, storetest.NewEvent(i), storetest.TrailEvent(i*37, now))
+	}
+	for i := range es {
+		checkOptional(t, &es[i])
+	}
+	if _, err := AppendOptional(nil, &minimal); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAppendOptionalNamesTheField: its errors name the field as
+// Append's do, so that Refused turns them into the same FieldError.
+func TestAppendOptionalNamesTheField(t *testing.T) {
+	e := storetest.NewEvent(1)
+	e.Actor.Extra = map[string]any{"ch": make(chan int)}
+	_, err := AppendOptional(nil, &e)
+	fe, ok := errors.AsType[*activitylog.FieldError](Refused(err))
+	if !ok || fe.Field != "actor.extra.ch" || fe.Value != "chan int" || !errors.Is(fe, activitylog.ErrInvalid) {
+		t.Errorf("Refused(%v) = %v, want a FieldError for actor.extra.ch", err, Refused(err))
+	}
+}
+
+// FuzzAppendOptional empties any set of e's optional fields (mask), so
+// that any of them can be the first AppendOptional writes.
+func FuzzAppendOptional(f *testing.F) {
+	f.Add(uint16(0), "a<b>&c\xff", 1.5)
+	f.Add(uint16(0xffff), "", 1e21)
+	f.Add(uint16(0x7fe), "x", math.Copysign(0, -1))
+	f.Fuzz(func(t *testing.T, mask uint16, s string, num float64) {
+		e := storetest.NewEvent(int(mask & 0xff))
+		e.Changes = map[string]activitylog.Change{s: {Old: num, New: s}}
+		e.Extra = map[string]any{s: num}
+		e.Request.Geo.Lat = num
+		for i, empty := range []func(){
+			func() { e.Message = "" }, func() { e.Tenant = "" }, func() { e.Service = "" },
+			func() { e.Actor = activitylog.Actor{} }, func() { e.Object = activitylog.Object{} },
+			func() { e.Changes = nil }, func() { e.Request = activitylog.Request{} },
+			func() { e.Response = activitylog.Response{} }, func() { e.Tool = "" },
+			func() { e.Category = "" }, func() { e.Extra = nil },
+		} {
+			if mask&(1<<i) != 0 {
+				empty()
+			}
+		}
+		checkOptional(t, &e)
+	})
+}
