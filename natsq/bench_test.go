@@ -20,9 +20,10 @@ func (nopWriter) Write(context.Context, []activitylog.Event) error { return nil 
 // end_to_end (Publisher.Write in 500-event batches while one Worker
 // writes into a no-op store, until every event is acknowledged;
 // end_to_end_4pub with four goroutines writing batches at once, as
-// four Recorders would), publish (Publisher.Write alone), worker_drain
-// (one Worker emptying a pre-filled stream), and in
-// the same run its baselines: raw_publish (PublishMsgAsync of the same
+// four Recorders would; end_to_end_unpacked with MessageEvents 1, one
+// message per event as before packing), publish (Publisher.Write
+// alone, packed), worker_drain (one Worker emptying a pre-filled
+// stream), and in the same run its baselines: raw_publish (PublishMsgAsync of the same
 // pre-encoded bytes, 500 at a time, waiting for every ack) and
 // raw_fetch_ack (Fetch 500 + Ack each, on a pre-filled stream).
 func BenchmarkJetStream(b *testing.B) {
@@ -35,14 +36,14 @@ func BenchmarkJetStream(b *testing.B) {
 	}
 	ctx := context.Background()
 
-	for _, pubs := range []int{1, 4} {
-		name := "end_to_end"
-		if pubs > 1 {
-			name += "_4pub"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, c := range []struct {
+		name         string
+		pubs, perMsg int
+	}{{"end_to_end", 1, 0}, {"end_to_end_4pub", 4, 0}, {"end_to_end_unpacked", 1, 1}} {
+		pubs := c.pubs
+		b.Run(c.name, func(b *testing.B) {
 			stream, prefix := names(b, nc)
-			p := newPublisher(b, nc, &PublisherOptions{Stream: stream, Prefix: prefix})
+			p := newPublisher(b, nc, &PublisherOptions{Stream: stream, Prefix: prefix, MessageEvents: c.perMsg})
 			w := newWorker(b, connect(b, nc.ConnectedUrl()), nopWriter{}, &WorkerOptions{Stream: stream, Prefix: prefix})
 			evs := events(b.N)
 			b.ReportAllocs()
@@ -62,7 +63,7 @@ func BenchmarkJetStream(b *testing.B) {
 				})
 			}
 			wg.Wait()
-			for w.Stats().Acked < uint64(b.N) && !b.Failed() {
+			for w.Stats().Written < uint64(b.N) && !b.Failed() {
 				time.Sleep(200 * time.Microsecond)
 			}
 			el := time.Since(start)
@@ -118,7 +119,7 @@ func BenchmarkJetStream(b *testing.B) {
 		b.ResetTimer()
 		start := time.Now()
 		stop := runWorker(b, w)
-		for w.Stats().Acked < uint64(b.N) {
+		for w.Stats().Written < uint64(b.N) {
 			time.Sleep(200 * time.Microsecond)
 		}
 		el := time.Since(start)

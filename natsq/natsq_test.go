@@ -2,6 +2,7 @@ package natsq
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -25,6 +26,8 @@ func TestOptionsInvalid(t *testing.T) {
 		{"prefix with an empty token", func() error { _, err := (&PublisherOptions{Prefix: "a..b"}).withDefaults(); return err }, "prefix"},
 		{"negative timeout", func() error { _, err := (&PublisherOptions{Timeout: -1}).withDefaults(); return err }, "timeout"},
 		{"negative max bytes", func() error { _, err := (&PublisherOptions{MaxBytes: -1}).withDefaults(); return err }, "max_bytes"},
+		{"negative message events", func() error { _, err := (&PublisherOptions{MessageEvents: -1}).withDefaults(); return err }, "message_events"},
+		{"negative message bytes", func() error { _, err := (&PublisherOptions{MessageBytes: -1}).withDefaults(); return err }, "message_bytes"},
 		{"nil conn", func() error { _, err := NewPublisher(context.Background(), nil, nil); return err }, "nc"},
 		{"huge batch", func() error { _, err := (&WorkerOptions{BatchSize: 1 << 20}).withDefaults(); return err }, "batch_size"},
 		{"consumer with a space", func() error { _, err := (&WorkerOptions{Consumer: "a b"}).withDefaults(); return err }, "consumer"},
@@ -56,7 +59,8 @@ func TestDefaults(t *testing.T) {
 	}
 	cfg := streamConfig(p)
 	if cfg.Name != "ACTIVITYLOG" || cfg.Subjects[0] != "activitylog.events.>" || cfg.Duplicates != 2*time.Minute ||
-		cfg.Retention != jetstream.WorkQueuePolicy || cfg.Discard != jetstream.DiscardNew || cfg.Storage != jetstream.FileStorage || p.Timeout != 2*time.Second {
+		cfg.Retention != jetstream.WorkQueuePolicy || cfg.Discard != jetstream.DiscardNew || cfg.Storage != jetstream.FileStorage || p.Timeout != 2*time.Second ||
+		p.MessageEvents != 100 || p.MessageBytes != 256<<10 {
 		t.Errorf("stream config = %+v, timeout %s", cfg, p.Timeout)
 	}
 	w, err := (*WorkerOptions)(nil).withDefaults()
@@ -71,11 +75,11 @@ func TestDefaults(t *testing.T) {
 func TestDerivedID(t *testing.T) {
 	t.Parallel()
 	ts := time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.UTC)
-	a, b := derivedID(ts, "S", 7), derivedID(ts, "S", 7)
-	if a != b {
+	a, b := derivedID(ts, "S", 7, -1), derivedID(ts, "S", 7, -1)
+	if a != b || derivedID(ts, "S", 7, 3) != derivedID(ts, "S", 7, 3) {
 		t.Fatal("derivedID is not stable")
 	}
-	if derivedID(ts, "S", 8) == a || derivedID(ts, "T", 7) == a {
+	if derivedID(ts, "S", 8, -1) == a || derivedID(ts, "T", 7, -1) == a || derivedID(ts, "S", 7, 0) == a || derivedID(ts, "S", 7, 1) == derivedID(ts, "S", 7, 0) {
 		t.Fatal("derivedID collides")
 	}
 	if !a.Time().Equal(ts.Truncate(time.Millisecond)) {
@@ -133,6 +137,12 @@ func TestPublishAndWork(t *testing.T) {
 	if got := info.State.Subjects[prefix+".events.crud"]; got == 0 {
 		t.Errorf("no message on %s.events.crud: %v", prefix, info.State.Subjects)
 	}
+	// Events are packed: 3 batches of up to 8 kinds, up to 100 events a
+	// message.
+	msgs := info.State.Msgs
+	if msgs < 3*8 || msgs > 40 {
+		t.Errorf("stream holds %d messages for %d events, want packs", msgs, len(want))
+	}
 
 	store := newMemStore()
 	w := newWorker(t, nc, store, &WorkerOptions{Stream: stream, Prefix: prefix})
@@ -147,7 +157,7 @@ func TestPublishAndWork(t *testing.T) {
 		}
 	}
 	s := w.Stats()
-	if s.Fetched != uint64(len(want)) || s.Written != uint64(len(want)) || s.Acked != uint64(len(want)) || s.Terminated != 0 {
+	if s.Fetched != msgs || s.Written != uint64(len(want)) || s.Acked != msgs || s.Terminated != 0 || s.Rejected != 0 {
 		t.Errorf("worker stats = %+v", s)
 	}
 	// Work-queue retention: acknowledged messages leave the stream.
@@ -162,18 +172,24 @@ func TestPublishDeduplicates(t *testing.T) {
 	stream, prefix := names(t, nc)
 	p := newPublisher(t, nc, &PublisherOptions{Stream: stream, Prefix: prefix})
 	batch := events(100)
-	for range 3 { // the Recorder retrying a batch whose outcome it did not learn
-		if err := p.Write(context.Background(), batch); err != nil {
-			t.Fatal(err)
-		}
-	}
 	st, err := newJS(t, nc).Stream(context.Background(), stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, _ := st.Info(context.Background())
-	if info.State.Msgs != 100 {
-		t.Errorf("stream holds %d messages, want 100", info.State.Msgs)
+	var first uint64
+	for i := range 3 { // the Recorder retrying a batch whose outcome it did not learn
+		if err := p.Write(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+		info, _ := st.Info(context.Background())
+		if i == 0 {
+			first = info.State.Msgs
+			if first != 8 { // one pack per kind
+				t.Errorf("first write: %d messages, want 8", first)
+			}
+		} else if info.State.Msgs != first {
+			t.Errorf("stream holds %d messages after retry %d, want %d", info.State.Msgs, i, first)
+		}
 	}
 	if s := p.Stats(); s.Duplicates != 200 {
 		t.Errorf("duplicates = %d, want 200", s.Duplicates)
@@ -215,13 +231,28 @@ func TestWorkerTerminatesInvalidMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A valid event in today's single-event form, and a pack from
+	// another publisher with an unknown format version.
+	legacy := events(1)[0]
+	data, _ := json.Marshal(&legacy)
+	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: prefix + ".events.crud", Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{legacy.ID.String()}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: prefix + ".events.crud", Data: data, Header: nats.Header{HeaderPack: []string{"99"}, HeaderEvents: []string{"1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := js.Stream(ctx, stream)
+	info, _ := st.Info(ctx)
 	store := newMemStore()
 	w := newWorker(t, nc, store, &WorkerOptions{Stream: stream, Prefix: prefix})
 	stop := runWorker(t, w)
-	eventually(t, 20*time.Second, "worker handles 12 messages", func() bool { return w.Stats().Acked+w.Stats().Terminated == 12 })
+	eventually(t, 20*time.Second, "worker handles every message", func() bool { return w.Stats().Acked+w.Stats().Terminated == info.State.Msgs })
 	stop()
-	if s := w.Stats(); s.Terminated != 2 || s.Acked != 10 || s.Written != 12 {
-		t.Errorf("stats = %+v, want 2 terminated, 10 acked, 12 written", s)
+	if s := w.Stats(); s.Terminated != 3 || s.Acked != info.State.Msgs-3 || s.Written != 14 || s.Rejected != 3 {
+		t.Errorf("stats = %+v, want 3 terminated, %d acked, 14 written, 3 rejected", s, info.State.Msgs-3)
+	}
+	if !store.has(legacy.ID) {
+		t.Error("the single-event message is not stored")
 	}
 	var rejected []activitylog.Event
 	for _, e := range store.stored {
@@ -229,8 +260,8 @@ func TestWorkerTerminatesInvalidMessages(t *testing.T) {
 			rejected = append(rejected, e)
 		}
 	}
-	if len(rejected) != 2 {
-		t.Fatalf("%d ingest_rejected system events, want 2", len(rejected))
+	if len(rejected) != 3 {
+		t.Fatalf("%d ingest_rejected system events, want 3", len(rejected))
 	}
 	for _, e := range rejected {
 		if err := e.Validate(); err != nil {
@@ -272,12 +303,14 @@ func TestWorkersShareConsumer(t *testing.T) {
 		}
 	}
 	eventually(t, 30*time.Second, "all stored", func() bool { return store.len() == len(want) })
-	var acked uint64
+	var acked, written uint64
 	for _, w := range ws {
 		acked += w.Stats().Acked
+		written += w.Stats().Written
 	}
-	if acked != uint64(len(want)) {
-		t.Errorf("workers acked %d messages, want %d (each message once)", acked, len(want))
+	// 30 batches of 100 events, one pack per kind each.
+	if acked != 30*8 || written != uint64(len(want)) {
+		t.Errorf("workers acked %d messages and wrote %d events, want %d and %d (each message once)", acked, written, 30*8, len(want))
 	}
 	store.mu.Lock()
 	defer store.mu.Unlock()
@@ -426,10 +459,12 @@ func TestWorkerIsolatesEventStoreRefuses(t *testing.T) {
 	}
 	w := newWorker(t, nc, refuse, &WorkerOptions{Stream: stream, Prefix: prefix})
 	stop := runWorker(t, w)
-	eventually(t, 20*time.Second, "batch handled", func() bool { s := w.Stats(); return s.Acked+s.Terminated == 50 })
+	eventually(t, 20*time.Second, "batch handled", func() bool { s := w.Stats(); return s.Acked+s.Terminated == 8 })
 	stop()
-	if s := w.Stats(); s.Terminated != 1 || s.Acked != 49 {
-		t.Errorf("stats = %+v, want 1 terminated, 49 acked", s)
+	// The poison's pack holds other events: it is acknowledged, not
+	// terminated, once they and the report are committed.
+	if s := w.Stats(); s.Terminated != 0 || s.Acked != 8 || s.Rejected != 1 || s.Written != 50 {
+		t.Errorf("stats = %+v, want 8 acked, 1 rejected, 50 written", s)
 	}
 	if store.has(poison) {
 		t.Error("the refused event is stored")

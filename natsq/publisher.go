@@ -2,7 +2,6 @@ package natsq
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,6 +50,16 @@ type PublisherOptions struct {
 	// MaxPending bounds the publishes awaiting acknowledgement across
 	// concurrent Writes. Default: 4000.
 	MaxPending int
+	// MessageEvents is the most events packed into one message: the
+	// events of one kind in a batch share messages of up to
+	// MessageEvents events and MessageBytes bytes. 1 publishes each
+	// event as a message of its own, the form Workers before packing
+	// read. Default: 100.
+	MessageEvents int
+	// MessageBytes is the most bytes of JSON packed into one message,
+	// never more than the server's max payload (less 512 bytes for the
+	// headers). An event larger than that goes alone. Default: 256 KiB.
+	MessageBytes int
 	// Logger receives publish failures and replays. Default:
 	// slog.Default().
 	Logger *slog.Logger
@@ -86,11 +95,19 @@ func (o *PublisherOptions) withDefaults() (PublisherOptions, error) {
 	if c.MaxPending < 0 {
 		return c, activitylog.Invalid("max_pending", strconv.Itoa(c.MaxPending), "must not be negative")
 	}
+	if c.MessageEvents < 0 || c.MessageEvents > 10_000 {
+		return c, activitylog.Invalid("message_events", strconv.Itoa(c.MessageEvents), "must be between 1 and 10000")
+	}
+	if c.MessageBytes < 0 {
+		return c, activitylog.Invalid("message_bytes", strconv.Itoa(c.MessageBytes), "must not be negative")
+	}
 	c.Duplicates = or(c.Duplicates, 2*time.Minute)
 	c.Replicas = or(c.Replicas, 1)
 	c.Timeout = or(c.Timeout, 2*time.Second)
 	c.ReplayInterval = or(c.ReplayInterval, 5*time.Second)
 	c.MaxPending = or(c.MaxPending, 4000)
+	c.MessageEvents = or(c.MessageEvents, 100)
+	c.MessageBytes = or(c.MessageBytes, 256<<10)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -193,15 +210,19 @@ func (p *Publisher) ensureStream(ctx context.Context) error {
 	return nil
 }
 
-// Write publishes events, each as its JSON form with its id as
-// Nats-Msg-Id, and waits up to Timeout for every acknowledgement. When
+// Write publishes events, packed by kind into messages of up to
+// MessageEvents events (see the package documentation, "Messages"), and
+// waits up to Timeout for every acknowledgement. When
 // one fails or is late, the whole batch goes to the Fallback, or, with
 // none, Write returns an error wrapping activitylog.ErrUnavailable. A
 // batch with an event that JSON cannot hold (a NaN or a func in an
-// any-typed field) is refused whole, before anything is published, with
-// an *activitylog.FieldError, as the stores refuse it.
-// Retrying the batch is safe: the stream drops the events it already
-// holds, within its duplicate window.
+// any-typed field), or that is larger than the server's max payload, is
+// refused whole, before anything is published, with an
+// *activitylog.FieldError naming the event, as the stores refuse it.
+// Retrying the batch is safe: it packs into the same messages, which
+// the stream drops within its duplicate window; past it, or packed
+// otherwise (a spool replays in its own batches), the events are
+// stored once all the same, since stores are idempotent by event id.
 func (p *Publisher) Write(ctx context.Context, events []activitylog.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -240,38 +261,31 @@ func (p *Publisher) publish(ctx context.Context, events []activitylog.Event) err
 			return fmt.Errorf("publish %d events: %w", len(events), err)
 		}
 	}
-	// Encode every event first, so that one that cannot be encoded
-	// refuses the batch before any of it is published.
-	msgs := make([]nats.Msg, len(events))
-	for i := range events {
-		e := &events[i]
-		data, err := json.Marshal(e)
-		if err != nil {
-			return fmt.Errorf("publish event %s: %w", e.ID, activitylog.Invalid("event", e.ID.String(), "cannot be encoded as JSON: "+err.Error()))
-		}
-		msgs[i] = nats.Msg{
-			Subject: p.opts.Prefix + ".events." + string(e.Kind),
-			Data:    data,
-			Header:  nats.Header{jetstream.MsgIDHeader: []string{e.ID.String()}},
-		}
+	// Encode and pack every event first, so that one that cannot be
+	// published refuses the batch before any of it is published.
+	msgs, err := packMessages(events, p.opts.Prefix, packLimits{
+		events: p.opts.MessageEvents, bytes: p.opts.MessageBytes, maxPayload: p.nc.MaxPayload(),
+	})
+	if err != nil {
+		return err
 	}
 	fail := func(err error) error {
 		return fmt.Errorf("publish %d events: %w: %w", len(events), activitylog.ErrUnavailable, err)
 	}
 	futures := make([]jetstream.PubAckFuture, 0, len(events))
 	for i := range msgs {
-		f, err := p.js.PublishMsgAsync(&msgs[i])
+		f, err := p.js.PublishMsgAsync(&msgs[i].msg)
 		if err != nil {
 			return fail(err)
 		}
 		futures = append(futures, f)
 	}
 	dups := 0
-	for _, f := range futures {
+	for i, f := range futures {
 		select {
 		case ack := <-f.Ok():
 			if ack.Duplicate {
-				dups++
+				dups += msgs[i].events
 			}
 		case err := <-f.Err():
 			if errors.Is(err, jetstream.ErrNoStreamResponse) {

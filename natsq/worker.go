@@ -17,6 +17,7 @@ import (
 
 	"github.com/activitylog/activitylog"
 	gojson "github.com/goccy/go-json"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -30,8 +31,10 @@ type WorkerOptions struct {
 	// the same name shares its messages: each message goes to one of
 	// them. Default: "activitylog-workers".
 	Consumer string
-	// BatchSize is the most messages fetched and written at once.
-	// Default: 500.
+	// BatchSize is the most events written to the store at once (a
+	// packed message is never split: a batch holds at least one
+	// message, and whole messages up to BatchSize events), and the most
+	// messages the client pulls ahead. Default: 500.
 	BatchSize int
 	// Linger is how long a batch that is not full waits for more
 	// messages before it is written. Default: 0, none: a batch is what
@@ -107,10 +110,11 @@ func (o *WorkerOptions) withDefaults() (WorkerOptions, error) {
 // WorkerStats are a Worker's counters.
 type WorkerStats struct {
 	Fetched     uint64 `json:"fetched"`     // messages received
-	Written     uint64 `json:"written"`     // events in batches the store committed
+	Written     uint64 `json:"written"`     // events in batches the store committed, ingest_rejected reports included
 	Acked       uint64 `json:"acked"`       // messages acknowledged after a commit
 	Redelivered uint64 `json:"redelivered"` // messages received more than once
-	Terminated  uint64 `json:"terminated"`  // messages that were not valid events, terminated
+	Terminated  uint64 `json:"terminated"`  // messages that held no valid event, terminated
+	Rejected    uint64 `json:"rejected"`    // events replaced by an ingest_rejected report
 	Naked       uint64 `json:"naked"`       // messages handed back after a store error
 	StoreErrors uint64 `json:"store_errors"`
 }
@@ -160,7 +164,7 @@ type Worker struct {
 	opts  WorkerOptions
 	fails int // store errors in a row; Run's goroutine only
 
-	fetched, written, acked, redelivered, terminated, naked, storeErrors atomic.Uint64
+	fetched, written, acked, redelivered, terminated, rejected, naked, storeErrors atomic.Uint64
 }
 
 // NewWorker returns a Worker that writes what it takes from js to
@@ -288,13 +292,18 @@ func (w *Worker) session(ctx context.Context) error {
 }
 
 // collect adds to batch what msgs holds, waiting up to Linger for more
-// while the batch is not full.
+// while the batch holds fewer than BatchSize events.
 func (w *Worker) collect(batch []jetstream.Msg, msgs <-chan jetstream.Msg) []jetstream.Msg {
 	var linger <-chan time.Time
-	for len(batch) < w.opts.BatchSize {
+	n := 0
+	for _, m := range batch {
+		n += packCount(m.Headers())
+	}
+	for n < w.opts.BatchSize {
 		select {
 		case m := <-msgs:
 			batch = append(batch, m)
+			n += packCount(m.Headers())
 			continue
 		default:
 		}
@@ -309,6 +318,7 @@ func (w *Worker) collect(batch []jetstream.Msg, msgs <-chan jetstream.Msg) []jet
 		select {
 		case m := <-msgs:
 			batch = append(batch, m)
+			n += packCount(m.Headers())
 		case <-linger:
 			return batch
 		}
@@ -316,40 +326,83 @@ func (w *Worker) collect(batch []jetstream.Msg, msgs <-chan jetstream.Msg) []jet
 	return batch
 }
 
-// handle decodes msgs, writes them to the store and acknowledges them,
-// or hands them back after a store error.
+// item is one event of a batch: a single-event message (line -1), or
+// one line of a packed message. err, when set before decoding, is why
+// it is not an event.
+type item struct {
+	msg  int // index in the batch's messages
+	line int
+	data []byte
+	err  error
+}
+
+// split appends the events message i (headers h, body data) carries:
+// the body when it is a single-event message, its lines when it is
+// packed.
+func split(items []item, i int, h nats.Header, data []byte) []item {
+	v := h.Get(HeaderPack)
+	if v == "" {
+		return append(items, item{msg: i, line: -1, data: data})
+	}
+	if v != PackVersion {
+		return append(items, item{msg: i, line: -1, data: data,
+			err: fmt.Errorf("packed message of unknown format %s %q", HeaderPack, v)})
+	}
+	lines := splitPack(data)
+	for k, l := range lines {
+		items = append(items, item{msg: i, line: k, data: l})
+	}
+	if n := h.Get(HeaderEvents); n != strconv.Itoa(len(lines)) {
+		// Truncated or corrupt: report it, besides storing what it holds.
+		items = append(items, item{msg: i, line: len(lines), data: data,
+			err: fmt.Errorf("packed message holds %d lines, its %s header says %q", len(lines), HeaderEvents, n)})
+	}
+	return items
+}
+
+// handle decodes msgs, writes their events to the store and
+// acknowledges them, or hands them back after a store error.
 func (w *Worker) handle(ctx context.Context, msgs []jetstream.Msg) {
 	w.fetched.Add(uint64(len(msgs)))
-	// events[i] is msgs[i]'s event, or the system event that reports it
-	// when bad[i].
-	events := make([]activitylog.Event, len(msgs))
-	bad := make([]bool, len(msgs))
 	mds := make([]*jetstream.MsgMetadata, len(msgs))
-	errs := make([]error, len(msgs))
-	// Decoding is most of a worker's CPU: spread a large batch over the
-	// cores.
-	decode := func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			mds[i], _ = msgs[i].Metadata()
-			errs[i] = decodeEvent(msgs[i].Data(), &events[i])
-		}
+	n := 0
+	for _, m := range msgs {
+		n += packCount(m.Headers())
 	}
-	if n := min(runtime.GOMAXPROCS(0), len(msgs)/decodeChunk); n > 1 {
-		var wg sync.WaitGroup
-		per := (len(msgs) + n - 1) / n
-		for lo := 0; lo < len(msgs); lo += per {
-			wg.Go(func() { decode(lo, min(lo+per, len(msgs))) })
-		}
-		wg.Wait()
-	} else {
-		decode(0, len(msgs))
-	}
+	items := make([]item, 0, n)
 	for i, m := range msgs {
+		mds[i], _ = m.Metadata()
 		if mds[i] != nil && mds[i].NumDelivered > 1 {
 			w.redelivered.Add(1)
 		}
-		if errs[i] != nil {
-			events[i], bad[i] = w.rejected(m, mds[i], errs[i]), true
+		items = split(items, i, m.Headers(), m.Data())
+	}
+	// events[j] is items[j]'s event, or the system event that reports
+	// it when bad[j].
+	events := make([]activitylog.Event, len(items))
+	bad := make([]bool, len(items))
+	// Decoding is most of a worker's CPU: spread a large batch over the
+	// cores.
+	decode := func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			if items[j].err == nil {
+				items[j].err = decodeEvent(items[j].data, &events[j])
+			}
+		}
+	}
+	if p := min(runtime.GOMAXPROCS(0), len(items)/decodeChunk); p > 1 {
+		var wg sync.WaitGroup
+		per := (len(items) + p - 1) / p
+		for lo := 0; lo < len(items); lo += per {
+			wg.Go(func() { decode(lo, min(lo+per, len(items))) })
+		}
+		wg.Wait()
+	} else {
+		decode(0, len(items))
+	}
+	for j, it := range items {
+		if it.err != nil {
+			events[j], bad[j] = w.reject(msgs[it.msg], mds[it.msg], it, it.err), true
 		}
 	}
 
@@ -359,7 +412,7 @@ func (w *Worker) handle(ctx context.Context, msgs []jetstream.Msg) {
 	stopProgress := w.inProgress(wctx, msgs)
 	err := w.store.Write(wctx, events)
 	if errors.Is(err, activitylog.ErrInvalid) {
-		err = w.isolate(wctx, msgs, mds, events, bad)
+		err = w.isolate(wctx, msgs, mds, items, events, bad)
 	}
 	stopProgress()
 	cancel()
@@ -367,7 +420,7 @@ func (w *Worker) handle(ctx context.Context, msgs []jetstream.Msg) {
 		w.storeErrors.Add(1)
 		delay := backoff(w.opts.RetryMin, w.opts.RetryMax, w.fails)
 		w.fails = min(w.fails+1, 32)
-		w.opts.Logger.Error("natsq: store write failed; batch handed back", "events", len(events), "redeliver_in", delay, "err", err)
+		w.opts.Logger.Error("natsq: store write failed; batch handed back", "messages", len(msgs), "events", len(events), "redeliver_in", delay, "err", err)
 		for _, m := range msgs {
 			if m.NakWithDelay(delay) == nil {
 				w.naked.Add(1)
@@ -378,8 +431,18 @@ func (w *Worker) handle(ctx context.Context, msgs []jetstream.Msg) {
 	}
 	w.fails = 0
 	w.written.Add(uint64(len(events)))
+	// A message all of whose events were bad is terminated; any other is
+	// acknowledged, now that all of its events are committed.
+	good := make([]bool, len(msgs))
+	for j, it := range items {
+		if bad[j] {
+			w.rejected.Add(1)
+		} else {
+			good[it.msg] = true
+		}
+	}
 	for i, m := range msgs {
-		if bad[i] {
+		if !good[i] {
 			if m.Term() == nil {
 				w.terminated.Add(1)
 			}
@@ -393,12 +456,13 @@ func (w *Worker) handle(ctx context.Context, msgs []jetstream.Msg) {
 // at a time, and replaces each event the store refuses by the system
 // event that reports it, so one bad event does not hold the rest back
 // forever. It returns the first error that is not ErrInvalid.
-func (w *Worker) isolate(ctx context.Context, msgs []jetstream.Msg, mds []*jetstream.MsgMetadata, events []activitylog.Event, bad []bool) error {
-	for i := range events {
-		err := w.store.Write(ctx, events[i:i+1])
-		if errors.Is(err, activitylog.ErrInvalid) && !bad[i] {
-			events[i], bad[i] = w.rejected(msgs[i], mds[i], err), true
-			err = w.store.Write(ctx, events[i:i+1])
+func (w *Worker) isolate(ctx context.Context, msgs []jetstream.Msg, mds []*jetstream.MsgMetadata, items []item, events []activitylog.Event, bad []bool) error {
+	for j := range events {
+		err := w.store.Write(ctx, events[j:j+1])
+		if errors.Is(err, activitylog.ErrInvalid) && !bad[j] {
+			it := items[j]
+			events[j], bad[j] = w.reject(msgs[it.msg], mds[it.msg], it, err), true
+			err = w.store.Write(ctx, events[j:j+1])
 		}
 		if err != nil {
 			return err
@@ -432,18 +496,23 @@ func (w *Worker) inProgress(ctx context.Context, msgs []jetstream.Msg) func() {
 	return func() { close(done); <-stopped }
 }
 
-// rejected logs a message that is not a valid event and returns the
-// system event that takes its place in the store. Its id derives from
-// the stream and sequence, so a redelivery writes the same event again.
-func (w *Worker) rejected(m jetstream.Msg, md *jetstream.MsgMetadata, reason error) activitylog.Event {
+// reject logs an event that is not valid (a message, or one line of a
+// packed message) and returns the system event that takes its place in
+// the store. Its id derives from the stream, the sequence and the line,
+// so a redelivery writes the same event again.
+func (w *Worker) reject(m jetstream.Msg, md *jetstream.MsgMetadata, it item, reason error) activitylog.Event {
 	var seq uint64
 	t := time.Now().UTC()
 	if md != nil {
 		seq = md.Sequence.Stream
 		t = md.Timestamp.UTC()
 	}
-	w.opts.Logger.Error("natsq: message is not a valid event; terminated", "stream", w.opts.Stream, "seq", seq, "subject", m.Subject(), "bytes", len(m.Data()), "err", reason)
-	msg := "message " + strconv.FormatUint(seq, 10) + " of stream " + w.opts.Stream + " is not a valid event: " + reason.Error()
+	what := "message " + strconv.FormatUint(seq, 10) + " of stream " + w.opts.Stream
+	if it.line >= 0 {
+		what = "event " + strconv.Itoa(it.line) + " of packed " + what
+	}
+	w.opts.Logger.Error("natsq: not a valid event; reported as ingest_rejected", "stream", w.opts.Stream, "seq", seq, "line", it.line, "subject", m.Subject(), "bytes", len(it.data), "err", reason)
+	msg := what + " is not a valid event: " + reason.Error()
 	if len(msg) > activitylog.MaxTextField {
 		msg = msg[:activitylog.MaxTextField]
 	}
@@ -451,8 +520,17 @@ func (w *Worker) rejected(m jetstream.Msg, md *jetstream.MsgMetadata, reason err
 	if len(subject) > activitylog.MaxShortField {
 		subject = subject[:activitylog.MaxShortField]
 	}
+	extra := map[string]any{
+		"stream":   w.opts.Stream,
+		"sequence": float64(seq),
+		"subject":  subject,
+		"bytes":    float64(len(it.data)),
+	}
+	if it.line >= 0 {
+		extra["line"] = float64(it.line)
+	}
 	return activitylog.Event{
-		ID:       derivedID(t, w.opts.Stream, seq),
+		ID:       derivedID(t, w.opts.Stream, seq, it.line),
 		Time:     t,
 		Kind:     activitylog.KindSystem,
 		Action:   "error",
@@ -460,19 +538,19 @@ func (w *Worker) rejected(m jetstream.Msg, md *jetstream.MsgMetadata, reason err
 		Actor:    activitylog.Actor{ID: "activitylog", Type: activitylog.ActorSystem},
 		Category: CategoryIngestRejected,
 		Message:  msg,
-		Extra: map[string]any{
-			"stream":   w.opts.Stream,
-			"sequence": float64(seq),
-			"subject":  subject,
-			"bytes":    float64(len(m.Data())),
-		},
+		Extra:    extra,
 	}
 }
 
 // derivedID returns a version 7 UUID whose time is t and whose other
-// bits come from a hash of stream and seq.
-func derivedID(t time.Time, stream string, seq uint64) activitylog.ID {
-	h := sha256.Sum256([]byte(stream + "\x00" + strconv.FormatUint(seq, 10)))
+// bits come from a hash of stream, seq and, for a line of a packed
+// message (line ≥ 0), line.
+func derivedID(t time.Time, stream string, seq uint64, line int) activitylog.ID {
+	key := stream + "\x00" + strconv.FormatUint(seq, 10)
+	if line >= 0 {
+		key += "\x00" + strconv.Itoa(line)
+	}
+	h := sha256.Sum256([]byte(key))
 	var id activitylog.ID
 	ms := uint64(t.UnixMilli())
 	for i := range 6 {
@@ -492,6 +570,7 @@ func (w *Worker) Stats() WorkerStats {
 		Acked:       w.acked.Load(),
 		Redelivered: w.redelivered.Load(),
 		Terminated:  w.terminated.Load(),
+		Rejected:    w.rejected.Load(),
 		Naked:       w.naked.Load(),
 		StoreErrors: w.storeErrors.Load(),
 	}
