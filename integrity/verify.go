@@ -156,7 +156,9 @@ func NewVerifier(src Source, opts *VerifierOptions) *Verifier {
 		v.pubs[KeyID(p)] = p
 	}
 	for _, k := range o.HMACKeys {
-		v.macs[k.ID()] = k
+		if k != nil { // a nil key names no chain
+			v.macs[k.ID()] = k
+		}
 	}
 	v.setFilters(&o)
 	return v

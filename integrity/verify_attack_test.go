@@ -2,6 +2,7 @@ package integrity
 
 import (
 	"context"
+	"crypto/ed25519"
 	"testing"
 )
 
@@ -39,5 +40,21 @@ func TestVerifyUnanchoredChain(t *testing.T) {
 		tr = buildTrail(t, 10, 5, 0, keyed)
 		tr.src.cps[tr.chain] = nil
 		check(t, tr.verify(t, true), want("checkpoint_mismatch 1..5", "checkpoint_mismatch 6..10"))
+	}
+}
+
+// A nil HMAC key among the options is ignored, not a panic: it names no
+// chain; a keyed chain whose key is missing does not verify.
+func TestVerifyNilHMACKey(t *testing.T) {
+	tr := buildTrail(t, 10, 5, 0, true)
+	pubs := []ed25519.PublicKey{tr.pub}
+	rep, err := NewVerifier(tr.src, &VerifierOptions{PublicKeys: pubs, HMACKeys: []*HMACKey{nil, tr.hmac}}).Verify(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, rep, want())
+	rep, err = NewVerifier(tr.src, &VerifierOptions{PublicKeys: pubs, HMACKeys: []*HMACKey{nil}}).Verify(context.Background())
+	if err == nil && rep.OK() {
+		t.Error("a keyed chain verifies without its key")
 	}
 }

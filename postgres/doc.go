@@ -10,7 +10,8 @@
 //	rec := activitylog.NewRecorder(store, nil)
 //
 // Store passes storetest.Run and storetest.RunAnalyzer. It is an
-// activitylog.Store, Resolver, Scanner, Analyzer and Purger; DropBefore
+// activitylog.Store, Resolver, Scanner, Analyzer and Purger, and an
+// integrity.SealStore, Source, BundleSource and PruneSource; DropBefore
 // is the retention fast path.
 //
 // # Schema
@@ -74,12 +75,34 @@
 // the document keeps a NUL as \u0000, and Get returns it. jsonb refuses
 // \u0000 too: changes and extra hold it as \ufffd.
 //
+// # Integrity
+//
+// Store is an integrity.SealStore, Source and BundleSource: an
+// integrity.Writer over it seals events into hash chains with signed
+// checkpoints, and integrity.Verify and WriteBundle read them back
+// (seal.go, migrations/0002_integrity.sql). A seal is a row of seals,
+// keyed (chain, seq), beside the event's row (a unique key on events
+// would have to hold time); chains holds each chain's state and
+// checkpoints the signed checkpoints. WriteSealed runs in one
+// transaction under the chain's advisory lock, so that two writers of
+// one chain go one at a time: it reads the tail, leaves out the ids
+// stored already, and COPYs events, ids and seals, then stores the
+// state and the checkpoint. The verifier recomputes each event's
+// canonical bytes from its document; a column that disagrees with the
+// document, an event row missing or moved to another time, is a
+// finding. Prune deletes a chain's oldest events at a signed checkpoint
+// after storing a signed pruning record (integrity.PruneSource), as the
+// sqlite store does (seal_prune.go).
+//
 // # Retention
 //
-// Purge deletes what a PurgeRequest selects; for every tenant and kind
-// it drops the partitions wholly before the cut that hold no record of
-// a purge, and deletes the rest row by row, 5000 a transaction.
-// DropBefore drops every partition wholly before a time.
+// Purge deletes the unsealed events a PurgeRequest selects and counts
+// the sealed ones it keeps; for every tenant and kind it drops the
+// partitions wholly before the cut that hold no record of a purge and
+// no sealed event, and deletes the rest row by row, 5000 a transaction.
+// Prune is the retention of sealed trails. DropBefore drops every
+// partition wholly before a time, sealed events included (their seals
+// stay, and the verifier reports each as modified).
 //
 // # Locks
 //

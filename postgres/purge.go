@@ -17,16 +17,19 @@ var _ activitylog.Purger = (*Store)(nil)
 // transaction grows large.
 const purgeBatch = 5000
 
-// Purge deletes the events that r selects. System events of category
-// retention, the records of purges, are never deleted. This store seals
-// nothing, so KeptSealed is always 0.
+// Purge deletes the unsealed events that r selects. System events of
+// category retention, the records of purges, are never deleted. Sealed
+// events (written through an integrity.Writer, seal.go) are never
+// deleted here either (their chains would no longer verify): they are
+// counted in KeptSealed.
 //
 // When r selects every tenant and every kind, the partitions that lie
-// wholly before r.Before and hold no record of a purge are dropped
-// whole (their events counted by kind first), as DropBefore does. The
-// rest is deleted row by row, at most 5000 events a transaction, their
-// ids with them. A bad request is an *activitylog.FieldError; on a store
-// error the result counts what was deleted before it.
+// wholly before r.Before and hold no record of a purge and no sealed
+// event are dropped whole (their events counted by kind first), as
+// DropBefore does. The rest is deleted row by row, at most 5000 events
+// a transaction, their ids with them. A bad request is an
+// *activitylog.FieldError; on a store error the result counts what was
+// deleted before it.
 func (s *Store) Purge(ctx context.Context, r activitylog.PurgeRequest) (activitylog.PurgeResult, error) {
 	res := activitylog.PurgeResult{ByKind: map[activitylog.Kind]int64{}}
 	if err := r.Validate(); err != nil {
@@ -60,6 +63,8 @@ func (s *Store) Purge(ctx context.Context, r activitylog.PurgeRequest) (activity
 	if !r.AllTenants {
 		q.eq("tenant", r.Tenant)
 	}
+	keptSQL := `SELECT count(*) FROM events` + q.whereSQL() + ` AND EXISTS (SELECT 1 FROM seals s WHERE s.id = events.id)`
+	q.cond("NOT EXISTS (SELECT 1 FROM seals s WHERE s.id = events.id)")
 	sqlText := `WITH victims AS (SELECT time, id FROM events` + q.whereSQL() + ` LIMIT ` + strconv.Itoa(purgeBatch) + `),
 		d AS (DELETE FROM events e USING victims v WHERE e.time = v.time AND e.id = v.id RETURNING e.id, e.kind),
 		x AS (DELETE FROM event_ids i USING d WHERE i.id = d.id)
@@ -84,6 +89,9 @@ func (s *Store) Purge(ctx context.Context, r activitylog.PurgeRequest) (activity
 		}
 		res.Deleted += n
 		if n < purgeBatch {
+			if err := s.pool.QueryRow(ctx, keptSQL, q.args...).Scan(&res.KeptSealed); err != nil {
+				return res, fmt.Errorf("purge: count the sealed events kept: %w", unavailable(ctx, err))
+			}
 			return res, nil
 		}
 	}
@@ -124,7 +132,13 @@ func (s *Store) purgePartitions(ctx context.Context, t time.Time, res *activityl
 				activitylog.CategoryRetention+"')").Scan(&kept); err != nil {
 				return unavailable(ctx, err)
 			}
-			if kept { // its rows go one by one, the records of purges kept
+			if !kept {
+				// Nor a sealed event.
+				if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+qn+" p JOIN seals s ON s.id = p.id)").Scan(&kept); err != nil {
+					return unavailable(ctx, err)
+				}
+			}
+			if kept { // its rows go one by one, the records of purges and the sealed events kept
 				return nil
 			}
 			rows, err := tx.Query(ctx, "SELECT kind, count(*) FROM "+qn+" GROUP BY kind")

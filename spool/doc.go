@@ -41,6 +41,14 @@
 // silently. The quarantined file stays for inspection and no longer
 // counts towards MaxBytes.
 //
+// After a crash, Open tells a torn tail from damage by searching the
+// rest of the last segment for a good record: one follows, the bad
+// record was damaged; none, it was torn. The search does work linear
+// in the segment's size, whatever its bytes: it checks only offsets
+// whose header and payload Write could have produced, and caps the
+// bytes it runs through CRC32C. A segment crafted to exhaust that cap
+// is kept whole, for Replay to report, rather than cut off.
+//
 // # Format
 //
 // The directory holds segment files named by a 20-digit sequence number

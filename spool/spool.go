@@ -132,6 +132,8 @@ type Spool struct {
 	closed  bool
 
 	bufs sync.Pool
+
+	verify verifyStats // Open's work on the last segment; for tests
 }
 
 // Open opens the spool in dir, creating dir when it is missing. It
@@ -299,7 +301,6 @@ func (s *Spool) scan(seg *segment, last bool) error {
 	verify := last
 	var partial int64 // events named by a header whose record runs past the end
 	var hdr [recHeaderLen]byte
-	var payload []byte
 	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 1<<20)
 	if _, err := r.Discard(int(segHeaderLen)); err != nil {
 		return fmt.Errorf("read spool segment: %w", err)
@@ -318,21 +319,29 @@ func (s *Spool) scan(seg *segment, last bool) error {
 		count := int64(binary.LittleEndian.Uint32(hdr[4:8]))
 		if off+recHeaderLen+n > size {
 			partial = count
-			if last && validAfter(f, off+1, size) {
-				last = false // damage, not a tear: Replay reports it
+			if last {
+				damaged, err := validAfter(f, off+1, size, &s.verify)
+				if err != nil {
+					return fmt.Errorf("read spool segment %s: %w", seg.path, err)
+				}
+				if damaged {
+					last = false // damage, not a tear: Replay reports it
+				}
 			}
 			break
 		}
 		if verify {
-			if int64(cap(payload)) < n {
-				payload = make([]byte, n)
-			}
-			payload = payload[:n]
-			if _, err := io.ReadFull(r, payload); err != nil {
+			crc, err := crcFrom(crc32.Checksum(hdr[:8], castagnoli), r, n)
+			if err != nil {
 				return fmt.Errorf("read spool segment: %w", err)
 			}
-			if recordCRC(hdr[:8], payload) != binary.LittleEndian.Uint32(hdr[8:12]) {
-				if !validAfter(f, off+1, size) {
+			s.verify.hashed += n
+			if crc != binary.LittleEndian.Uint32(hdr[8:12]) {
+				damaged, err := validAfter(f, off+1, size, &s.verify)
+				if err != nil {
+					return fmt.Errorf("read spool segment %s: %w", seg.path, err)
+				}
+				if !damaged {
 					break
 				}
 				// A good record follows: this one was damaged, not
@@ -369,29 +378,154 @@ func (s *Spool) scan(seg *segment, last bool) error {
 	return nil
 }
 
+// Bounds on validAfter's search, so that Open does work linear in the
+// size of the segment however its tail was damaged.
+const (
+	// minEventJSON is the length of the shortest JSON an event that
+	// passes Validate encodes to: the five fields never omitted, with
+	// empty values. A record of count events has a payload of at least
+	// count*(minEventJSON+1)+2 bytes: "[", the events and the commas
+	// between them, "]\n".
+	minEventJSON = int64(len(`{"id":"","time":"","kind":"","action":"","severity":""}`))
+	// verifyWindow is the size of the windows validAfter reads.
+	verifyWindow = 1 << 20
+	// maxTailReads caps the candidates whose last bytes validAfter
+	// reads from outside its window.
+	maxTailReads = 1 << 12
+)
+
+// payloadStart and payloadEnd open and close every payload Write
+// produces: json.Encoder's encoding of a non-empty []activitylog.Event.
+const (
+	payloadStart = "[{"
+	payloadEnd   = "}]\n"
+)
+
+// plausible reports whether a record header's payload length n and
+// event count could have been written by Write.
+func plausible(n, count int64) bool {
+	return count >= 1 && count*(minEventJSON+1)+2 <= n
+}
+
+// verifyStats counts the work Open did checking the last segment: the
+// bytes it ran through CRC32C, and in validAfter the bytes read, the
+// offsets that passed the cheap checks, the reads of a candidate's last
+// bytes, and whether a budget ran out. Tests bound them.
+type verifyStats struct {
+	hashed     int64
+	read       int64
+	candidates int64
+	tailReads  int64
+	exhausted  bool
+}
+
 // validAfter reports whether a whole record with a good CRC starts
 // anywhere in [from, size). A crash tears only the tail, so a good
-// record after a bad one means the bad one was damaged, not torn. The
-// search is cheap: at offsets inside JSON text the length reads as more
-// than 512 MiB and is rejected at once.
-func validAfter(f *os.File, from, size int64) bool {
-	if from >= size {
-		return false
-	}
-	b := make([]byte, size-from)
-	if _, err := f.ReadAt(b, from); err != nil {
-		return false
-	}
-	for p := 0; p+recHeaderLen <= len(b); p++ {
-		n := int(binary.LittleEndian.Uint32(b[p:]))
-		if n == 0 || n > len(b)-p-recHeaderLen {
-			continue
+// record after a bad one means the bad one was damaged, not torn.
+//
+// Only offsets whose header could have been written by Write are
+// checked: the record fits before size, its count is plausible
+// (plausible), and its payload starts with "[{" and ends with "}]\n".
+// The segment is read in windows of verifyWindow bytes and searched
+// for "[{", so that junk costs one pass. The payloads whose CRC it
+// checks add up to at most twice the bytes searched plus one window,
+// and at most maxTailReads candidates have their last bytes read from
+// outside the window. When a budget runs out, which takes a file crafted to defeat
+// the checks above, the question stays open and validAfter reports
+// true: Open keeps the tail and Replay reports it, rather than cut off
+// records that may have been acknowledged.
+func validAfter(f io.ReaderAt, from, size int64, st *verifyStats) (bool, error) {
+	const overlap = recHeaderLen + int64(len(payloadStart)) - 1
+	budget := st.hashed + 2*(size-from) + verifyWindow
+	var win, chunk []byte
+	for pos := from; size-pos >= recHeaderLen+minEventJSON+3; {
+		end := min(size, pos+verifyWindow)
+		if win == nil {
+			win = make([]byte, end-pos)
 		}
-		if recordCRC(b[p:p+8], b[p+recHeaderLen:p+recHeaderLen+n]) == binary.LittleEndian.Uint32(b[p+8:]) {
-			return true
+		b := win[:end-pos]
+		if _, err := f.ReadAt(b, pos); err != nil {
+			return false, err
+		}
+		st.read += int64(len(b))
+		for i := 0; int64(i)+overlap < int64(len(b)); {
+			j := bytes.Index(b[i+recHeaderLen:], []byte(payloadStart))
+			if j < 0 {
+				break
+			}
+			p := i + j // the candidate header, recHeaderLen before "[{"
+			i = p + 1
+			at := pos + int64(p)
+			n := int64(binary.LittleEndian.Uint32(b[p:]))
+			if n > size-at-recHeaderLen || !plausible(n, int64(binary.LittleEndian.Uint32(b[p+4:]))) {
+				continue
+			}
+			st.candidates++
+			start, stop := at+recHeaderLen, at+recHeaderLen+n // the payload
+			var tail [len(payloadEnd)]byte
+			if t := stop - int64(len(tail)); stop <= end {
+				copy(tail[:], b[t-pos:])
+			} else {
+				if st.tailReads >= maxTailReads {
+					st.exhausted = true
+					return true, nil
+				}
+				st.tailReads++
+				if _, err := f.ReadAt(tail[:], t); err != nil {
+					return false, err
+				}
+				st.read += int64(len(tail))
+			}
+			if string(tail[:]) != payloadEnd {
+				continue
+			}
+			if st.hashed+n > budget {
+				st.exhausted = true
+				return true, nil
+			}
+			st.hashed += n
+			crc := crc32.Checksum(b[p:p+8], castagnoli)
+			inWin := min(stop, end)
+			crc = crc32.Update(crc, castagnoli, b[start-pos:inWin-pos])
+			for o := inWin; o < stop; {
+				if chunk == nil {
+					chunk = make([]byte, 64<<10)
+				}
+				c := chunk[:min(int64(len(chunk)), stop-o)]
+				if _, err := f.ReadAt(c, o); err != nil {
+					return false, err
+				}
+				st.read += int64(len(c))
+				crc = crc32.Update(crc, castagnoli, c)
+				o += int64(len(c))
+			}
+			if crc == binary.LittleEndian.Uint32(b[p+8:]) {
+				return true, nil
+			}
+		}
+		if end == size {
+			break
+		}
+		pos = end - overlap
+	}
+	return false, nil
+}
+
+// crcFrom updates crc with the next n bytes of r.
+func crcFrom(crc uint32, r *bufio.Reader, n int64) (uint32, error) {
+	for n > 0 {
+		b, err := r.Peek(int(min(n, int64(r.Size()))))
+		crc = crc32.Update(crc, castagnoli, b)
+		r.Discard(len(b))
+		n -= int64(len(b))
+		if err != nil && n > 0 {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return crc, err
 		}
 	}
-	return false
+	return crc, nil
 }
 
 func recordCRC(hdr8, payload []byte) uint32 {
@@ -763,6 +897,9 @@ func (s *Spool) replaySegment(ctx context.Context, seg *segment, w activitylog.W
 		if off+recHeaderLen+ln > end {
 			return n, true, s.quarantine(seg, off, fmt.Sprintf("record length %d runs past the end at %d", ln, end))
 		}
+		if !plausible(ln, int64(count)) {
+			return n, true, s.quarantine(seg, off, fmt.Sprintf("header says %d events in %d bytes", count, ln))
+		}
 		if int64(cap(payload)) < ln {
 			payload = make([]byte, ln)
 		}
@@ -773,12 +910,9 @@ func (s *Spool) replaySegment(ctx context.Context, seg *segment, w activitylog.W
 		if recordCRC(hdr[:8], payload) != binary.LittleEndian.Uint32(hdr[8:12]) {
 			return n, true, s.quarantine(seg, off, "CRC mismatch")
 		}
-		var events []activitylog.Event
-		if err := json.Unmarshal(payload, &events); err != nil {
-			return n, true, s.quarantine(seg, off, "undecodable JSON: "+err.Error())
-		}
-		if len(events) != count {
-			return n, true, s.quarantine(seg, off, fmt.Sprintf("header says %d events, payload holds %d", count, len(events)))
+		events, err := decodeBatch(payload, count)
+		if err != nil {
+			return n, true, s.quarantine(seg, off, err.Error())
 		}
 		if err := w.Write(ctx, events); err != nil {
 			return n, false, fmt.Errorf("replay spool: write batch of %d events from %s at offset %d: %w", count, seg.path, off, err)
@@ -794,6 +928,38 @@ func (s *Spool) replaySegment(ctx context.Context, seg *segment, w activitylog.W
 		s.events -= int64(count)
 		s.mu.Unlock()
 	}
+}
+
+// decodeBatch decodes a record's payload, which must be a JSON array of
+// exactly count events. It decodes no more than count of them, and
+// count is plausible for the payload's length, so what it allocates is
+// bounded by a multiple of the payload's length even when the payload
+// was damaged (or crafted) to hold a different array.
+func decodeBatch(payload []byte, count int) ([]activitylog.Event, error) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return nil, errors.New("undecodable JSON: not an array")
+	}
+	events := make([]activitylog.Event, 0, count)
+	for dec.More() {
+		if len(events) == count {
+			return nil, fmt.Errorf("header says %d events, payload holds more", count)
+		}
+		events = append(events, activitylog.Event{})
+		if err := dec.Decode(&events[len(events)-1]); err != nil {
+			return nil, fmt.Errorf("undecodable JSON: %w", err)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("undecodable JSON: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("undecodable JSON: data after the array")
+	}
+	if len(events) != count {
+		return nil, fmt.Errorf("header says %d events, payload holds %d", count, len(events))
+	}
+	return events, nil
 }
 
 // finishLocked drops seg, fully replayed, from the spool and reports
