@@ -217,6 +217,8 @@ func (c *Config) Validate() error {
 			return activitylog.Invalid("options."+k, redactedValue, "may hold a secret, and options are not encrypted: put the password in password")
 		case len(v) > MaxFieldLen || !printable(v):
 			return activitylog.Invalid("options."+k, clip(v), "must be at most 1024 bytes of printable text")
+		case !slices.Contains(AllowedOptions[c.Engine], k):
+			return activitylog.Invalid("options."+k, clip(v), optionsReason(c.Engine))
 		}
 	}
 	if !ValidRouteFor(c.RouteFor) {
@@ -303,6 +305,32 @@ func notHostRune(r rune) bool {
 }
 
 func notOptionKeyRune(r rune) bool { return notHostRune(r) }
+
+// AllowedOptions are the option names Validate accepts, by engine: the
+// driver parameters that only tune the connection. Every other name is
+// refused, because a driver parameter can read a file on this host
+// (MySQL's allowAllFiles lets the server ask for any file with LOAD
+// DATA LOCAL INFILE; PostgreSQL's sslrootcert, passfile, service;
+// MongoDB's tlsCAFile), send the password in the clear
+// (allowCleartextPasswords, authMechanism=PLAIN), or name another host
+// than Host (PostgreSQL's host parameter). Parameters the stores set
+// themselves (search_path, charset, parseTime) are not listed either.
+// SQLite takes none: its store is opened by path alone.
+var AllowedOptions = map[Engine][]string{
+	SQLite:     nil,
+	Postgres:   {"application_name", "connect_timeout", "sslmode", "target_session_attrs"},
+	MySQL:      {"readTimeout", "timeout", "tls", "writeTimeout"},
+	ClickHouse: {"compress", "dial_timeout", "read_timeout", "secure", "skip_verify"},
+	MongoDB: {"appName", "authSource", "connectTimeoutMS", "directConnection", "readPreference",
+		"replicaSet", "serverSelectionTimeoutMS", "tls", "w"},
+}
+
+func optionsReason(e Engine) string {
+	if len(AllowedOptions[e]) == 0 {
+		return "is not accepted: " + string(e) + " takes no options"
+	}
+	return "is not an option accepted for " + string(e) + "; accepted are " + strings.Join(AllowedOptions[e], ", ")
+}
 
 // secretOption reports whether an option's name says that it holds a
 // secret, which belongs in the encrypted password instead.

@@ -31,8 +31,38 @@ func TestValidate(t *testing.T) {
 	}{
 		{"valid", func(c *dbconfig.Config) {}, "", "", true},
 		{"valid sqlite", func(c *dbconfig.Config) {
-			c.Engine, c.Host, c.Port, c.Database = dbconfig.SQLite, "", 0, "/var/lib/acme.db"
+			c.Engine, c.Host, c.Port, c.Database, c.Options = dbconfig.SQLite, "", 0, "/var/lib/acme.db", nil
 		}, "", "", true},
+		{"valid mysql options", func(c *dbconfig.Config) {
+			c.Engine, c.Options = dbconfig.MySQL, map[string]string{"tls": "true", "timeout": "5s", "readTimeout": "30s", "writeTimeout": "30s"}
+		}, "", "", true},
+		{"valid mongodb options", func(c *dbconfig.Config) {
+			c.Engine, c.Options = dbconfig.MongoDB, map[string]string{"authSource": "admin", "replicaSet": "rs0", "tls": "true"}
+		}, "", "", true},
+		// Driver parameters that read local files, send the password in
+		// the clear, or name another host are refused, by allowlist.
+		{"mysql allowAllFiles", func(c *dbconfig.Config) {
+			c.Engine, c.Options = dbconfig.MySQL, map[string]string{"allowAllFiles": "true"}
+		}, "options.allowAllFiles", "true", false},
+		{"mysql allowCleartextPasswords", func(c *dbconfig.Config) {
+			c.Engine, c.Options = dbconfig.MySQL, map[string]string{"allowCleartextPasswords": "1"}
+		}, "options.allowCleartextPasswords", "[REDACTED]", false}, // refused as a secret name first
+		{"postgres host override", func(c *dbconfig.Config) { c.Options = map[string]string{"host": "10.0.0.1"} }, "options.host", "10.0.0.1", false},
+		{"postgres sslrootcert", func(c *dbconfig.Config) { c.Options = map[string]string{"sslrootcert": "/etc/shadow"} }, "options.sslrootcert", "/etc/shadow", false},
+		{"postgres search_path", func(c *dbconfig.Config) { c.Options = map[string]string{"search_path": "x"} }, "options.search_path", "x", false},
+		{"mongodb tlsCAFile", func(c *dbconfig.Config) {
+			c.Engine, c.Options = dbconfig.MongoDB, map[string]string{"tlsCAFile": "/etc/shadow"}
+		}, "options.tlsCAFile", "/etc/shadow", false},
+		{"mongodb authMechanism", func(c *dbconfig.Config) {
+			c.Engine, c.Options = dbconfig.MongoDB, map[string]string{"authMechanism": "PLAIN"}
+		}, "options.authMechanism", "PLAIN", false},
+		{"clickhouse debug", func(c *dbconfig.Config) {
+			c.Engine, c.Options = dbconfig.ClickHouse, map[string]string{"debug": "true"}
+		}, "options.debug", "true", false},
+		{"sqlite option", func(c *dbconfig.Config) {
+			c.Engine, c.Host, c.Port, c.Database, c.Options = dbconfig.SQLite, "", 0, "/var/lib/acme.db", map[string]string{"_txlock": "immediate"}
+		}, "options._txlock", "immediate", false},
+		{"option name case", func(c *dbconfig.Config) { c.Options = map[string]string{"SSLMODE": "disable"} }, "options.SSLMODE", "disable", false},
 		{"valid ipv6 host", func(c *dbconfig.Config) { c.Host = "::1" }, "", "", true},
 		{"valid kind route", func(c *dbconfig.Config) { c.RouteFor = "request" }, "", "", true},
 		{"no name", func(c *dbconfig.Config) { c.Name = "" }, "name", "", false},

@@ -1,6 +1,7 @@
 package dbconfig
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,6 +49,8 @@ type RouterOptions struct {
 	// events fall back: keep it below the Recorder's WriteTimeout
 	// (10s). Default: 5s.
 	WriteTimeout time.Duration
+	// ReadTimeout bounds one Get from a routed store. Default: 5s.
+	ReadTimeout time.Duration
 	// OpenTimeout bounds one call of the Opener. Default: 10s.
 	OpenTimeout time.Duration
 	// ReplayBatch is how many pending batches one replay reads at once.
@@ -63,6 +66,7 @@ const (
 	DefaultRefresh        = 30 * time.Second
 	DefaultReplayInterval = 30 * time.Second
 	DefaultWriteTimeout   = 5 * time.Second
+	DefaultReadTimeout    = 5 * time.Second
 	DefaultOpenTimeout    = 10 * time.Second
 	DefaultReplayBatch    = 16
 )
@@ -83,8 +87,10 @@ type RouterStats struct {
 	Replayed int64 `json:"replayed"`
 	// Pending is the number of events waiting to be replayed.
 	Pending int64 `json:"pending"`
-	// Abandoned counts pending events of configs that were deleted:
-	// they stay in the default store only.
+	// Abandoned counts pending events that will not be replayed: those
+	// of configs that were deleted, and those whose config was given
+	// another tenant or route_for since (see Router.Replay). They stay
+	// in the default store only.
 	Abandoned int64 `json:"abandoned"`
 	// Routes is the number of configs routed to.
 	Routes int `json:"routes"`
@@ -112,8 +118,12 @@ type RouterStats struct {
 // Replay, every RouterOptions.ReplayInterval, writes the pending
 // batches to their store, oldest first, and removes each only after the
 // store committed it. Stores are idempotent by event id, so a batch
-// replayed twice (a crash between the commit and its removal) is stored
-// once. The default store keeps its copy of fall-back events.
+// replayed twice (a crash between the commit and its removal, or a
+// batch recorded twice by a retried Write) is stored once. Only the
+// events the table routes to the config now are replayed: after its
+// tenant or route_for changed, the others stay in the default store
+// (RouterStats.Abandoned, logged). The default store keeps its copy of
+// fall-back events.
 //
 // # Writes
 //
@@ -123,16 +133,22 @@ type RouterStats struct {
 // committed; the caller's retry writes those again, which their store
 // ignores, so a retried batch converges to each event stored once in
 // its store. A failing routed store is not an error: its part falls
-// back.
+// back, recorded in Pending before the default store is written, so
+// that no crash leaves fall-back events in the default store only.
 //
 // # Reads
 //
 // Query and Count with a tenant (Filter.Tenant, or Filter.NoTenant for
-// the tenant "") ask the store that tenant's events of Filter.Kind go
-// to (the tenant's all-kinds store when Kind is empty); without a
-// tenant, the default store. Events that wait for replay are found in
-// the default store only. Get asks the default store, then each routed
-// store, and returns the first that has the event.
+// the tenant "") and a kind ask the store that tenant's events of that
+// kind go to; without a tenant, the default store. With a tenant and
+// no kind, the tenant's stores: when there are several (it has
+// configs for single kinds), Count adds up theirs, and Query, which
+// cannot merge pages of several stores under one cursor, is refused
+// with an error wrapping activitylog.ErrInvalid that names kind (as is
+// Count when the default store is one of them). Events that wait for
+// replay are found in the default store only. Get asks the default
+// store, then the routed stores of the tenant of its context (all of
+// them when it has none), and returns the first that has the event.
 //
 // A Router is safe for concurrent use. Close stops its loops and closes
 // the stores it opened, not the default store.
@@ -257,6 +273,9 @@ func NewRouter(def activitylog.Store, repo Repository, open Opener, opts *Router
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = DefaultReadTimeout
 	}
 	if o.OpenTimeout <= 0 {
 		o.OpenTimeout = DefaultOpenTimeout
@@ -416,6 +435,11 @@ func (r *Router) openRoute(ctx context.Context, rt *route) bool {
 		return true
 	}
 	err := func() error {
+		// A config stored before Validate refused what it holds (an
+		// option no longer accepted) is not opened.
+		if err := rt.cfg.Validate(); err != nil {
+			return err
+		}
 		password := ""
 		if rt.cfg.Secret != "" {
 			if r.keys == nil {
@@ -522,18 +546,24 @@ func (r *Router) Write(ctx context.Context, events []activitylog.Event) error {
 	if len(toDefault) == 0 {
 		return nil
 	}
-	if err := r.def.Write(ctx, toDefault); err != nil {
-		return err
-	}
-	r.defRouted.Add(int64(len(toDefault)))
+	// The parts that fell back are recorded in Pending before the
+	// default store is written: a crash, or a failure, between the two
+	// then leaves them pending (replayed to their store) rather than in
+	// the default store only, never replayed. When the default store
+	// then fails, Write fails and the caller's retry records them again:
+	// a batch pending twice is replayed twice, which its store, being
+	// idempotent by event id, stores once.
 	for _, p := range fell {
 		if err := r.pending.Add(ctx, p.rt.cfg.ID, p.events); err != nil {
 			return fmt.Errorf("record fall-back events of config %s: %w", p.rt.cfg.Name, err)
 		}
-		n := int64(len(p.events))
-		r.fallbacks.Add(n)
-		r.pendingN.Add(n)
+		r.pendingN.Add(int64(len(p.events)))
 	}
+	if err := r.def.Write(ctx, toDefault); err != nil {
+		return err
+	}
+	r.defRouted.Add(int64(len(toDefault)))
+	r.fallbacks.Add(int64(nfell))
 	return nil
 }
 
@@ -705,7 +735,7 @@ func (r *Router) Replay(ctx context.Context) error {
 			}
 			continue
 		}
-		if err := r.replayRoute(ctx, rt); err != nil {
+		if err := r.replayRoute(ctx, tab, rt); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -723,8 +753,11 @@ func (r *Router) Replay(ctx context.Context) error {
 }
 
 // replayRoute replays rt's pending batches until none is left or its
-// store fails.
-func (r *Router) replayRoute(ctx context.Context, rt *route) error {
+// store fails. Only the events that tab routes to rt now are written:
+// when the config was given another tenant or route_for since they fell
+// back, they are not that database's any more, and stay in the default
+// store only, counted in RouterStats.Abandoned.
+func (r *Router) replayRoute(ctx context.Context, tab *table, rt *route) error {
 	if !r.openRoute(ctx, rt) {
 		return nil // logged; tried again next time
 	}
@@ -741,9 +774,13 @@ func (r *Router) replayRoute(ctx context.Context, rt *route) error {
 			return nil
 		}
 		for _, b := range bs {
-			wctx, cancel := context.WithTimeout(ctx, r.o.WriteTimeout)
-			err := s.Write(wctx, b.Events)
-			cancel()
+			events := r.stillRouted(ctx, tab, rt, b)
+			var err error
+			if len(events) > 0 {
+				wctx, cancel := context.WithTimeout(ctx, r.o.WriteTimeout)
+				err = s.Write(wctx, events)
+				cancel()
+			}
 			if err != nil {
 				rt.down.Store(true)
 				r.log.WarnContext(ctx, "activitylog router: replay failed; will retry", "config", rt.cfg.ID, "name", rt.cfg.Name, "err", err)
@@ -752,12 +789,37 @@ func (r *Router) replayRoute(ctx context.Context, rt *route) error {
 			if err := r.pending.Done(ctx, b.Seq); err != nil {
 				return fmt.Errorf("replay config %s: %w", rt.cfg.Name, err)
 			}
-			n := int64(len(b.Events))
+			n := int64(len(events))
 			rt.routed.Add(n)
 			r.replayed.Add(n)
-			r.pendingN.Add(-n)
+			r.abandoned.Add(int64(len(b.Events)) - n)
+			r.pendingN.Add(-int64(len(b.Events)))
 		}
 	}
+}
+
+// stillRouted returns the events of b that tab routes to rt, by their
+// own tenant and kind, and logs the others.
+func (r *Router) stillRouted(ctx context.Context, tab *table, rt *route, b PendingBatch) []activitylog.Event {
+	keep := b.Events[:0:0]
+	var tenants []string
+	for i := range b.Events {
+		e := &b.Events[i]
+		if tr := tab.tenants[e.Tenant]; tr != nil && tr.lookup(e.Kind) == rt {
+			keep = append(keep, *e)
+		} else if !slices.Contains(tenants, e.Tenant) {
+			tenants = append(tenants, e.Tenant)
+		}
+	}
+	if len(keep) < len(b.Events) {
+		r.log.WarnContext(ctx, "activitylog router: pending events no longer routed to their config (its tenant or route_for changed); they stay in the default store only",
+			"config", rt.cfg.ID, "name", rt.cfg.Name, "tenant", rt.cfg.Tenant, "route_for", rt.cfg.RouteFor,
+			"events", len(b.Events)-len(keep), "event_tenants", tenants, "batch", b.Seq)
+	}
+	if len(keep) == len(b.Events) {
+		return b.Events
+	}
+	return keep
 }
 
 // abandon drops the pending batches of a config that no longer routes,
@@ -790,72 +852,173 @@ func (r *Router) abandon(ctx context.Context, id string) error {
 	}
 }
 
-// querier returns the store f is read from, and the func to call once
-// the read is done (the store is not closed before).
-func (r *Router) querier(f activitylog.Filter) (activitylog.Querier, func(), error) {
+// errSeveral is why a read of a tenant's events without a kind is
+// refused when they are in more than one database.
+func errSeveral(tenant string) error {
+	return fmt.Errorf("read events of tenant %q: %w", tenant,
+		activitylog.Invalid("kind", "", "this tenant's events are in several databases: give kind"))
+}
+
+// readers returns the routes whose stores hold the events f asks for,
+// whether the default store holds them too (alone, when there is no
+// route), and the kinds the tenant has configs of its own for; each
+// route is marked in flight until done is called. Without
+// a tenant in f, it is the default store. With one and a kind, the
+// store that tenant's events of that kind go to. With one and no kind,
+// every store its events go to: its all-kinds store (or the default
+// store) and its stores for single kinds, once each by database (two
+// configs may name the same one).
+func (r *Router) readers(f activitylog.Filter) (rts []*route, def bool, routedKinds []activitylog.Kind, done func()) {
+	done = func() {}
 	if f.Tenant == "" && !f.NoTenant {
-		return r.def, func() {}, nil
+		return nil, true, nil, done
 	}
 	tenant := f.Tenant
 	if f.NoTenant {
 		tenant = ""
 	}
 	r.mu.RLock()
-	var rt *route
-	if tr := r.tab.tenants[tenant]; tr != nil {
-		if f.Kind == "" {
-			rt = tr.all
+	defer r.mu.RUnlock()
+	tr := r.tab.tenants[tenant]
+	switch {
+	case tr == nil:
+		return nil, true, nil, done
+	case f.Kind != "":
+		if rt := tr.lookup(f.Kind); rt != nil {
+			rts = append(rts, rt)
 		} else {
-			rt = tr.lookup(f.Kind)
+			def = true
+		}
+	default:
+		if tr.all != nil {
+			rts = append(rts, tr.all)
+		} else {
+			def = true
+		}
+		for _, rt := range tr.byKind {
+			if rt != nil {
+				routedKinds = append(routedKinds, activitylog.Kind(rt.cfg.RouteFor))
+			}
+			if rt != nil && !slices.ContainsFunc(rts, func(o *route) bool { return sameDatabase(o.cfg, rt.cfg) }) {
+				rts = append(rts, rt)
+			}
 		}
 	}
-	if rt != nil {
+	for _, rt := range rts {
 		rt.inflight.Add(1)
 	}
-	r.mu.RUnlock()
-	if rt == nil {
-		return r.def, func() {}, nil
+	return rts, def, routedKinds, func() {
+		for _, rt := range rts {
+			rt.inflight.Done()
+		}
 	}
+}
+
+// sameDatabase reports whether a and b name the same database.
+func sameDatabase(a, b Config) bool {
+	pa, pb := cmp.Or(a.Port, a.Engine.DefaultPort()), cmp.Or(b.Port, b.Engine.DefaultPort())
+	return a.Engine == b.Engine && strings.EqualFold(a.Host, b.Host) && pa == pb && a.Database == b.Database
+}
+
+// routeStore returns rt's store, or why it cannot be read.
+func routeStore(rt *route) (activitylog.Store, error) {
 	if s := rt.store(); s != nil {
-		return s, rt.inflight.Done, nil
+		return s, nil
 	}
-	rt.inflight.Done()
-	return nil, nil, fmt.Errorf("query store of config %s: %w", rt.cfg.Name, activitylog.ErrUnavailable)
+	return nil, fmt.Errorf("query store of config %s: %w", rt.cfg.Name, activitylog.ErrUnavailable)
 }
 
 // Query reads one page from the store of f's tenant and kind; see
-// Router.
+// Router. A filter with a tenant and no kind, when that tenant's events
+// are in several databases, is refused with an error wrapping
+// activitylog.ErrInvalid that names kind: pages of several stores
+// cannot be merged under one cursor.
 func (r *Router) Query(ctx context.Context, f activitylog.Filter) (activitylog.Page, error) {
-	q, done, err := r.querier(f)
+	rts, def, _, done := r.readers(f)
+	defer done()
+	switch {
+	case len(rts) == 0:
+		return r.def.Query(ctx, f)
+	case len(rts) > 1 || def:
+		return activitylog.Page{}, errSeveral(f.Tenant)
+	}
+	s, err := routeStore(rts[0])
 	if err != nil {
 		return activitylog.Page{}, err
 	}
-	defer done()
-	return q.Query(ctx, f)
+	return s.Query(ctx, f)
 }
 
-// Count counts in the store of f's tenant and kind; see Router.
+// Count counts in the stores of f's tenant and kind; see Router. A
+// filter with a tenant and no kind counts in each of the tenant's
+// stores and adds up. When the default store is one of them (the
+// tenant has configs for single kinds only), it is asked for the kinds
+// no config of the tenant takes, one at a time: it also keeps a copy of
+// the events that fell back, which are counted in their own store.
 func (r *Router) Count(ctx context.Context, f activitylog.Filter) (int64, error) {
-	q, done, err := r.querier(f)
-	if err != nil {
-		return 0, err
-	}
+	rts, def, routedKinds, done := r.readers(f)
 	defer done()
-	return q.Count(ctx, f)
+	if len(rts) == 0 {
+		return r.def.Count(ctx, f)
+	}
+	var total int64
+	if def {
+		for _, k := range activitylog.Kinds {
+			if slices.Contains(routedKinds, k) {
+				continue
+			}
+			fk := f
+			fk.Kind = k
+			n, err := r.def.Count(ctx, fk)
+			if err != nil {
+				return 0, err
+			}
+			total += n
+		}
+	}
+	for _, rt := range rts {
+		s, err := routeStore(rt)
+		if err != nil {
+			return 0, err
+		}
+		n, err := s.Count(ctx, f)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
 }
 
 // Get returns the event from the default store, or else from the first
-// routed store that has it (in config id order).
+// routed store that has it (in config id order): only the stores of
+// the tenant of ctx (activitylog.TenantFrom) when it has one, each
+// asked within RouterOptions.ReadTimeout. An event a store returns with
+// another tenant than its config's is not taken (and is logged).
 func (r *Router) Get(ctx context.Context, id activitylog.ID) (activitylog.Event, error) {
 	e, err := r.def.Get(ctx, id)
 	if err == nil || !errors.Is(err, activitylog.ErrNotFound) {
 		return e, err
 	}
+	tenant := activitylog.TenantFrom(ctx)
 	r.mu.RLock()
-	rts := make([]*route, 0, len(r.tab.byID))
-	for _, rt := range r.tab.byID {
+	var rts []*route
+	if tenant != "" {
+		if tr := r.tab.tenants[tenant]; tr != nil {
+			for _, rt := range append([]*route{tr.all}, tr.byKind[:]...) {
+				if rt != nil {
+					rts = append(rts, rt)
+				}
+			}
+		}
+	} else {
+		rts = make([]*route, 0, len(r.tab.byID))
+		for _, rt := range r.tab.byID {
+			rts = append(rts, rt)
+		}
+	}
+	for _, rt := range rts {
 		rt.inflight.Add(1)
-		rts = append(rts, rt)
 	}
 	r.mu.RUnlock()
 	defer func() {
@@ -869,9 +1032,21 @@ func (r *Router) Get(ctx context.Context, id activitylog.ID) (activitylog.Event,
 		if s == nil {
 			continue
 		}
-		if e, err := s.Get(ctx, id); err == nil {
-			return e, nil
+		gctx, cancel := context.WithTimeout(ctx, r.o.ReadTimeout)
+		e, gerr := s.Get(gctx, id)
+		cancel()
+		if gerr != nil {
+			if ctx.Err() != nil {
+				return activitylog.Event{}, ctx.Err()
+			}
+			continue
 		}
+		if e.Tenant != rt.cfg.Tenant {
+			r.log.WarnContext(ctx, "activitylog router: a store returned an event of another tenant than its config's; not taken",
+				"config", rt.cfg.ID, "name", rt.cfg.Name, "tenant", rt.cfg.Tenant, "event", id.String(), "event_tenant", e.Tenant)
+			continue
+		}
+		return e, nil
 	}
 	return activitylog.Event{}, err
 }

@@ -119,6 +119,16 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open mysql: %w", err)
 	}
+	if err := refuseUnsafe(cfg, dsn); err != nil {
+		return nil, fmt.Errorf("open mysql: %w", err)
+	}
+	// Whatever the DSN said (refused above), the server may not read a
+	// file of this host (LOAD DATA LOCAL INFILE answered with any path
+	// the server names), nor be sent the password in the clear or
+	// hashed the pre-4.1 way.
+	cfg.AllowAllFiles = false
+	cfg.AllowCleartextPasswords = false
+	cfg.AllowOldPasswords = false
 	cfg.ParseTime = false
 	cfg.InterpolateParams = true
 	cfg.Collation = "utf8mb4_general_ci" // the connection's; every column compares bytes
@@ -179,6 +189,29 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// refuseUnsafe refuses the DSN parameters that hand the server more
+// than a database connection: allowAllFiles lets the server read any
+// file of this host through LOAD DATA LOCAL INFILE;
+// allowCleartextPasswords and allowOldPasswords let it have the
+// password in the clear or nearly so. A server picked by whoever may
+// write a database config must get none of these.
+func refuseUnsafe(cfg *driver.Config, dsn string) error {
+	for _, p := range [...]struct {
+		name   string
+		on     bool
+		reason string
+	}{
+		{"allowAllFiles", cfg.AllowAllFiles, "is refused: it lets the server read any file of this host (LOAD DATA LOCAL INFILE)"},
+		{"allowCleartextPasswords", cfg.AllowCleartextPasswords, "is refused: it sends the password to the server in the clear"},
+		{"allowOldPasswords", cfg.AllowOldPasswords, "is refused: the pre-4.1 password hash is broken"},
+	} {
+		if p.on {
+			return activitylog.Invalid(p.name, "true", p.reason+" (in "+redact(dsn)+")")
+		}
+	}
+	return nil
 }
 
 // parseDSN reads either form of DSN into the driver's Config.

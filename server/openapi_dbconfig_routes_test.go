@@ -336,7 +336,7 @@ func TestOpenAPIDatabaseConfigResponses(t *testing.T) {
 		{name: "create, name taken", method: "POST", path: list, url: list, token: "root", body: `{"name": "ACME", "engine": "sqlite", "database": "x.db", "primary": false}`, want: 400, field: "name"},
 		{name: "create, unknown field", method: "POST", path: list, url: list, token: "root", body: `{"name": "x", "colour": "red"}`, want: 400, field: "colour"},
 		{name: "create, another tenant", method: "POST", path: list, url: list, token: "acme", body: `{"name": "g", "engine": "sqlite", "database": "g.db", "tenant": "globex"}`, want: 403, field: "tenant"},
-		{name: "create, read-only, defaults", method: "POST", path: list, url: list, token: "acme", body: `{"name": "acme-replica", "engine": "sqlite", "database": "r.db", "read_only": true}`, want: 201},
+		{name: "create, read-only, defaults", method: "POST", path: list, url: list, token: "acme", body: `{"name": "acme-replica", "engine": "postgres", "host": "db2", "database": "r", "read_only": true}`, want: 201},
 		{name: "get", method: "GET", path: one, url: at(one), token: "root", want: 200},
 		{name: "get, unknown", method: "GET", path: one, url: unknown, token: "root", want: 404},
 		{name: "get, a parameter", method: "GET", path: one, url: at(one) + "?x=1", token: "root", want: 400, field: "x"},

@@ -24,6 +24,12 @@ type tenantStores struct {
 
 // openTenant opens the store of a database configuration: a SQLite
 // file by its path, the others by their URL (stores.go).
+//
+// A SQLite config's path is opened, and created, on this server's disk
+// with the server's rights: the API lets only superusers write SQLite
+// configs (dbconfighttp), and the path is whatever they gave. The other
+// engines' options are limited to dbconfig.AllowedOptions, and mysql.Open
+// refuses allowAllFiles and cleartext passwords whatever the URL says.
 func openTenant(ctx context.Context, c dbconfig.Config, password string) (activitylog.Store, error) {
 	if c.Engine == dbconfig.SQLite {
 		return sqlite.Open(c.Database, nil)

@@ -14,7 +14,9 @@
 // Every route needs manage_database_config (a superuser holds it). A
 // principal with a tenant sees and changes only its tenant's configs
 // (others answer 404, and naming another tenant 403); a superuser, every
-// config.
+// config. SQLite configs, whose database is a path on the server's disk,
+// are a superuser's only: for anyone else, making, changing or testing
+// one answers 403 naming engine.
 //
 //	GET    /api/v1/database-configs                      the configs: {"count", "results"}
 //	POST   /api/v1/database-configs                      make one: 201 and the config
@@ -30,6 +32,18 @@
 // stored, and no answer holds it (has_password says whether there is
 // one); neither do the audit events, nor a failed check's error, from
 // which every form of it is cut out.
+//
+// A stored password goes only to the server it was given for: a PUT or
+// a test-connection that changes engine, host, port, user or database
+// of a config that has one must give the password too (400 naming
+// password), so that whoever may edit a config cannot have the server
+// sign in with it elsewhere.
+//
+// # Check errors
+//
+// A failed check's error is shown in detail (redacted) to a superuser
+// only; others are told "could not connect", and the detail is logged,
+// as it would map the server's network for them.
 //
 // # Audit
 //

@@ -330,6 +330,49 @@ func checkTenant(p *activitylog.Principal, c dbconfig.Config) error {
 	return &activitylog.ForbiddenError{Field: "tenant", Value: c.Tenant, Reason: "is not the tenant of " + principalName(p)}
 }
 
+// checkEngine refuses a sqlite config to all but superusers: its
+// database is a path on the server's own disk, which the store opens
+// (and creates) there.
+func checkEngine(p *activitylog.Principal, c dbconfig.Config) error {
+	if c.Engine != dbconfig.SQLite || p.Has(activitylog.Superuser) {
+		return nil
+	}
+	return &activitylog.ForbiddenError{Field: "engine", Value: string(c.Engine),
+		Reason: "is for superusers only: a sqlite config names a file on the server's disk"}
+}
+
+// moved names the first field of where c connects and signs in (engine,
+// host, port, user, database) that differs from old's, or "".
+func moved(old, c dbconfig.Config) string {
+	switch {
+	case old.Engine != c.Engine:
+		return "engine"
+	case old.Host != c.Host:
+		return "host"
+	case old.Port != c.Port:
+		return "port"
+	case old.User != c.User:
+		return "user"
+	case old.Database != c.Database:
+		return "database"
+	}
+	return ""
+}
+
+// checkMoved refuses to keep old's stored password for c when c
+// connects elsewhere than old, or as another user: the stored password
+// is only ever sent to the server it was given for, so a request that
+// changes where it goes gives the password again.
+func checkMoved(old, c dbconfig.Config, passwordGiven bool) error {
+	if passwordGiven || old.Secret == "" {
+		return nil
+	}
+	if f := moved(old, c); f != "" {
+		return activitylog.Invalid("password", "", "is required when "+f+" changes: the stored password is sent only to the server it was given for")
+	}
+	return nil
+}
+
 // create handles POST /api/v1/database-configs:
 //
 //	{"name": "acme", "engine": "postgres", "host": "db1", "port": 5432, "database": "audit_acme",
@@ -364,6 +407,10 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	if err := checkEngine(p, c); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	sealed, err := h.keys.Conceal(c)
 	if err != nil {
 		h.fail(w, r, err)
@@ -381,7 +428,10 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 
 // update handles PUT /api/v1/database-configs/{id}: the fields given
 // replace the config's, the others are kept. A password replaces the
-// stored one; "password": "" removes it; no password keeps it.
+// stored one; "password": "" removes it; no password keeps it, unless
+// engine, host, port, user or database change: then the password is
+// required (400 naming password), so that a stored password never
+// follows the config to another server.
 func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := activitylog.PrincipalFrom(ctx)
@@ -408,6 +458,14 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := checkTenant(p, c); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := checkEngine(p, c); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := checkMoved(old, c, pwGiven); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -455,8 +513,15 @@ type checkResult struct {
 	Route     *dbconfig.RouteHealth `json:"route,omitempty"`
 }
 
+// genericCheckError is what a principal that is not a superuser is told
+// of a failed check: the detail (refused, timed out, no such host, a
+// server's banner) would map the server's network for it. The detail is
+// logged.
+const genericCheckError = "could not connect"
+
 // run checks c (its password open), within the timeout; the error text
-// never holds the password.
+// never holds the password, and is genericCheckError unless ctx's
+// principal is a superuser.
 func (h *Handler) run(ctx context.Context, c dbconfig.Config) checkResult {
 	res := checkResult{CheckedAt: h.now().UTC()}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.timeout)
@@ -472,13 +537,21 @@ func (h *Handler) run(ctx context.Context, c dbconfig.Config) checkResult {
 		err = fmt.Errorf("no answer within %s: %w", h.timeout, err)
 	}
 	res.Error = clipN(dbconfig.RedactString(err.Error(), c.Password), maxErrorText)
+	if !activitylog.PrincipalFrom(ctx).Has(activitylog.Superuser) {
+		h.log.WarnContext(ctx, "activitylog dbconfig: connection check failed", "config", c.ID, "name", c.Name, "err", res.Error)
+		res.Error = genericCheckError
+	}
 	return res
 }
 
 // testConnection handles POST /api/v1/database-configs/{id}/test-connection:
 // it connects with the stored config, or with the fields a body gives
 // in its place (say, a new password to try before saving it), and
-// answers {"ok", "latency_ms", "error"}. It is recorded.
+// answers {"ok", "latency_ms", "error"}. The stored password is used
+// only when engine, host, port, user and database are the stored ones;
+// a body that changes any of them gives the password too (else 400
+// naming password). error is the detail for a superuser, "could not
+// connect" for others (the detail is logged). It is recorded.
 func (h *Handler) testConnection(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	stored, err := h.load(r)
@@ -495,20 +568,33 @@ func (h *Handler) testConnection(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, activitylog.Invalid("id", clip(*in.ID), "is not the id of the config tested, "+stored.ID))
 		return
 	}
-	c, err := h.keys.Reveal(stored)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
+	p := activitylog.PrincipalFrom(ctx)
+	c := stored
 	c.Options = maps.Clone(c.Options)
-	in.apply(&c)
+	pwGiven := in.apply(&c)
 	if err := c.Validate(); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if err := checkTenant(activitylog.PrincipalFrom(ctx), c); err != nil {
+	if err := checkTenant(p, c); err != nil {
 		h.fail(w, r, err)
 		return
+	}
+	if err := checkEngine(p, c); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := checkMoved(stored, c, pwGiven); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if !pwGiven {
+		open, err := h.keys.Reveal(stored)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		c.Password = open.Password
 	}
 	res := h.run(ctx, c)
 	action, sev, verdict := "security", activitylog.SeverityInfo, "succeeded"
@@ -553,6 +639,10 @@ func (h *Handler) healthCheck(w http.ResponseWriter, r *http.Request) {
 	}
 	if hr, ok := h.router.(healthReporter); ok {
 		rh := hr.Health(stored.ID)
+		if rh.Error != "" && !activitylog.PrincipalFrom(ctx).Has(activitylog.Superuser) {
+			h.log.WarnContext(ctx, "activitylog dbconfig: route cannot open its store", "config", stored.ID, "name", stored.Name, "err", rh.Error)
+			rh.Error = genericCheckError
+		}
 		res.Route = &rh
 	}
 	writeJSON(w, http.StatusOK, res)

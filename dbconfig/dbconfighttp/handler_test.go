@@ -229,7 +229,13 @@ func TestPermissions(t *testing.T) {
 		{"update, viewer", "PUT", "/api/v1/database-configs/" + acme, "viewer", `{"port": 6432}`, 403},
 		{"update, tenant admin, other tenant's", "PUT", "/api/v1/database-configs/" + globex, "acme-dbadmin", `{"port": 6432}`, 404},
 		{"update, tenant admin, moving to another tenant", "PUT", "/api/v1/database-configs/" + acme, "acme-dbadmin", `{"tenant": "globex"}`, 403},
-		{"update, tenant admin, own", "PUT", "/api/v1/database-configs/" + acme, "acme-dbadmin", `{"port": 6432}`, 200},
+		{"update, tenant admin, own", "PUT", "/api/v1/database-configs/" + acme, "acme-dbadmin", `{"name": "acme2"}`, 200},
+		{"update, tenant admin, own, to sqlite", "PUT", "/api/v1/database-configs/" + acme, "acme-dbadmin",
+			`{"engine": "sqlite", "host": "", "port": 0, "database": "/etc/passwd", "password": ""}`, 403},
+		{"create sqlite, tenant admin", "POST", "/api/v1/database-configs", "acme-dbadmin",
+			`{"name": "s", "engine": "sqlite", "database": "/tmp/x.db", "tenant": "acme", "primary": false}`, 403},
+		{"create sqlite, dbadmin", "POST", "/api/v1/database-configs", "dbadmin",
+			`{"name": "s", "engine": "sqlite", "database": "/tmp/x.db", "primary": false}`, 403},
 		{"test, viewer", "POST", "/api/v1/database-configs/" + acme + "/test-connection", "viewer", "", 403},
 		{"test, tenant admin, other tenant's", "POST", "/api/v1/database-configs/" + globex + "/test-connection", "acme-dbadmin", "", 404},
 		{"test, tenant admin, own", "POST", "/api/v1/database-configs/" + acme + "/test-connection", "acme-dbadmin", "", 200},
@@ -351,7 +357,7 @@ func TestLifecycle(t *testing.T) {
 	e := newEnv(t, nil)
 	path := filepath.Join(e.dir, "acme.db")
 	w := e.do("POST", "/api/v1/database-configs", "root",
-		`{"name": "acme", "engine": "sqlite", "database": "`+path+`", "password": "`+secretPassword+`", "tenant": "acme", "options": {"_txlock": "immediate"}}`)
+		`{"name": "acme", "engine": "sqlite", "database": "`+path+`", "password": "`+secretPassword+`", "tenant": "acme"}`)
 	if w.Code != 201 {
 		t.Fatalf("POST: %d %s", w.Code, w.Body)
 	}
@@ -379,11 +385,11 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("stored password opens to %q, %v", pw, err)
 	}
 	// An update that does not name the password keeps it.
-	if w := e.do("PUT", "/api/v1/database-configs/"+id, "root", `{"options": {}}`); w.Code != 200 {
+	if w := e.do("PUT", "/api/v1/database-configs/"+id, "root", `{"name": "acme2"}`); w.Code != 200 {
 		t.Fatalf("PUT: %d %s", w.Code, w.Body)
 	}
-	if s, _ := e.repo.Get(ctx, id); s.Secret != stored.Secret || len(s.Options) != 0 {
-		t.Fatalf("after a PUT without password: secret changed %v, options %v", s.Secret != stored.Secret, s.Options)
+	if s, _ := e.repo.Get(ctx, id); s.Secret != stored.Secret || s.Name != "acme2" {
+		t.Fatalf("after a PUT without password: secret changed %v, name %q", s.Secret != stored.Secret, s.Name)
 	}
 	// GET's answer can be sent back as is.
 	w = e.do("GET", "/api/v1/database-configs/"+id, "root", "")
@@ -420,7 +426,7 @@ func TestLifecycle(t *testing.T) {
 	if got := strings.Join(ops, ","); got != "create,update,update,update,update,delete" {
 		t.Fatalf("recorded %s", got)
 	}
-	if ch, ok := evs[1].Changes["options"]; !ok || fmt.Sprint(ch.Old) != "map[_txlock:immediate]" {
+	if ch, ok := evs[1].Changes["name"]; !ok || ch.Old != "acme" || ch.New != "acme2" {
 		t.Fatalf("the update's changes are %+v", evs[1].Changes)
 	}
 	if evs[3].Extra["password_changed"] != true || evs[1].Extra["password_changed"] != false {
@@ -500,7 +506,7 @@ func TestChecks(t *testing.T) {
 		t.Fatalf("test-connection to a closed port: %+v", r)
 	}
 	// A body overrides fields for the test, unsaved.
-	if r := call(down, "test-connection", `{"port": `+strconv.Itoa(port)+`}`); !r.OK {
+	if r := call(down, "test-connection", `{"port": `+strconv.Itoa(port)+`, "password": "other"}`); !r.OK {
 		t.Fatalf("test-connection with the port overridden: %+v", r)
 	}
 	if c, _ := e.repo.Get(context.Background(), down); c.Port != closedPort {
