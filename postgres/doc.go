@@ -92,7 +92,9 @@
 // document, an event row missing or moved to another time, is a
 // finding. Prune deletes a chain's oldest events at a signed checkpoint
 // after storing a signed pruning record (integrity.PruneSource), as the
-// sqlite store does (seal_prune.go).
+// sqlite store does (seal_prune.go). Seals and LastCheckpoint serve the
+// integrity API of activitylog serve (package integrityhttp), which
+// seals into this store when its store setting names it.
 //
 // # Retention
 //

@@ -68,12 +68,17 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		log.Info("events go to the store", "store", config.RedactStore(cfg.Store))
 	}
 	// With integrity on, every batch is sealed into the chain as it is
-	// stored (serve_integrity.go); the configuration allows it only on
-	// the SQLite database.
+	// stored (serve_integrity.go), in the event store; the configuration
+	// allows it only on a store that can seal (SQLite, PostgreSQL).
 	var w activitylog.Writer = events
 	var seal *sealer
+	var sealed sealStore
 	if cfg.Sealing() {
-		if seal, err = newSealer(ctx, cfg, control, log); err != nil {
+		var ok bool
+		if sealed, ok = events.(sealStore); !ok {
+			return errors.Join(fmt.Errorf("integrity: the store %s cannot seal events", config.RedactStore(cfg.Store)), store.Close())
+		}
+		if seal, err = newSealer(ctx, cfg, sealed, log); err != nil {
 			return errors.Join(err, store.Close())
 		}
 		w = seal
@@ -154,7 +159,7 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		// status on every event listed.
 		io := seal.apiOptions(cfg, log)
 		io.Audit = rec // every bundle download is itself recorded
-		ih, err := integrityhttp.New(control, io)
+		ih, err := integrityhttp.New(sealed, io)
 		if err != nil {
 			return errors.Join(fmt.Errorf("configure the integrity API: %w", err), closeSealed(context.Background(), rec, seal, store))
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/activitylog/activitylog/integrity"
 	"github.com/activitylog/activitylog/integrity/integrityhttp"
 	"github.com/activitylog/activitylog/internal/config"
+	"github.com/activitylog/activitylog/postgres"
 	"github.com/activitylog/activitylog/sqlite"
 )
 
@@ -35,10 +36,63 @@ import (
 // is wrong.
 const maxRotations = 3
 
+// sealStore is a store serve can seal into: the integrity API's reads
+// (integrityhttp.Store), the Writer's WriteSealed, the newest
+// checkpoint a witness catches up from, and the purge of unsealed
+// events. *sqlite.Store and *postgres.Store are; their Prune, whose
+// options differ by type, is reached through pruneSealed.
+type sealStore interface {
+	integrityhttp.Store
+	integrity.SealStore
+	LastCheckpoint(ctx context.Context, chain string) (integrity.Checkpoint, bool, error)
+	Purge(ctx context.Context, r activitylog.PurgeRequest) (activitylog.PurgeResult, error)
+}
+
+var (
+	_ sealStore = (*sqlite.Store)(nil)
+	_ sealStore = (*postgres.Store)(nil)
+)
+
+// pruneRequest is what the sealer's purge asks of the store's Prune:
+// the options the sqlite and postgres stores share.
+type pruneRequest struct {
+	before        time.Time
+	signingKey    ed25519.PrivateKey
+	policy, actor string
+	chains        []string
+	hmacKeys      []*integrity.HMACKey
+}
+
+// pruneSealed runs the Prune of store (sqlite.Store.Prune or
+// postgres.Store.Prune) and returns how many events it deleted and how
+// many chains it stored a pruning record for.
+func pruneSealed(ctx context.Context, store sealStore, r pruneRequest) (deleted int64, records int, err error) {
+	switch st := store.(type) {
+	case *sqlite.Store:
+		pr, err := st.Prune(ctx, sqlite.PruneOptions{Before: r.before, SigningKey: r.signingKey, Policy: r.policy, Actor: r.actor, Chains: r.chains, HMACKeys: r.hmacKeys})
+		for _, c := range pr.Chains {
+			if c.Record != nil {
+				records++
+			}
+		}
+		return pr.Deleted, records, err
+	case *postgres.Store:
+		pr, err := st.Prune(ctx, postgres.PruneOptions{Before: r.before, SigningKey: r.signingKey, Policy: r.policy, Actor: r.actor, Chains: r.chains, HMACKeys: r.hmacKeys})
+		for _, c := range pr.Chains {
+			if c.Record != nil {
+				records++
+			}
+		}
+		return pr.Deleted, records, err
+	default:
+		return 0, 0, fmt.Errorf("prune: the store %T cannot prune sealed chains", store)
+	}
+}
+
 // sealer is the activitylog.Writer serve records through when sealing
 // is on. It is safe for concurrent use.
 type sealer struct {
-	store   *sqlite.Store
+	store   sealStore
 	opts    integrity.WriterOptions // Chain set per generation
 	base    string                  // the chain's first generation's id
 	log     *slog.Logger
@@ -120,7 +174,7 @@ func generationOf(base, id string) int {
 // reads and checks its stored tail (and anchors events a previous run
 // left without a checkpoint), and moves on to a new generation when
 // the tail is torn or was begun with another HMAC key.
-func newSealer(ctx context.Context, cfg config.Config, store *sqlite.Store, log *slog.Logger) (s *sealer, err error) {
+func newSealer(ctx context.Context, cfg config.Config, store sealStore, log *slog.Logger) (s *sealer, err error) {
 	s = &sealer{store: store, log: log, base: cfg.IntegrityChain}
 	if s.base == "" {
 		s.base = defaultChain()
@@ -541,7 +595,7 @@ func (s *sealer) apiOptions(cfg config.Config, log *slog.Logger) *integrityhttp.
 // the unsealed events, and, when the purge takes every kind of every
 // tenant and the sealer holds the signing key, the sealed chains are cut
 // too, each at its newest checkpoint signed before the purge, under a
-// signed pruning record (sqlite.Store.Prune) whose policy is the purge
+// signed pruning record (the store's Prune: pruneSealed) whose policy is the purge
 // and whose actor is the principal: those records, never deleted, are
 // then the lasting evidence of the purge, since the chain's prefix takes
 // the purge's own events with it at the next purge. A purge of some
@@ -562,20 +616,14 @@ func (s *sealer) purge(ctx context.Context, r activitylog.PurgeRequest) (activit
 	if err != nil || len(chains) == 0 {
 		return res, err
 	}
-	o := sqlite.PruneOptions{Before: r.Before, SigningKey: s.opts.SigningKey, Policy: "purge all", Actor: actor}
+	o := pruneRequest{before: r.Before, signingKey: s.opts.SigningKey, policy: "purge all", actor: actor}
 	for _, c := range chains {
-		o.Chains = append(o.Chains, c.ID)
+		o.chains = append(o.chains, c.ID)
 	}
 	if s.opts.HMACKey != nil {
-		o.HMACKeys = []*integrity.HMACKey{s.opts.HMACKey}
+		o.hmacKeys = []*integrity.HMACKey{s.opts.HMACKey}
 	}
-	pr, err := s.store.Prune(ctx, o)
-	res.Pruned = pr.Deleted
-	for _, c := range pr.Chains {
-		if c.Record != nil {
-			res.PrunedChains++
-		}
-	}
+	res.Pruned, res.PrunedChains, err = pruneSealed(ctx, s.store, o)
 	res.KeptSealed = max(res.KeptSealed-res.Pruned, 0)
 	if err != nil {
 		return res, fmt.Errorf("prune the sealed chains: %w", err)

@@ -355,7 +355,8 @@ func TestLongValueClipped(t *testing.T) {
 
 // The store URL's password and query never show, in an error or a
 // value; a scheme that no store has, a path that is not a URL and
-// sealing on another store are refused, naming the setting.
+// sealing on a store that cannot seal are refused, naming the setting
+// and the stores that can.
 func TestStoreSetting(t *testing.T) {
 	s := Lookup("store")
 	c := Default()
@@ -370,7 +371,12 @@ func TestStoreSetting(t *testing.T) {
 	}{
 		{"oracle://x", false, "has scheme oracle"},
 		{"audit.db", false, "must be a URL"},
-		{"postgres://u:hunter2@h/db", true, "integrity sealing needs the SQLite store"},
+		{"postgres://u:hunter2@h/db", true, ""},
+		{"postgresql://u:hunter2@h/db", true, ""},
+		{"mysql://u:hunter2@h/db", true, "integrity sealing needs a store that seals (sqlite, postgres, postgresql); mysql does not yet"},
+		{"clickhouse://h/db", true, "clickhouse does not yet"},
+		{"mongodb://h/db", true, "mongodb does not yet"},
+		{"mysql://u:hunter2@h/db", false, ""},
 		{"sqlite:///var/a.db", true, ""},
 		{"", true, ""},
 	} {

@@ -12,6 +12,10 @@ import (
 // StoreSchemes are the schemes the store setting accepts.
 var StoreSchemes = []string{"sqlite", "postgres", "postgresql", "mysql", "clickhouse", "mongodb", "mongodb+srv"}
 
+// SealingStoreSchemes are the schemes of the stores that integrity
+// sealing can write to.
+var SealingStoreSchemes = []string{"sqlite", "postgres", "postgresql"}
+
 // StoreScheme returns the scheme of the store setting, "" when it is
 // empty (events go to the SQLite database db).
 func (c *Config) StoreScheme() string {
@@ -110,8 +114,9 @@ func checkStore(c *Config) string {
 	if _, err := url.Parse(c.Store); err != nil {
 		return "is not a URL: " + strings.TrimPrefix(err.Error(), "parse "+c.Store+": ")
 	}
-	if scheme != "sqlite" && c.Sealing() {
-		return "integrity sealing needs the SQLite store for now: leave store empty or turn integrity off (docs/storage.md)"
+	if c.Sealing() && oneOf(scheme, SealingStoreSchemes...) != "" {
+		return "integrity sealing needs a store that seals (" + strings.Join(SealingStoreSchemes, ", ") + "); " +
+			scheme + " does not yet: use one of those or turn integrity off (docs/storage.md)"
 	}
 	return ""
 }
