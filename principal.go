@@ -28,12 +28,16 @@ const (
 	ManageRetention Permission = "manage_retention"
 	// ManageDatabaseConfig changes the store's configuration.
 	ManageDatabaseConfig Permission = "manage_database_config"
+	// ViewMetrics reads GET /metrics, the pipeline's counters for
+	// Prometheus (volumes by kind, never an event's content): the scope
+	// of a scraper's API key, which can read nothing else.
+	ViewMetrics Permission = "view_metrics"
 	// Superuser may do everything, across tenants.
 	Superuser Permission = "superuser"
 )
 
 // Permissions lists every permission, for validation and help text.
-var Permissions = []Permission{ViewLogs, ViewAllLogs, ResolveEvents, Ingest, ManageRetention, ManageDatabaseConfig, Superuser}
+var Permissions = []Permission{ViewLogs, ViewAllLogs, ResolveEvents, Ingest, ManageRetention, ManageDatabaseConfig, ViewMetrics, Superuser}
 
 // Valid reports whether p is one of Permissions.
 func (p Permission) Valid() bool { return slices.Contains(Permissions, p) }

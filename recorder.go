@@ -118,6 +118,13 @@ type Stats struct {
 	MaxBatch   time.Duration `json:"max_batch_latency_ns"`
 	AvgBatch   time.Duration `json:"avg_batch_latency_ns"`
 	LossEvents uint64        `json:"loss_events"` // audit_loss system events emitted
+	// ByKind holds the counters above by event kind, every kind
+	// present.
+	ByKind map[Kind]KindStats `json:"by_kind"`
+	// WriteLatency is the time of each committed Write, retries
+	// included, in seconds; BatchSize its number of events.
+	WriteLatency Histogram `json:"write_latency_seconds"`
+	BatchSize    Histogram `json:"batch_size"`
 }
 
 type item struct {
@@ -175,6 +182,9 @@ type Recorder struct {
 
 	recorded, written, dropped, refused, failed, filtered, retries, batches, lossEvents atomic.Uint64
 	lastBatch, maxBatch, sumBatch                                                       atomic.Int64
+	kinds                                                                               [len(kindOrder)]kindCounters
+	latency, batchSize                                                                  *histogram
+	log                                                                                 *logLimiter // the Recorder's own errors, rate-limited
 
 	// Loss accounting, read by the batcher only.
 	reportedDropped, reportedRefused, reportedFailed uint64
@@ -249,14 +259,17 @@ func NewRecorder(w Writer, opts *Options) *Recorder {
 		o.Logger = slog.Default()
 	}
 	r := &Recorder{
-		w:        w,
-		opts:     o,
-		redactor: NewRedactor(o.Redact),
-		ids:      &idGen{used: len(idGen{}.pool)},
-		q:        make(chan item, o.QueueSize),
-		stop:     make(chan struct{}),
-		flushReq: make(chan chan struct{}),
-		done:     make(chan struct{}),
+		w:         w,
+		opts:      o,
+		redactor:  NewRedactor(o.Redact),
+		ids:       &idGen{used: len(idGen{}.pool)},
+		q:         make(chan item, o.QueueSize),
+		stop:      make(chan struct{}),
+		flushReq:  make(chan chan struct{}),
+		done:      make(chan struct{}),
+		latency:   newHistogram(WriteLatencyBounds),
+		batchSize: newHistogram(BatchSizeBounds),
+		log:       newLogLimiter(o.Logger, time.Now),
 	}
 	for _, k := range o.DisabledKinds {
 		if i := kindIndex(k); i >= 0 {
@@ -312,7 +325,7 @@ func (r *Recorder) filter(ctx context.Context, e *Event) bool {
 		return false
 	}
 	if c.Validate() != nil {
-		r.opts.Logger.Error("activitylog: filter made an event invalid; not recorded", "kind", c.Kind, "action", c.Action)
+		r.log.Error("activitylog: filter made an event invalid; not recorded", "kind", c.Kind, "action", c.Action)
 		return false
 	}
 	*e = c
@@ -432,6 +445,7 @@ func (r *Recorder) enqueue(ctx context.Context, e *Event, reserved bool) error {
 	}
 	r.q <- item{ev: *e, done: done} // never blocks: pending <= QueueSize
 	r.recorded.Add(1)
+	r.countKind(e.Kind, recordedOf, 1)
 	return r.wait(ctx, done)
 }
 
@@ -442,10 +456,12 @@ func (r *Recorder) full(ctx context.Context, e *Event) error {
 	case Drop:
 		r.pending.Add(-1)
 		r.dropped.Add(1)
+		r.countKind(e.Kind, droppedOf, 1)
 		return nil
 	case Fail:
 		r.pending.Add(-1)
 		r.refused.Add(1)
+		r.countKind(e.Kind, refusedOf, 1)
 		return fmt.Errorf("record %s event: %w", e.Kind, ErrQueueFull)
 	}
 	// Block: wait for the batcher to make room.
@@ -462,12 +478,14 @@ func (r *Recorder) full(ctx context.Context, e *Event) error {
 	select {
 	case r.q <- it:
 		r.recorded.Add(1)
+		r.countKind(e.Kind, recordedOf, 1)
 		return r.wait(ctx, it.done)
 	case <-t.C:
 	case <-ctx.Done():
 	}
 	r.pending.Add(-1)
 	r.dropped.Add(1)
+	r.countKind(e.Kind, droppedOf, 1)
 	return fmt.Errorf("record %s event: waited %s: %w", e.Kind, r.opts.BlockTimeout, ErrQueueFull)
 }
 
@@ -574,6 +592,7 @@ func (r *Recorder) Commit(ctx context.Context, events []Event) error {
 	if r.pending.Add(n) > int64(r.opts.QueueSize) {
 		r.pending.Add(-n)
 		r.refused.Add(uint64(n))
+		r.countKinds(group, refusedOf)
 		return fmt.Errorf("commit %d events: %w", n, ErrQueueFull)
 	}
 	if r.closed.Load() {
@@ -585,6 +604,7 @@ func (r *Recorder) Commit(ctx context.Context, events []Event) error {
 	it := item{group: group, done: make(chan error, 1)}
 	r.q <- it
 	r.recorded.Add(uint64(n))
+	r.countKinds(group, recordedOf)
 	select {
 	case err := <-it.done:
 		return err
@@ -637,18 +657,21 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 // Stats returns a snapshot of the counters.
 func (r *Recorder) Stats() Stats {
 	s := Stats{
-		Recorded:   r.recorded.Load(),
-		Written:    r.written.Load(),
-		Dropped:    r.dropped.Load(),
-		Refused:    r.refused.Load(),
-		Failed:     r.failed.Load(),
-		Filtered:   r.filtered.Load(),
-		Retries:    r.retries.Load(),
-		Batches:    r.batches.Load(),
-		QueueDepth: int(r.pending.Load()),
-		LastBatch:  time.Duration(r.lastBatch.Load()),
-		MaxBatch:   time.Duration(r.maxBatch.Load()),
-		LossEvents: r.lossEvents.Load(),
+		Recorded:     r.recorded.Load(),
+		Written:      r.written.Load(),
+		Dropped:      r.dropped.Load(),
+		Refused:      r.refused.Load(),
+		Failed:       r.failed.Load(),
+		Filtered:     r.filtered.Load(),
+		Retries:      r.retries.Load(),
+		Batches:      r.batches.Load(),
+		QueueDepth:   int(r.pending.Load()),
+		LastBatch:    time.Duration(r.lastBatch.Load()),
+		MaxBatch:     time.Duration(r.maxBatch.Load()),
+		LossEvents:   r.lossEvents.Load(),
+		ByKind:       r.kindStats(),
+		WriteLatency: r.latency.snapshot(),
+		BatchSize:    r.batchSize.snapshot(),
 	}
 	if s.Batches > 0 {
 		s.AvgBatch = time.Duration(r.sumBatch.Load() / int64(s.Batches))
@@ -842,6 +865,7 @@ func (r *Recorder) writeBatch(batch []item, n int) {
 	switch {
 	case err == nil:
 		r.committed(len(events), hasLoss, start)
+		r.countKinds(events, writtenOf)
 	case refusal(err):
 		r.writeRefused(batch, events, hasLoss, err, start)
 		return
@@ -849,6 +873,7 @@ func (r *Recorder) writeBatch(batch []item, n int) {
 		// Lost: count the accepted events. A lost loss report is
 		// reported again by the next one, through the totals.
 		r.failed.Add(uint64(n))
+		r.countKinds(events[:n], failedOf)
 		if hasLoss {
 			r.lossLost()
 		}
@@ -873,7 +898,7 @@ func (r *Recorder) write(events []Event) error {
 			return err
 		}
 		if attempt&(attempt+1) == 0 { // attempts 1, 2, 4, 8, …
-			r.opts.Logger.Error("activitylog: write batch", "events", len(events), "attempt", attempt+1, "err", err)
+			r.log.Error("activitylog: write batch", "events", len(events), "attempt", attempt+1, "err", err)
 		}
 		if (r.opts.MaxRetries > 0 && attempt >= r.opts.MaxRetries) || r.abortCtx.Err() != nil {
 			return err
@@ -940,24 +965,26 @@ func (r *Recorder) writeRefused(batch []item, events []Event, hasLoss bool, err 
 		es := events[bounds[k]:bounds[k+1]]
 		if err == nil {
 			stored += len(es)
+			r.countKinds(es, writtenOf)
 			continue
 		}
 		if hasLoss && k == units-1 {
 			lossStored = false
 			r.lossLost()
 			if refusal(err) {
-				r.opts.Logger.Error("activitylog: writer refused the audit_loss report; it is reported again with the next batch", "id", es[0].ID.String(), "err", err)
+				r.log.Error("activitylog: writer refused the audit_loss report; it is reported again with the next batch", "id", es[0].ID.String(), "err", err)
 			}
 			continue
 		}
 		failed += len(es)
+		r.countKinds(es, failedOf)
 		if !refusal(err) {
 			continue // logged by write
 		}
 		if len(es) == 1 {
-			r.opts.Logger.Error("activitylog: writer refused event; not stored", "id", es[0].ID.String(), "err", err)
+			r.log.Error("activitylog: writer refused event; not stored", "id", es[0].ID.String(), "err", err)
 		} else {
-			r.opts.Logger.Error("activitylog: writer refused committed events; none stored", "events", len(es), "first_id", es[0].ID.String(), "last_id", es[len(es)-1].ID.String(), "err", err)
+			r.log.Error("activitylog: writer refused committed events; none stored", "events", len(es), "first_id", es[0].ID.String(), "last_id", es[len(es)-1].ID.String(), "err", err)
 		}
 	}
 	r.failed.Add(uint64(failed))
@@ -1016,6 +1043,8 @@ func (r *Recorder) committed(n int, loss bool, start time.Time) {
 		r.lossEvents.Add(1)
 	}
 	lat := int64(time.Since(start))
+	r.latency.observe(time.Duration(lat).Seconds())
+	r.batchSize.observe(float64(n))
 	r.lastBatch.Store(lat)
 	r.sumBatch.Add(lat)
 	if lat > r.maxBatch.Load() {
@@ -1042,7 +1071,7 @@ func (r *Recorder) enrich(e *Event) {
 func (r *Recorder) enrichOne(en Enricher, e *Event) {
 	defer func() {
 		if p := recover(); p != nil {
-			r.opts.Logger.Error("activitylog: enricher panicked; event written without its enrichment", "enricher", fmt.Sprintf("%T", en), "panic", fmt.Sprint(p))
+			r.log.Error("activitylog: enricher panicked; event written without its enrichment", "enricher", fmt.Sprintf("%T", en), "panic", fmt.Sprint(p))
 		}
 	}()
 	c := *e

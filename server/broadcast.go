@@ -280,6 +280,10 @@ func (s *Subscription) Close() {
 	s.b.drop(s, nil)
 }
 
+// Subscribers returns how many subscriptions (live SSE and WebSocket
+// streams) are open now.
+func (b *Broadcaster) Subscribers() int { return b.subscribers() }
+
 // subscribers returns how many subscriptions are open.
 func (b *Broadcaster) subscribers() int {
 	b.mu.Lock()

@@ -313,6 +313,19 @@ func TestVerify(t *testing.T) {
 	if len(rep.Chains) != 1 || rep.Chains[0].ID != e.chainB {
 		t.Fatalf("chain=%s: chains %+v", e.chainB, rep.Chains)
 	}
+	// Every run is counted for metrics, with its findings.
+	st := e.svc.VerifyStats()
+	want := integrityhttp.VerifyStats{Runs: 4, Failures: 3}
+	if !rep.OK {
+		want.Failures++
+	}
+	want.Findings = 2 + 3 + 3 // the two unsealed; those and the edit, twice
+	for _, n := range rep.Counts {
+		want.Findings += uint64(n)
+	}
+	if st != want {
+		t.Fatalf("VerifyStats %+v, want %+v", st, want)
+	}
 }
 
 // Verify checks the store against the witness: a chain that only the

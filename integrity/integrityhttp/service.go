@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/activitylog/activitylog"
@@ -115,6 +116,8 @@ type Service struct {
 	vmu     sync.Mutex
 	running *verifyRun    // the verification under way, or nil
 	lastRun time.Duration // how long the last one took
+
+	verifyRuns, verifyFailures, verifyFindings atomic.Uint64
 }
 
 var _ server.Annotator = (*Service)(nil)

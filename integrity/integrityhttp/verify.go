@@ -123,6 +123,15 @@ func (s *Service) joinVerify(opts *integrity.VerifierOptions, key string) (*veri
 		if run.err == nil {
 			run.rep, run.err = integrity.NewVerifier(s.store, opts).Verify(ctx)
 		}
+		if run.err == nil {
+			s.verifyRuns.Add(1)
+			if !run.rep.OK() {
+				s.verifyFailures.Add(1)
+				for _, n := range run.rep.Counts {
+					s.verifyFindings.Add(uint64(n))
+				}
+			}
+		}
 		cancel()
 		s.vmu.Lock()
 		s.running = nil
@@ -230,4 +239,18 @@ func timeKey(t time.Time) string {
 		return ""
 	}
 	return t.Format(time.RFC3339Nano)
+}
+
+// VerifyStats are the totals of the verifications the Service ran
+// (GET /api/v1/integrity/verify), since it started.
+type VerifyStats struct {
+	Runs     uint64 `json:"runs"`     // verifications that finished
+	Failures uint64 `json:"failures"` // of those, with a finding
+	Findings uint64 `json:"findings"` // findings of all of them
+}
+
+// VerifyStats returns the totals of the verifications run so far, for
+// metrics: a failure there means the trail is not intact.
+func (s *Service) VerifyStats() VerifyStats {
+	return VerifyStats{Runs: s.verifyRuns.Load(), Failures: s.verifyFailures.Load(), Findings: s.verifyFindings.Load()}
 }
