@@ -133,6 +133,10 @@ func runSub(ctx context.Context, cmd *command, args []string, stdin io.Reader, s
 		fmt.Fprintf(stderr, "activitylog %s: %v\n", name, err)
 		return exitUsage
 	}
+	if errs := unknownEnv(); len(errs) > 0 {
+		fmt.Fprintf(stderr, "activitylog %s: %v\n", name, errors.Join(errs...))
+		return exitUsage
+	}
 	err = runFn(ctx, &cli{cfg: cfg, args: positional, stdin: stdin, stdout: stdout, stderr: stderr})
 	switch {
 	case err == nil:

@@ -53,6 +53,7 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
+	processEnviron = os.Environ
 	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.LookupEnv))
 }
 
@@ -67,6 +68,10 @@ type command struct {
 	// subs, when set, are the command's subcommands (activitylog users
 	// create), which run instead of run.
 	subs []*subcommand
+	// raw, when set, runs instead of both, with the arguments as given
+	// and nothing loaded: activitylog config, which must judge a
+	// configuration that does not load.
+	raw func(ctx context.Context, args []string, stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) int
 }
 
 var commands = []*command{
@@ -100,6 +105,7 @@ var commands = []*command{
 	keysCommand,
 	verifyCommand,
 	exportCommand,
+	configCommand,
 	{
 		name:    "version",
 		summary: "print the version",
@@ -146,6 +152,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stderr, shortUsage())
 		return exitUsage
 	}
+	if cmd.raw != nil {
+		return cmd.raw(ctx, rest, stdout, stderr, lookupEnv)
+	}
 	if cmd.subs != nil {
 		return runSub(ctx, cmd, rest, stdin, stdout, stderr, lookupEnv)
 	}
@@ -168,6 +177,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		var err error
 		if cfg, err = flags.Load(lookupEnv); err != nil {
 			fmt.Fprintf(stderr, "activitylog %s: %v\n", cmd.name, err)
+			return exitUsage
+		}
+		if errs := unknownEnv(); len(errs) > 0 {
+			fmt.Fprintf(stderr, "activitylog %s: %v\n", cmd.name, errors.Join(errs...))
 			return exitUsage
 		}
 	}

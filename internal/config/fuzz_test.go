@@ -26,7 +26,7 @@ func FuzzLoadYAML(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c := Default()
-		err := loadYAML(&c, "fuzz.yaml", b, map[string]string{})
+		err := loadYAML(&c, "fuzz.yaml", b, map[string]string{}, nil, false)
 		if err != nil {
 			var fe *FileError
 			var se *Error

@@ -85,6 +85,23 @@ func (v *settingValue) IsBoolFlag() bool { return v != nil && v.s != nil && v.s.
 //
 // A nil f means no flags were given.
 func (f *Flags) Load(lookupEnv func(string) (string, bool)) (Config, error) {
+	c, _, errs := f.load(lookupEnv, false)
+	if len(errs) > 0 {
+		return c, errs[0]
+	}
+	return c, nil
+}
+
+// Check loads the configuration as Load does, but goes on past each
+// refused value to report every one (and every problem of the file), in
+// the order Load meets them. It also returns where each key's value
+// came from: the file and line, the environment variable or the flag;
+// a key that is absent has its default.
+func (f *Flags) Check(lookupEnv func(string) (string, bool)) (Config, map[string]string, []error) {
+	return f.load(lookupEnv, true)
+}
+
+func (f *Flags) load(lookupEnv func(string) (string, bool), all bool) (Config, map[string]string, []error) {
 	if f == nil {
 		f = &Flags{}
 	}
@@ -93,14 +110,26 @@ func (f *Flags) Load(lookupEnv func(string) (string, bool)) (Config, error) {
 	}
 	c := Default()
 	sources := map[string]string{}
+	var errs []error
+	// fail records err, and says whether to stop.
+	fail := func(err error) bool {
+		errs = append(errs, err)
+		return !all
+	}
 
 	path := f.config
 	if !f.configSet {
 		path, _ = lookupEnv(ConfigEnv)
 	}
 	if path != "" {
-		if err := loadFile(&c, path, sources); err != nil {
-			return c, err
+		var ferrs []error
+		if err := loadFile(&c, path, sources, &ferrs, all); err != nil {
+			ferrs = append(ferrs, err)
+		}
+		for _, err := range ferrs {
+			if fail(err) {
+				return c, sources, errs
+			}
 		}
 	}
 	for _, s := range Settings {
@@ -108,13 +137,13 @@ func (f *Flags) Load(lookupEnv func(string) (string, bool)) (Config, error) {
 		if !ok || text == "" {
 			continue
 		}
-		if err := set(&c, s, text, s.Env, sources); err != nil {
-			return c, err
+		if err := set(&c, s, text, s.Env, sources); err != nil && fail(err) {
+			return c, sources, errs
 		}
 	}
 	for _, g := range f.given {
-		if err := set(&c, g.s, g.text, "--"+g.s.Flag, sources); err != nil {
-			return c, err
+		if err := set(&c, g.s, g.text, "--"+g.s.Flag, sources); err != nil && fail(err) {
+			return c, sources, errs
 		}
 	}
 	// A Recorder refuses a Commit larger than its queue: unless it was
@@ -122,13 +151,37 @@ func (f *Flags) Load(lookupEnv func(string) (string, bool)) (Config, error) {
 	if _, set := sources["max_batch"]; !set && c.MaxBatch > c.QueueSize && c.QueueSize > 0 {
 		c.MaxBatch = c.QueueSize
 	}
+	if len(errs) > 0 {
+		// Checks that read several settings would judge values that
+		// were refused (left at their defaults): only the values that
+		// parsed are checked, and only their own check.
+		refused := map[string]bool{}
+		for _, err := range errs {
+			var ce *Error
+			if errors.As(err, &ce) {
+				refused[ce.Key] = true
+			}
+		}
+		for _, s := range Settings {
+			if refused[s.Key] {
+				continue
+			}
+			if err := s.validate(&c); err != nil {
+				err.(*Error).Source = sources[s.Key]
+				errs = append(errs, err)
+			}
+		}
+		return c, sources, errs
+	}
 	for _, s := range Settings {
 		if err := s.validate(&c); err != nil {
 			err.(*Error).Source = sources[s.Key]
-			return c, err
+			if fail(err) {
+				return c, sources, errs
+			}
 		}
 	}
-	return c, nil
+	return c, sources, errs
 }
 
 func set(c *Config, s *Setting, text, source string, sources map[string]string) error {
@@ -177,21 +230,30 @@ var fileType = func() reflect.Type {
 	return reflect.StructOf(fields)
 }()
 
-func loadFile(c *Config, path string, sources map[string]string) error {
+func loadFile(c *Config, path string, sources map[string]string, errs *[]error, all bool) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return &FileError{Path: path, Msg: "cannot read: " + unwrapPathError(err), Err: err}
 	}
-	return loadYAML(c, path, b, sources)
+	return loadYAML(c, path, b, sources, errs, all)
 }
 
-// loadYAML sets c from the YAML document b, read from path.
-func loadYAML(c *Config, path string, b []byte, sources map[string]string) error {
+// loadYAML sets c from the YAML document b, read from path. With all,
+// the values refused are appended to errs and the others still set;
+// otherwise the first is returned.
+func loadYAML(c *Config, path string, b []byte, sources map[string]string, errs *[]error, all bool) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	v := reflect.New(fileType)
 	if err := dec.Decode(v.Interface()); err != nil && !errors.Is(err, io.EOF) {
-		return yamlError(path, err)
+		// With all, unknown keys and the like (a TypeError: the rest
+		// of the document was decoded) are reported and the known
+		// keys still judged.
+		var te *yaml.TypeError
+		if !all || !errors.As(err, &te) {
+			return yamlError(path, err)
+		}
+		*errs = append(*errs, yamlError(path, err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -208,7 +270,10 @@ func loadYAML(c *Config, path string, b []byte, sources map[string]string) error
 			continue
 		}
 		if err := set(c, s, n.Value, path+" line "+strconv.Itoa(n.Line), sources); err != nil {
-			return err
+			if !all {
+				return err
+			}
+			*errs = append(*errs, err)
 		}
 	}
 	return nil
