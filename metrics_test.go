@@ -120,3 +120,57 @@ func TestRecorderLogIsRateLimited(t *testing.T) {
 	w.stopped.Store(false)
 	_ = rec.Shutdown(ctx)
 }
+
+// A Shutdown whose deadline passes hands what is left to Spill, which
+// keeps it: counted spilled, not failed, and no loss is reported.
+func TestShutdownSpillsWhatIsLeft(t *testing.T) {
+	w := &memWriter{}
+	w.stopped.Store(true) // the store is down
+	spill := &memWriter{}
+	rec := activitylog.NewRecorder(w, &activitylog.Options{Logger: slog.New(slog.DiscardHandler), Spill: spill,
+		RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond, BatchSize: 10})
+	ctx := context.Background()
+	for range 35 {
+		if err := rec.Record(ctx, activitylog.Event{Kind: activitylog.KindCustom, Action: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_ = rec.Shutdown(sctx)
+	s := rec.Stats()
+	spill.mu.Lock()
+	n := len(spill.events)
+	for _, e := range spill.events {
+		if e.Kind == activitylog.KindSystem {
+			t.Errorf("a loss report was spilled: %+v", e)
+		}
+	}
+	spill.mu.Unlock()
+	if n != 35 || s.Spilled != 35 || s.Failed != 0 || s.Written != 0 {
+		t.Fatalf("spill holds %d; stats %+v", n, s)
+	}
+}
+
+// When the spill fails too, the events are failed, as without one.
+func TestSpillFailing(t *testing.T) {
+	w := &memWriter{}
+	w.stopped.Store(true)
+	spill := &memWriter{}
+	spill.stopped.Store(true)
+	rec := activitylog.NewRecorder(w, &activitylog.Options{Logger: slog.New(slog.DiscardHandler), Spill: spill, MaxRetries: 1, RetryMin: time.Millisecond})
+	ctx := context.Background()
+	for range 5 {
+		if err := rec.Record(ctx, activitylog.Event{Kind: activitylog.KindCustom, Action: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = rec.Flush(ctx)
+	s := rec.Stats()
+	if s.Failed != 5 || s.Spilled != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	_ = rec.Shutdown(sctx)
+}

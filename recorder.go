@@ -96,9 +96,18 @@ type Options struct {
 	Trace func(ctx context.Context) (traceID, spanID string)
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
-	// Logger receives the Recorder's own errors (a failing writer).
-	// Default: slog.Default().
+	// Logger receives the Recorder's own errors (a failing writer),
+	// each message at most 5 times at once and then once per 10s, with
+	// the count held back. Default: slog.Default().
 	Logger *slog.Logger
+	// Spill is the last resort for a batch that failed for good: its
+	// retries spent (MaxRetries) or Shutdown's deadline passed. The
+	// batch is handed to Spill, within WriteTimeout, and the events it
+	// takes are counted in Stats.Spilled instead of Failed, and are not
+	// reported lost. A spool.Spool fits: spool.Fallback replays it into
+	// the store on the next start. A refused batch (ErrInvalid) is
+	// never spilled. Default: nil, such events are failed.
+	Spill Writer
 }
 
 // Stats are the Recorder's counters. Every event that Record accepted
@@ -110,6 +119,7 @@ type Stats struct {
 	Dropped    uint64        `json:"dropped"`     // not accepted: queue full under Drop or Block
 	Refused    uint64        `json:"refused"`     // not accepted: queue full under Fail
 	Failed     uint64        `json:"failed"`      // accepted but lost: the Writer never took them, or refused them
+	Spilled    uint64        `json:"spilled"`     // accepted, not taken by the Writer, taken by Options.Spill
 	Filtered   uint64        `json:"filtered"`    // left out by DisabledKinds or Filter
 	Retries    uint64        `json:"retries"`     // write attempts that were retries
 	Batches    uint64        `json:"batches"`     // batches committed
@@ -180,11 +190,11 @@ type Recorder struct {
 	abortCancel context.CancelFunc
 	stopOnce    sync.Once
 
-	recorded, written, dropped, refused, failed, filtered, retries, batches, lossEvents atomic.Uint64
-	lastBatch, maxBatch, sumBatch                                                       atomic.Int64
-	kinds                                                                               [len(kindOrder)]kindCounters
-	latency, batchSize                                                                  *histogram
-	log                                                                                 *logLimiter // the Recorder's own errors, rate-limited
+	recorded, written, dropped, refused, failed, filtered, retries, batches, lossEvents, spilled atomic.Uint64
+	lastBatch, maxBatch, sumBatch                                                                atomic.Int64
+	kinds                                                                                        [len(kindOrder)]kindCounters
+	latency, batchSize                                                                           *histogram
+	log                                                                                          *logLimiter // the Recorder's own errors, rate-limited
 
 	// Loss accounting, read by the batcher only.
 	reportedDropped, reportedRefused, reportedFailed uint64
@@ -634,8 +644,9 @@ func (r *Recorder) Flush(ctx context.Context) error {
 
 // Shutdown stops accepting events, writes every queued event and
 // returns. If ctx ends first, writing is abandoned: the events not yet
-// written are counted as failed, and Shutdown returns an error that
-// says how many. Shutdown does not close the Writer.
+// written go to Options.Spill when there is one (Stats.Spilled counts
+// them), else they are counted as failed and Shutdown returns an error
+// that says how many. Shutdown does not close the Writer.
 func (r *Recorder) Shutdown(ctx context.Context) error {
 	r.stopOnce.Do(func() {
 		r.closed.Store(true)
@@ -662,6 +673,7 @@ func (r *Recorder) Stats() Stats {
 		Dropped:      r.dropped.Load(),
 		Refused:      r.refused.Load(),
 		Failed:       r.failed.Load(),
+		Spilled:      r.spilled.Load(),
 		Filtered:     r.filtered.Load(),
 		Retries:      r.retries.Load(),
 		Batches:      r.batches.Load(),
@@ -869,6 +881,13 @@ func (r *Recorder) writeBatch(batch []item, n int) {
 	case refusal(err):
 		r.writeRefused(batch, events, hasLoss, err, start)
 		return
+	case r.spill(events[:n], err):
+		// Not written but kept: the spill took the batch's events; a
+		// loss report with them was not stored, and is made again.
+		err = nil
+		if hasLoss {
+			r.lossLost()
+		}
 	default:
 		// Lost: count the accepted events. A lost loss report is
 		// reported again by the next one, through the totals.
@@ -909,6 +928,25 @@ func (r *Recorder) write(events []Event) error {
 		case <-r.abortCtx.Done():
 		}
 	}
+}
+
+// spill hands events, which the Writer failed to take with err, to
+// Options.Spill, and reports whether it took them.
+func (r *Recorder) spill(events []Event, err error) bool {
+	if r.opts.Spill == nil || len(events) == 0 {
+		return false
+	}
+	// The abort context has ended when Shutdown's deadline passed: the
+	// spill gets a context of its own, bounded by WriteTimeout.
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.WriteTimeout)
+	defer cancel()
+	if serr := r.opts.Spill.Write(ctx, events); serr != nil {
+		r.log.Error("activitylog: spill failed too; events lost", "events", len(events), "write_err", err, "err", serr)
+		return false
+	}
+	r.spilled.Add(uint64(len(events)))
+	r.log.Error("activitylog: writer failed; batch spilled", "events", len(events), "err", err)
+	return true
 }
 
 // refusal reports whether err is a Writer refusing what it was given

@@ -74,7 +74,7 @@ type Collector struct {
 	rRuns, rFailures, rDeleted                      *prometheus.Desc
 	vRuns, vFailures, vFindings                     *prometheus.Desc
 	subs                                            *prometheus.Desc
-	retries, lossEvents                             *prometheus.Desc
+	retries, lossEvents, spilled                    *prometheus.Desc
 }
 
 // New returns a Collector over o (nil means no source at all).
@@ -94,6 +94,7 @@ func New(o *Options) *Collector {
 	c.latency = d("write_duration_seconds", "Time of each committed write to the writer, retries included.", "writer")
 	c.batch = d("batch_size", "Events in each committed write.", "writer")
 	c.retries = d("write_retries_total", "Write attempts that were retries.", "writer")
+	c.spilled = d("events_spilled_total", "Events the writer failed to take for good (retries spent, or the shutdown deadline passed) that went to the spill (the local spool) instead of being lost.", "writer")
 	c.lossEvents = d("loss_events_total", "audit_loss system events written (each reports events lost).")
 	c.tBatches = d("target_batches_total", "Batches committed by each fan-out target.", "target")
 	c.tWritten = d("target_events_written_total", "Events committed by each fan-out target.", "target")
@@ -120,7 +121,7 @@ func New(o *Options) *Collector {
 // Describe sends the descriptions of the metrics c's sources give.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	if c.o.Recorder != nil {
-		for _, d := range []*prometheus.Desc{c.events, c.queue, c.latency, c.batch, c.retries, c.lossEvents} {
+		for _, d := range []*prometheus.Desc{c.events, c.queue, c.latency, c.batch, c.retries, c.lossEvents, c.spilled} {
 			ch <- d
 		}
 	}
@@ -178,6 +179,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.queue, float64(s.QueueDepth))
 		counter(c.retries, s.Retries, c.o.Writer)
 		counter(c.lossEvents, s.LossEvents)
+		counter(c.spilled, s.Spilled, c.o.Writer)
 		histogram(ch, c.latency, s.WriteLatency, c.o.Writer)
 		histogram(ch, c.batch, s.BatchSize, c.o.Writer)
 	}
