@@ -14,13 +14,18 @@ import (
 
 var databaseConfigsCommand = &command{
 	name:    "database-configs",
-	summary: "list and delete database configurations; make and rotate the keys of their passwords",
+	summary: "create, update, list and delete database configurations; make and rotate the keys of their passwords",
 	about: "Manages the database configurations that route tenants' events to their own databases (docs/database-configs.md), " +
 		"in the database db, as POST/PUT /api/v1/database-configs does; a running serve picks a change up within database_config_refresh. " +
+		"create and update take a flag per field, checked as the API checks them; update changes only the flags given, and refuses to move a config " +
+		"to another engine, host, port, user or database without its password. A password is never a flag's value (which lands in shell history): " +
+		"it is read from --password-file FILE or --password-stdin, one line. " +
 		"Passwords are encrypted with database_config_keys; rotate-keys encrypts every stored one again with the current (first) key, " +
 		"after which the older keys can be removed. Every change is recorded in the trail.",
 	flags: true,
 	subs: []*subcommand{
+		{name: "create", summary: "create a configuration; its password is read from --password-file or --password-stdin", define: defineConfigsCreate},
+		{name: "update", args: "ID", nargs: 1, summary: "change the fields given of a configuration, the others kept", define: defineConfigsUpdate},
 		{name: "list", summary: "list the configurations, never their passwords", define: defineConfigsList},
 		{name: "delete", args: "ID", nargs: 1, summary: "delete a configuration (its events stay where they are)", define: defineConfigsDelete},
 		{name: "generate-key", args: "KEY_ID", nargs: 1, summary: "print a new random key for database_config_keys, as KEY_ID:base64", define: defineConfigsGenerateKey},

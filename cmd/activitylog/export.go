@@ -10,7 +10,6 @@ import (
 	"os"
 
 	"github.com/activitylog/activitylog/integrity"
-	"github.com/activitylog/activitylog/sqlite"
 )
 
 // exportCommand writes an offline bundle: what verify --bundle checks
@@ -22,7 +21,9 @@ var exportCommand = &command{
 		"and the events in their JSON form, each with its seal. Filtered by --kind, --from or --to, the bundle holds only " +
 		"those events, each with an RFC 6962 inclusion proof to its chain's newest checkpoint, and consistency proofs between " +
 		"consecutive checkpoints; with no filter, or --chain only, it holds whole chains. Anyone can then check it with " +
-		"activitylog verify --bundle FILE --public-key PUB, with the server stopped and the database gone.",
+		"activitylog verify --bundle FILE --public-key PUB, with the server stopped and the database gone. " +
+		"With store set (--store, ACTIVITYLOG_STORE, or the --config file) it reads that event store, as serve writes it, instead of --db: " +
+		"a store that keeps no seals (clickhouse, mongodb) is refused (docs/sealing.md).",
 	subs: []*subcommand{
 		{name: "", summary: "write the bundle", define: defineExport},
 	},
@@ -32,10 +33,11 @@ func defineExport(fs *flag.FlagSet) func(context.Context, *cli) error {
 	var pubs keyFiles
 	var filters filterFlags
 	withProofs := fs.Bool("with-proofs", false, "write the offline bundle (required: it is the only export this command makes)")
-	db := fs.String("db", "./activitylog.db", "SQLite database `PATH` to export from; it must exist")
+	db := fs.String("db", "./activitylog.db", "SQLite database `PATH` to export from, when no --store is set; it must exist")
 	out := fs.String("out", "", "bundle `FILE` to write (never over an existing one), or - for standard output")
 	fs.Var(&pubs, "public-key", "PEM public key `FILE` to put in the bundle, the one that signed its checkpoints (repeatable)")
 	filters.define(fs, "export")
+	storeURL := defineStoreFlag(fs)
 	return func(ctx context.Context, c *cli) (err error) {
 		if !*withProofs {
 			return usageError("give --with-proofs: export writes the offline bundle of events, checkpoints and proofs")
@@ -55,10 +57,8 @@ func defineExport(fs *flag.FlagSet) func(context.Context, *cli) error {
 			}
 			keys = append(keys, k)
 		}
-		if err := mustExist(*db); err != nil {
-			return err
-		}
-		store, err := sqlite.Open(*db, &sqlite.Options{CheckpointInterval: -1})
+		url := storeURL(c)
+		store, err := openTrail(ctx, *db, url, checkBundleSource)
 		if err != nil {
 			return err
 		}
@@ -78,12 +78,12 @@ func defineExport(fs *flag.FlagSet) func(context.Context, *cli) error {
 			}()
 			w = f
 		}
-		st, err := exportBundle(ctx, store, w, &o, keys)
+		st, err := exportBundle(ctx, store.(integrity.BundleSource), w, &o, keys)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(c.stderr, "activitylog export: wrote %s: %d chains, %d checkpoints, %d prune records, %d sealed events, %d without a seal, %d inclusion proofs, %d consistency proofs\n",
-			*out, st.Chains, st.Checkpoints, st.Prunes, st.Events, st.Unsealed, st.Proofs, st.Consistency)
+		fmt.Fprintf(c.stderr, "activitylog export: wrote %s from %s: %d chains, %d checkpoints, %d prune records, %d sealed events, %d without a seal, %d inclusion proofs, %d consistency proofs\n",
+			*out, trailName(*db, url), st.Chains, st.Checkpoints, st.Prunes, st.Events, st.Unsealed, st.Proofs, st.Consistency)
 		if st.Uncovered > 0 {
 			fmt.Fprintf(c.stderr, "activitylog export: left out %d selected events that no checkpoint covers yet (only a proof to a signed checkpoint vouches for a selected event); export again after the next checkpoint to include them\n", st.Uncovered)
 		}
@@ -94,8 +94,10 @@ func defineExport(fs *flag.FlagSet) func(context.Context, *cli) error {
 	}
 }
 
-// exportBundle writes the bundle of store's events that o selects.
-func exportBundle(ctx context.Context, store *sqlite.Store, w io.Writer, o *integrity.VerifierOptions, keys []ed25519.PublicKey) (*integrity.ExportStats, error) {
+// exportBundle writes the bundle of store's events that o selects. A
+// store that is also an integrity.PruneSource has its pruning records
+// written too.
+func exportBundle(ctx context.Context, store integrity.BundleSource, w io.Writer, o *integrity.VerifierOptions, keys []ed25519.PublicKey) (*integrity.ExportStats, error) {
 	st, err := integrity.WriteBundle(ctx, store, w, &integrity.ExportOptions{
 		Chains: o.Chains, Kinds: o.Kinds, From: o.From, To: o.To, PublicKeys: keys,
 	})

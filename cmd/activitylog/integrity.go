@@ -56,13 +56,15 @@ var errVerifyFailed = errors.New("the trail did not verify")
 var verifyCommand = &command{
 	name:    "verify",
 	summary: "check the stored trail's hash chains and signed checkpoints",
-	about: "Reads every event of the database, recomputes each chain's hashes and Merkle trees, and checks every checkpoint's " +
+	about: "Reads every event of the database (or of the store), recomputes each chain's hashes and Merkle trees, and checks every checkpoint's " +
 		"signature against --public-key (and a witness file's checkpoints, with --witness). It prints totals and each finding " +
 		"(modified, missing, inserted, reordered, truncated, bad_signature, missing_hash, checkpoint_mismatch) with its chain, " +
 		"sequence number and event id, and exits 1 when there is any. An event without a seal is a finding, never fine. " +
 		"--chain, --kind, --from and --to limit the report to those events. --fix first seals the events written before integrity was on " +
 		"(older than the earliest sealed event) into a chain of its own and says so; it never re-stamps an event whose seal does not match. " +
-		"--bundle checks a file written by activitylog export --with-proofs instead, with no access to the database.",
+		"--bundle checks a file written by activitylog export --with-proofs instead, with no access to the database. " +
+		"With store set (--store, ACTIVITYLOG_STORE, or the --config file) it reads that event store, as serve and worker write it, instead of db; " +
+		"a store that keeps no seals (clickhouse, mongodb) is refused, and --fix only where the store can seal old events (sqlite).",
 	subs: []*subcommand{
 		{name: "", summary: "verify the database", define: defineVerify},
 	},
@@ -152,6 +154,7 @@ func defineVerify(fs *flag.FlagSet) func(context.Context, *cli) error {
 	trustBundleKeys := fs.Bool("trust-bundle-keys", false, "with --bundle and no --public-key: trust the keys inside the bundle (proves it consistent with itself, not who signed it)")
 	fix := fs.Bool("fix", false, "first seal the events written before integrity was on (needs --signing-key; docs/integrity.md says which), then verify")
 	signingKey := fs.String("signing-key", "", "with --fix: PEM private key `FILE` that signs the checkpoints of the chain --fix makes")
+	storeURL := defineStoreFlag(fs)
 	return func(ctx context.Context, c *cli) (err error) {
 		o := &integrity.VerifierOptions{MaxFindings: *max}
 		if err := filters.apply(o); err != nil {
@@ -202,16 +205,21 @@ func defineVerify(fs *flag.FlagSet) func(context.Context, *cli) error {
 				return usageError("--signing-key: %v", err)
 			}
 		}
-		if err := mustExist(c.cfg.DB); err != nil {
-			return err
+		url := storeURL(c)
+		check := checkSource
+		if *fix {
+			check = checkFixable
 		}
-		store, err := sqlite.Open(c.cfg.DB, &sqlite.Options{CheckpointInterval: -1})
+		store, err := openTrail(ctx, c.cfg.DB, url, check)
 		if err != nil {
 			return err
 		}
 		defer func() { err = errors.Join(err, store.Close()) }()
+		if url != "" && !*asJSON {
+			fmt.Fprintf(c.stdout, "store %s\n", trailName(c.cfg.DB, url))
+		}
 		if *fix {
-			fr, err := store.SealUnsealed(ctx, &sqlite.FixOptions{SigningKey: signer})
+			fr, err := store.(sealUnsealer).SealUnsealed(ctx, &sqlite.FixOptions{SigningKey: signer})
 			if fr != nil {
 				w := c.stdout
 				if *asJSON {
@@ -223,7 +231,9 @@ func defineVerify(fs *flag.FlagSet) func(context.Context, *cli) error {
 				return err
 			}
 		}
-		rep, err := integrity.NewVerifier(store, o).Verify(ctx)
+		// The store itself, not a view of it: the verifier finds its
+		// pruning records by asserting integrity.PruneSource on it.
+		rep, err := integrity.NewVerifier(store.(integrity.Source), o).Verify(ctx)
 		if err != nil {
 			return err
 		}
@@ -233,12 +243,15 @@ func defineVerify(fs *flag.FlagSet) func(context.Context, *cli) error {
 
 // mustExist refuses a database file that does not exist, which opening
 // would create empty.
-func mustExist(path string) error {
+func mustExist(path string) error { return mustExistAs("--db", path) }
+
+// mustExistAs is mustExist for the file that the flag name names.
+func mustExistAs(name, path string) error {
 	if path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil
 	}
 	if _, err := os.Stat(path); err != nil {
-		return usageError("--db %q: %v", path, err)
+		return usageError("%s %q: %v", name, path, err)
 	}
 	return nil
 }
