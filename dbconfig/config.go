@@ -407,3 +407,53 @@ func clip(s string) string {
 	}
 	return s[:i] + "…"
 }
+
+// Moved names the first field of where c connects and signs in
+// (engine, host, port, user, database) that differs from old's, or "".
+// A stored password is only ever sent to the server it was given for:
+// the API and the CLI refuse to keep it across such a change.
+func Moved(old, c Config) string {
+	switch {
+	case old.Engine != c.Engine:
+		return "engine"
+	case old.Host != c.Host:
+		return "host"
+	case old.Port != c.Port:
+		return "port"
+	case old.User != c.User:
+		return "user"
+	case old.Database != c.Database:
+		return "database"
+	}
+	return ""
+}
+
+// AuditFields are c's fields as the trail records a change to it (the
+// event's Extra): never its password, only whether it has one.
+func (c Config) AuditFields() map[string]any {
+	opts := map[string]any{}
+	for k, v := range c.Options {
+		opts[k] = v
+	}
+	return map[string]any{
+		"config_id": c.ID, "name": c.Name, "engine": string(c.Engine), "host": c.Host, "port": c.Port,
+		"database": c.Database, "user": c.User, "options": opts, "route_for": c.RouteFor, "tenant": c.Tenant,
+		"primary": c.Primary, "active": c.Active, "read_only": c.ReadOnly, "has_password": c.Secret != "",
+	}
+}
+
+// AuditChanges lists the AuditFields that differ between a and b, the
+// password as has_password only.
+func AuditChanges(a, b Config) map[string]activitylog.Change {
+	fa, fb := a.AuditFields(), b.AuditFields()
+	out := map[string]activitylog.Change{}
+	for k, va := range fa {
+		vb := fb[k]
+		ja, _ := json.Marshal(va)
+		jb, _ := json.Marshal(vb)
+		if string(ja) != string(jb) {
+			out[k] = activitylog.Change{Old: va, New: vb}
+		}
+	}
+	return out
+}

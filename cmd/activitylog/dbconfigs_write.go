@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -320,7 +319,7 @@ func defineConfigsCreate(fs *flag.FlagSet) func(context.Context, *cli) error {
 			return asFlagError(err)
 		}
 		e := configEvent(cf, "create", "database config "+cf.Name+" created with the CLI")
-		maps.Copy(e.Extra, configFields(cf))
+		maps.Copy(e.Extra, cf.AuditFields())
 		if err := a.rec.Record(ctx, e); err != nil {
 			return err
 		}
@@ -381,9 +380,9 @@ func defineConfigsUpdate(fs *flag.FlagSet) func(context.Context, *cli) error {
 			return asFlagError(err)
 		}
 		e := configEvent(cf, "update", "database config "+cf.Name+" updated with the CLI")
-		maps.Copy(e.Extra, configFields(cf))
+		maps.Copy(e.Extra, cf.AuditFields())
 		e.Extra["password_changed"] = pwGiven
-		e.Changes = configChanges(old, cf)
+		e.Changes = dbconfig.AuditChanges(old, cf)
 		if err := a.rec.Record(ctx, e); err != nil {
 			return err
 		}
@@ -399,50 +398,12 @@ func checkMovedConfig(old, cf dbconfig.Config, passwordGiven bool) error {
 	if passwordGiven || old.Secret == "" {
 		return nil
 	}
-	for _, d := range []struct {
-		flag, was string
-		changed   bool
-	}{
-		{"--engine", string(old.Engine), old.Engine != cf.Engine},
-		{"--host", old.Host, old.Host != cf.Host},
-		{"--port", strconv.Itoa(old.Port), old.Port != cf.Port},
-		{"--user", old.User, old.User != cf.User},
-		{"--database", old.Database, old.Database != cf.Database},
-	} {
-		if d.changed {
-			return usageError("%s changes where the config connects (from %q): give its password again with --password-file or --password-stdin, "+
-				"or --no-password; the stored password is sent only to the server it was given for", d.flag, clipArg(d.was))
-		}
+	if f := dbconfig.Moved(old, cf); f != "" {
+		was := map[string]string{"engine": string(old.Engine), "host": old.Host, "port": strconv.Itoa(old.Port), "user": old.User, "database": old.Database}[f]
+		return usageError("--%s changes where the config connects (from %q): give its password again with --password-file or --password-stdin, "+
+			"or --no-password; the stored password is sent only to the server it was given for", f, clipArg(was))
 	}
 	return nil
-}
-
-// configFields are a config's recorded fields, as the API records them:
-// never its password.
-func configFields(c dbconfig.Config) map[string]any {
-	opts := map[string]any{}
-	for k, v := range c.Options {
-		opts[k] = v
-	}
-	return map[string]any{
-		"config_id": c.ID, "name": c.Name, "engine": string(c.Engine), "host": c.Host, "port": c.Port,
-		"database": c.Database, "user": c.User, "options": opts, "route_for": c.RouteFor, "tenant": c.Tenant,
-		"primary": c.Primary, "active": c.Active, "read_only": c.ReadOnly, "has_password": c.Secret != "",
-	}
-}
-
-// configChanges lists the fields that differ between a and b.
-func configChanges(a, b dbconfig.Config) map[string]activitylog.Change {
-	fa, fb := configFields(a), configFields(b)
-	out := map[string]activitylog.Change{}
-	for k, va := range fa {
-		ja, _ := json.Marshal(va)
-		jb, _ := json.Marshal(fb[k])
-		if !bytes.Equal(ja, jb) {
-			out[k] = activitylog.Change{Old: va, New: fb[k]}
-		}
-	}
-	return out
 }
 
 // printConfig says what was done to cf: its id, name and URL without

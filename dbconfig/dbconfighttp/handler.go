@@ -341,24 +341,6 @@ func checkEngine(p *activitylog.Principal, c dbconfig.Config) error {
 		Reason: "is for superusers only: a sqlite config names a file on the server's disk"}
 }
 
-// moved names the first field of where c connects and signs in (engine,
-// host, port, user, database) that differs from old's, or "".
-func moved(old, c dbconfig.Config) string {
-	switch {
-	case old.Engine != c.Engine:
-		return "engine"
-	case old.Host != c.Host:
-		return "host"
-	case old.Port != c.Port:
-		return "port"
-	case old.User != c.User:
-		return "user"
-	case old.Database != c.Database:
-		return "database"
-	}
-	return ""
-}
-
 // checkMoved refuses to keep old's stored password for c when c
 // connects elsewhere than old, or as another user: the stored password
 // is only ever sent to the server it was given for, so a request that
@@ -367,7 +349,7 @@ func checkMoved(old, c dbconfig.Config, passwordGiven bool) error {
 	if passwordGiven || old.Secret == "" {
 		return nil
 	}
-	if f := moved(old, c); f != "" {
+	if f := dbconfig.Moved(old, c); f != "" {
 		return activitylog.Invalid("password", "", "is required when "+f+" changes: the stored password is sent only to the server it was given for")
 	}
 	return nil
@@ -480,7 +462,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.record(ctx, c, "update", "security", activitylog.SeverityNotice, changes(old, c), pwGiven,
+	h.record(ctx, c, "update", "security", activitylog.SeverityNotice, dbconfig.AuditChanges(old, c), pwGiven,
 		"database config "+c.Name+" updated by "+principalName(p))
 	h.reload(ctx)
 	writeJSON(w, http.StatusOK, c)
@@ -661,38 +643,9 @@ func (h *Handler) reload(ctx context.Context) {
 	}
 }
 
-// fields are a config's recorded fields: never its password.
-func fields(c dbconfig.Config) map[string]any {
-	opts := map[string]any{}
-	for k, v := range c.Options {
-		opts[k] = v
-	}
-	return map[string]any{
-		"config_id": c.ID, "name": c.Name, "engine": string(c.Engine), "host": c.Host, "port": c.Port,
-		"database": c.Database, "user": c.User, "options": opts, "route_for": c.RouteFor, "tenant": c.Tenant,
-		"primary": c.Primary, "active": c.Active, "read_only": c.ReadOnly, "has_password": c.Secret != "",
-	}
-}
-
-// changes lists the fields that differ between a and b, the password
-// as a flag only (password_changed in the event's extra).
-func changes(a, b dbconfig.Config) map[string]activitylog.Change {
-	fa, fb := fields(a), fields(b)
-	out := map[string]activitylog.Change{}
-	for k, va := range fa {
-		vb := fb[k]
-		ja, _ := json.Marshal(va)
-		jb, _ := json.Marshal(vb)
-		if string(ja) != string(jb) {
-			out[k] = activitylog.Change{Old: va, New: vb}
-		}
-	}
-	return out
-}
-
 func (h *Handler) record(ctx context.Context, c dbconfig.Config, op, action string, sev activitylog.Severity,
 	ch map[string]activitylog.Change, passwordChanged bool, msg string) {
-	extra := fields(c)
+	extra := c.AuditFields()
 	extra["operation"] = op
 	if op == "update" {
 		extra["password_changed"] = passwordChanged
@@ -703,7 +656,7 @@ func (h *Handler) record(ctx context.Context, c dbconfig.Config, op, action stri
 }
 
 func (h *Handler) recordTest(ctx context.Context, c dbconfig.Config, action string, sev activitylog.Severity, res checkResult, msg string) {
-	extra := fields(c)
+	extra := c.AuditFields()
 	extra["operation"] = "test_connection"
 	extra["ok"] = res.OK
 	extra["latency_ms"] = res.LatencyMS
