@@ -82,7 +82,7 @@ func openapiRouteOptions() []Route {
 		{Pattern: "GET /api/v1/integrity/consistency", Need: activitylog.ViewLogs, Handler: stub},
 		{Pattern: "GET /api/v1/events/{id}/proof", Need: activitylog.ViewLogs, Handler: stub},
 		{Pattern: "GET /api/v1/integrity/bundle", Need: activitylog.ViewAllLogs, Handler: stub},
-	}, oaDBConfigStandIns(stub)...) // dbconfighttp.Handler.Routes
+	}, slices.Concat(oaDBConfigStandIns(stub), oaRetentionStandIns(stub))...) // dbconfighttp's and retentionhttp's Handler.Routes
 }
 
 // openapiTestedElsewhere are the stand-in routes of
@@ -538,7 +538,7 @@ func oaEventSchemas() (event, input jobj) {
 
 func oaSchemas() jobj {
 	event, input := oaEventSchemas()
-	return slices.Concat(oaSchemaList(event, input), oaIntegritySchemas(), oaDBConfigSchemas())
+	return slices.Concat(oaSchemaList(event, input), oaIntegritySchemas(), oaDBConfigSchemas(), oaRetentionSchemas())
 }
 
 func oaSchemaList(event, input jobj) jobj {
@@ -1544,6 +1544,7 @@ func oaOperations() []oaOp {
 	)
 	ops = append(ops, oaIntegrityOps(bad)...)
 	ops = append(ops, oaDBConfigOps(bad)...)
+	ops = append(ops, oaRetentionOps(bad)...)
 	ops = append(ops,
 		oaOp{
 			method: "GET", path: "/api/v1/openapi.json", id: "getOpenAPI", tag: "meta",
@@ -1636,6 +1637,7 @@ func openapiSpec() jobj {
 			jobj{{"name", "access"}, {"description", "Who is signed in, sessions and API keys."}},
 			jobj{{"name", "integrity"}, {"description", "Tamper evidence: the checkpoint keys, verification of the stored trail, inclusion and consistency proofs. See docs/integrity.md."}},
 			oaDBConfigTag(),
+			oaRetentionTag(),
 			jobj{{"name", "meta"}, {"description", "Health and this document."}},
 		}},
 		{"paths", paths},
