@@ -46,15 +46,25 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// After the first signal, stop catching them, so that a second one
-	// ends a shutdown that takes too long.
+	// The first SIGINT or SIGTERM ends ctx: serve drains its queue within
+	// shutdown_timeout. The second closes force: serve stops waiting,
+	// hands what is left to the spool (when spool_dir is set) and says
+	// how many events it spooled. A third exits at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	force := make(chan struct{})
+	sig := make(chan os.Signal, 3)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-ctx.Done()
-		stop()
+		<-sig
+		cancel()
+		<-sig
+		close(force)
+		<-sig
+		fmt.Fprintln(os.Stderr, "activitylog: third signal: exiting now")
+		os.Exit(exitFailure)
 	}()
 	processEnviron = os.Environ
-	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.LookupEnv))
+	os.Exit(run(withForce(ctx, force), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.LookupEnv))
 }
 
 // command is one subcommand.
@@ -105,6 +115,8 @@ var commands = []*command{
 	keysCommand,
 	verifyCommand,
 	exportCommand,
+	cleanupCommand,
+	purgeCommand,
 	configCommand,
 	{
 		name:    "version",
@@ -213,7 +225,7 @@ func flagError(err error) string {
 	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
 		return "flag --" + name + " needs a value"
 	}
-	return msg
+	return strings.Replace(msg, " for flag -", " for flag --", 1)
 }
 
 func help(args []string, stdout, stderr io.Writer) int {

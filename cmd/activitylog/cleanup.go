@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/config"
+	"github.com/activitylog/activitylog/retention"
+	"github.com/activitylog/activitylog/sqlite"
+)
+
+// The commands that delete events at once: cleanup (by age) and purge
+// (every event of some kinds). Both go through retention.Runner, as the
+// scheduler does: each is recorded in the trail before anything is
+// deleted and after, and sealed chains are cut only under a signed
+// pruning record.
+
+var cleanupCommand = &command{
+	name:    "cleanup",
+	summary: "delete the events older than --days (of one kind, one tenant), or with --dry-run count them",
+	about: "Deletes, in bounded batches, the events recorded more than --days days ago (cut at midnight UTC), of --kind (default: every kind) " +
+		"and of --tenant (default: every tenant; --tenant '' means events without a tenant), from the event store (store, else db). " +
+		"--dry-run deletes nothing and prints the exact count per kind that would go. The records of purges and retention runs are never deleted. " +
+		"With integrity sealing configured, sealed events leave their chains only under a signed pruning record, which needs every kind and every tenant; " +
+		"otherwise they are kept and counted as kept_sealed. The run is recorded in the trail (docs/retention.md).",
+	flags: true,
+	subs:  []*subcommand{{name: "", summary: "delete (or count) the old events", define: defineCleanup}},
+}
+
+var purgeCommand = &command{
+	name:    "purge",
+	summary: "delete every event of some kinds (or all) at once; needs --confirm",
+	about: "Deletes every event recorded until now of --kind (repeat it, or a comma list) or, with --all, of every kind, of --tenant (default: every tenant), " +
+		"through the store's fast path (whole partitions dropped on PostgreSQL where the purge covers them), in bounded batches otherwise. " +
+		"It does nothing without --confirm. The records of purges are kept, and the purge itself is recorded in the trail before and after. " +
+		"Use --dry-run to count first (docs/retention.md).",
+	flags: true,
+	subs:  []*subcommand{{name: "", summary: "delete every event of the kinds given", define: definePurge}},
+}
+
+// kindsFlag collects --kind values, each a kind or a comma list.
+type kindsFlag []activitylog.Kind
+
+func (k *kindsFlag) String() string { return fmt.Sprint([]activitylog.Kind(*k)) }
+func (k *kindsFlag) Set(s string) error {
+	for _, name := range strings.Split(s, ",") {
+		kind := activitylog.Kind(strings.TrimSpace(name))
+		if !kind.Valid() {
+			return fmt.Errorf("%q is not a kind; known are %s", name, kindList())
+		}
+		if !slices.Contains(*k, kind) {
+			*k = append(*k, kind)
+		}
+	}
+	return nil
+}
+
+// tenantFlag is --tenant: set or not, since "" is a tenant too.
+type tenantFlag struct {
+	v   string
+	set bool
+}
+
+func (t *tenantFlag) String() string     { return t.v }
+func (t *tenantFlag) Set(s string) error { t.v, t.set = s, true; return nil }
+
+func defineCleanup(fs *flag.FlagSet) func(context.Context, *cli) error {
+	days := fs.Int("days", 0, "delete the events older than this many `N` days (1 to 36500)")
+	var kinds kindsFlag
+	fs.Var(&kinds, "kind", "only events of this `KIND` (repeat, or a comma list); default every kind")
+	var tenant tenantFlag
+	fs.Var(&tenant, "tenant", "only events of this `TENANT` ('' for events without one); default every tenant")
+	dry := fs.Bool("dry-run", false, "delete nothing: print how many events of each kind would go")
+	asJSON := fs.Bool("json", false, "print the plan or the report as JSON")
+	return func(ctx context.Context, c *cli) error {
+		if *days < 1 || *days > retention.MaxRetainDays {
+			return usageError("--days %q: must be a number of days from 1 to %d", strconv.Itoa(*days), retention.MaxRetainDays)
+		}
+		rule := retention.Rule{Name: "cleanup", Kinds: kinds, Tenant: tenant.v, AllTenants: !tenant.set,
+			RetainDays: *days, Before: retention.Cut(time.Now(), *days)}
+		if len(rule.Kinds) == 0 {
+			rule.Kinds = slices.Clone(activitylog.Kinds)
+		}
+		return runRule(ctx, c, rule, *dry, *asJSON)
+	}
+}
+
+func definePurge(fs *flag.FlagSet) func(context.Context, *cli) error {
+	var kinds kindsFlag
+	fs.Var(&kinds, "kind", "purge this `KIND` (repeat, or a comma list)")
+	all := fs.Bool("all", false, "purge every kind")
+	var tenant tenantFlag
+	fs.Var(&tenant, "tenant", "only events of this `TENANT` ('' for events without one); default every tenant")
+	confirm := fs.Bool("confirm", false, "do it: without it, purge refuses")
+	dry := fs.Bool("dry-run", false, "delete nothing: print how many events of each kind would go")
+	asJSON := fs.Bool("json", false, "print the plan or the report as JSON")
+	return func(ctx context.Context, c *cli) error {
+		switch {
+		case len(kinds) == 0 && !*all:
+			return usageError("give --kind KIND (or a comma list), or --all for every kind")
+		case len(kinds) > 0 && *all:
+			return usageError("--kind %q and --all: give one or the other", kinds.String())
+		case !*confirm && !*dry:
+			return usageError("purge deletes every event of %s at once: add --confirm to do it, or --dry-run to count them", purgeWhat(kinds))
+		}
+		rule := retention.Rule{Name: "purge", Kinds: kinds, Tenant: tenant.v, AllTenants: !tenant.set, Before: time.Now().UTC()}
+		if *all {
+			rule.Kinds = slices.Clone(activitylog.Kinds)
+		}
+		return runRule(ctx, c, rule, *dry, *asJSON)
+	}
+}
+
+func purgeWhat(kinds kindsFlag) string {
+	if len(kinds) == 0 {
+		return "every kind"
+	}
+	s := make([]string, len(kinds))
+	for i, k := range kinds {
+		s[i] = string(k)
+	}
+	return "kind " + strings.Join(s, ", ")
+}
+
+// runRule plans or runs rule on the configured store and prints what it
+// found or did.
+func runRule(ctx context.Context, c *cli, rule retention.Rule, dry, asJSON bool) (err error) {
+	p, err := c.openPurge(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.close(&err)
+	runner, err := retention.NewRunner(p.control.RetentionPolicies(), p.purge, &retention.RunnerOptions{
+		Audit: p.rec, Count: p.events, Logger: slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		return err
+	}
+	if dry {
+		plan, err := runner.PlanRules(ctx, []retention.Rule{rule})
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return writeJSONTo(c.stdout, plan)
+		}
+		fmt.Fprintf(c.stdout, "dry run: events recorded before %s that %s would delete (nothing was deleted):\n", rule.Before.Format(time.RFC3339), rule.Name)
+		return printByKind(c, plan.ByKind, plan.Count)
+	}
+	rep, err := runner.RunRules(ctx, []retention.Rule{rule})
+	if asJSON {
+		if jerr := writeJSONTo(c.stdout, rep); jerr != nil {
+			return errors.Join(err, jerr)
+		}
+		return err
+	}
+	if len(rep.Rules) == 1 {
+		r := rep.Rules[0]
+		fmt.Fprintf(c.stdout, "%s: deleted %d events recorded before %s", rule.Name, r.Deleted, rule.Before.Format(time.RFC3339))
+		if r.Pruned > 0 {
+			fmt.Fprintf(c.stdout, ", of which %d sealed, cut from %d chains under signed pruning records", r.Pruned, r.PrunedChains)
+		}
+		if r.KeptSealed > 0 {
+			fmt.Fprintf(c.stdout, "; kept %d sealed events (a chain is cut only by a purge of every kind and tenant, up to its newest checkpoint)", r.KeptSealed)
+		}
+		fmt.Fprintln(c.stdout)
+		if perr := printByKind(c, r.ByKind, r.Deleted-r.Pruned); perr != nil {
+			return errors.Join(err, perr)
+		}
+	}
+	return err
+}
+
+func printByKind(c *cli, byKind map[activitylog.Kind]int64, total int64) error {
+	w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	for _, k := range activitylog.Kinds {
+		if n := byKind[k]; n > 0 {
+			fmt.Fprintf(w, "  %s\t%d\t\n", k, n)
+		}
+	}
+	fmt.Fprintf(w, "  total\t%d\t\n", total)
+	return w.Flush()
+}
+
+// purgeCLI is what cleanup and purge run with: the event store, the
+// control database (for the Runner's repository), a Sync recorder over
+// the event store (sealed when sealing is configured, in a chain of its
+// own, CHAIN.cli), and the purge that prunes sealed chains.
+type purgeCLI struct {
+	events  activitylog.Store
+	control *sqlite.Store
+	rec     *activitylog.Recorder
+	seal    *sealer
+	purge   retention.PurgeFunc
+}
+
+func (c *cli) openPurge(ctx context.Context) (*purgeCLI, error) {
+	control, err := sqlite.Open(c.cfg.DB, &sqlite.Options{CheckpointInterval: -1})
+	if err != nil {
+		return nil, err
+	}
+	p := &purgeCLI{control: control, events: control}
+	fail := func(err error) (*purgeCLI, error) {
+		var errs []error
+		if p.events != activitylog.Store(p.control) {
+			errs = append(errs, p.events.Close())
+		}
+		return nil, errors.Join(append([]error{err}, append(errs, p.control.Close())...)...)
+	}
+	if c.cfg.Store != "" {
+		if p.events, err = openStore(ctx, c.cfg.Store); err != nil {
+			p.events = control
+			return fail(err)
+		}
+	}
+	o := c.cfg.RecorderOptions(newLogger(c.cfg, c.stderr))
+	o.Mode = activitylog.Sync
+	var w activitylog.Writer = p.events
+	if c.cfg.Sealing() {
+		ss, ok := p.events.(sealStore)
+		if !ok {
+			return fail(usageError("integrity sealing is configured, and the store %s keeps no seals", storeName(c.cfg)))
+		}
+		cfg := c.cfg
+		if cfg.IntegrityChain == "" {
+			cfg.IntegrityChain = defaultChain()
+		}
+		cfg.IntegrityChain += ".cli"
+		sctx, cancel := context.WithTimeout(ctx, cfg.WriteTimeout)
+		p.seal, err = newSealer(sctx, cfg, ss, slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		cancel()
+		if err != nil {
+			return fail(err)
+		}
+		w = p.seal
+		p.purge = p.seal.purge
+	} else if pg, ok := p.events.(activitylog.Purger); ok {
+		p.purge = pg.Purge
+	} else {
+		return fail(usageError("the store %s cannot delete events (it has no purge)", storeName(c.cfg)))
+	}
+	p.rec = activitylog.NewRecorder(w, o)
+	return p, nil
+}
+
+func (p *purgeCLI) close(err *error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errs := []error{*err, p.rec.Shutdown(ctx)}
+	if p.seal != nil {
+		errs = append(errs, p.seal.Close(ctx))
+	}
+	if p.events != activitylog.Store(p.control) {
+		errs = append(errs, p.events.Close())
+	}
+	errs = append(errs, p.control.Close())
+	*err = errors.Join(errs...)
+}
+
+// storeName is the event store, as messages name it: the store URL
+// without its password, or the SQLite db.
+func storeName(cfg config.Config) string {
+	if cfg.Store != "" {
+		return config.RedactStore(cfg.Store)
+	}
+	return cfg.DB
+}

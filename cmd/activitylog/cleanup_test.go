@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/sqlite"
+)
+
+// seedOld writes, straight into db, n events of each kind given, aged
+// days days, for tenant.
+func seedOld(t *testing.T, db string, days int, tenant string, n int, kinds ...activitylog.Kind) {
+	t.Helper()
+	st, err := sqlite.Open(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	at := time.Now().UTC().AddDate(0, 0, -days)
+	var es []activitylog.Event
+	for _, k := range kinds {
+		for i := range n {
+			e := activitylog.Event{ID: activitylog.NewID(at), Time: at.Add(time.Duration(i) * time.Second), Kind: k, Action: "x", Tenant: tenant,
+				Actor: activitylog.Actor{ID: "u", Type: activitylog.ActorUser}, Severity: activitylog.SeverityInfo}
+			switch k {
+			case activitylog.KindCRUD:
+				e.Action, e.Object = "update", activitylog.Object{Type: "order", ID: "1"}
+			case activitylog.KindAuth:
+				e.Action = "login"
+			case activitylog.KindRequest:
+				e.Action, e.Request.Method, e.Request.Path = "GET", "GET", "/x"
+			case activitylog.KindSystem:
+				e.Action = "warning"
+			}
+			es = append(es, e)
+		}
+	}
+	if err := st.Write(context.Background(), es); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func countKind(t *testing.T, db string, f activitylog.Filter) int64 {
+	t.Helper()
+	st, err := sqlite.Open(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n, err := st.Count(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// cleanup and purge, run as a user runs them, on the SQLite store.
+func TestCleanupAndPurge(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "c.db")
+	env := []string{"ACTIVITYLOG_DB=" + db}
+	if r := runBin(t, env, "migrate"); r.code != 0 {
+		t.Fatal(r)
+	}
+	seedOld(t, db, 100, "acme", 4, activitylog.KindCRUD, activitylog.KindAuth)
+	seedOld(t, db, 100, "globex", 3, activitylog.KindCRUD)
+	seedOld(t, db, 5, "acme", 2, activitylog.KindCRUD, activitylog.KindRequest)
+
+	// The dry run counts exactly, by kind, and deletes nothing.
+	r := runBin(t, env, "cleanup", "--days", "30", "--dry-run", "--json")
+	if r.code != 0 {
+		t.Fatalf("dry run: %+v", r)
+	}
+	var plan struct {
+		Count  int64
+		ByKind map[string]int64 `json:"by_kind"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &plan); err != nil {
+		t.Fatalf("%v: %s", err, r.stdout)
+	}
+	if plan.Count != 11 || plan.ByKind["crud"] != 7 || plan.ByKind["auth"] != 4 {
+		t.Fatalf("plan %+v", plan)
+	}
+	if n := countKind(t, db, activitylog.Filter{}); n != 15 {
+		t.Fatalf("dry run deleted: %d left", n)
+	}
+
+	// One tenant, one kind.
+	r = runBin(t, env, "cleanup", "--days", "30", "--kind", "crud", "--tenant", "acme")
+	if r.code != 0 || !strings.Contains(r.stdout, "cleanup: deleted 4 events") {
+		t.Fatalf("cleanup: %+v", r)
+	}
+	if n := countKind(t, db, activitylog.Filter{Tenant: "globex"}); n != 3 {
+		t.Errorf("globex lost events: %d left", n)
+	}
+	if n := countKind(t, db, activitylog.Filter{Tenant: "acme", Kind: activitylog.KindAuth}); n != 4 {
+		t.Errorf("acme auth: %d left", n)
+	}
+	// Every tenant, every kind: what is left that is old.
+	r = runBin(t, env, "cleanup", "--days", "30")
+	if r.code != 0 || !strings.Contains(r.stdout, "cleanup: deleted 7 events") {
+		t.Fatalf("cleanup all: %+v", r)
+	}
+	// The recent events stay; the runs are recorded (start and end, each).
+	recent := countKind(t, db, activitylog.Filter{Kind: activitylog.KindCRUD}) + countKind(t, db, activitylog.Filter{Kind: activitylog.KindRequest})
+	if recent != 4 {
+		t.Errorf("recent events left: %d, want 4", recent)
+	}
+	records := countKind(t, db, activitylog.Filter{Kind: activitylog.KindSystem, Category: activitylog.CategoryRetention})
+	if records != 4 {
+		t.Errorf("retention records: %d, want 4 (2 runs × start and end)", records)
+	}
+
+	// purge: refused without --confirm, then every request event goes.
+	if r := runBin(t, env, "purge", "--kind", "request"); r.code != 2 || !strings.Contains(r.stderr, "--confirm") {
+		t.Fatalf("purge without confirm: %+v", r)
+	}
+	if r := runBin(t, env, "purge", "--kind", "request", "--confirm"); r.code != 0 || !strings.Contains(r.stdout, "purge: deleted 2 events") {
+		t.Fatalf("purge: %+v", r)
+	}
+	if n := countKind(t, db, activitylog.Filter{Kind: activitylog.KindRequest}); n != 0 {
+		t.Errorf("request events left: %d", n)
+	}
+	// The records of purges survive a purge of every kind.
+	if r := runBin(t, env, "purge", "--all", "--confirm"); r.code != 0 {
+		t.Fatalf("purge all: %+v", r)
+	}
+	if n := countKind(t, db, activitylog.Filter{Category: activitylog.CategoryRetention}); n != 8 {
+		t.Errorf("retention records after purge --all: %d, want 8", n)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cleanup", "--days", "0"}, `--days "0"`},
+		{[]string{"cleanup", "--days", "40000"}, `--days "40000"`},
+		{[]string{"cleanup", "--days", "3", "--kind", "crudd"}, `"crudd" is not a kind`},
+		{[]string{"purge"}, "give --kind"},
+		{[]string{"purge", "--kind", "crud", "--all", "--confirm"}, "one or the other"},
+	} {
+		if r := runBin(t, env, c.args...); r.code != 2 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, r.code, r.stderr, c.want)
+		}
+	}
+}
