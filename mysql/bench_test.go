@@ -1,6 +1,7 @@
 package mysql_test
 
 import (
+	"crypto/ed25519"
 	"database/sql"
 	"encoding/json"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/integrity"
 	"github.com/activitylog/activitylog/mysql"
 	"github.com/activitylog/activitylog/storetest"
 	driver "github.com/go-sql-driver/mysql"
@@ -171,6 +173,93 @@ func BenchmarkIngest(b *testing.B) {
 		b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "events/s")
 		cpu.report(b, b.N*benchBatch)
 	})
+}
+
+// BenchmarkIngestSealed writes batches of 500 trail events, as
+// BenchmarkIngest/store does: "plain" through Store.Write, the
+// baseline; "sealed" through an integrity.Writer (SHA-256 chain, a
+// signed checkpoint with every batch); "sealed-hmac" the same with an
+// HMAC key; "sealed-checkpoint-1s" with a checkpoint at most every
+// second. Compare them as ratios to plain, in alternating rounds:
+//
+//	ACTIVITYLOG_TEST_MYSQL_DSN='root@tcp(127.0.0.1:3306)/test' bench/ratios.sh 5 ./mysql BenchmarkIngestSealed BenchmarkIngestSealed/plain 3s events/s
+//
+// ns/op is per batch; server-cpu-ns/event is the server's CPU time (see
+// serverCPU).
+func BenchmarkIngestSealed(b *testing.B) {
+	pool := benchPool(20 * benchBatch)
+	_, priv, _ := integrity.GenerateKey()
+	hk, _ := integrity.GenerateHMACKey()
+	for _, bc := range []struct {
+		name string
+		opts *integrity.WriterOptions // nil: Store.Write
+	}{
+		{"plain", nil},
+		{"sealed", &integrity.WriterOptions{SigningKey: priv}},
+		{"sealed-hmac", &integrity.WriterOptions{SigningKey: priv, HMACKey: hk}},
+		{"sealed-checkpoint-1s", &integrity.WriterOptions{SigningKey: priv, CheckpointInterval: time.Second}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := open(b, nil)
+			var w activitylog.Writer = s
+			if bc.opts != nil {
+				var err error
+				if w, err = integrity.NewWriter(s, bc.opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+			batch := make([]activitylog.Event, benchBatch)
+			t := time.Now()
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu := startServerCPU()
+			for i := 0; b.Loop(); i++ {
+				t = t.Add(time.Second)
+				nextBatch(batch, pool, i*benchBatch, t)
+				if err := w.Write(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "events/s")
+			cpu.report(b, b.N*benchBatch)
+		})
+	}
+}
+
+// BenchmarkVerifyStore verifies a sealed trail of 10,000 trail events
+// (batches of 500, a checkpoint each) read back from the store: every
+// row's canonical bytes recomputed from its document and its columns
+// compared with it, every hash, link and checkpoint checked.
+func BenchmarkVerifyStore(b *testing.B) {
+	const n = 10_000
+	s := open(b, nil)
+	pub, priv, _ := integrity.GenerateKey()
+	w, err := integrity.NewWriter(s, &integrity.WriterOptions{SigningKey: priv})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pool := benchPool(20 * benchBatch)
+	batch := make([]activitylog.Event, benchBatch)
+	t := time.Now().Add(-time.Hour)
+	for i := 0; i < n/benchBatch; i++ {
+		t = t.Add(time.Second)
+		nextBatch(batch, pool, i*benchBatch, t)
+		if err := w.Write(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	v := integrity.NewVerifier(s, &integrity.VerifierOptions{PublicKeys: []ed25519.PublicKey{pub}})
+	b.ReportAllocs()
+	for b.Loop() {
+		rep, err := v.Verify(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !rep.OK() || rep.Verified != n {
+			b.Fatalf("verified %d of %d: %v", rep.Verified, n, rep.Findings)
+		}
+	}
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
 }
 
 // BenchmarkGet reads one event by id through the store, whose

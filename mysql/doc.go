@@ -8,8 +8,10 @@
 //	defer store.Close()
 //	rec := activitylog.NewRecorder(store, nil)
 //
-// Store is an activitylog.Store, Resolver and Analyzer, and passes
-// storetest.Run and storetest.RunAnalyzer against MariaDB 10.11.
+// Store is an activitylog.Store, Resolver, Analyzer and Purger, and
+// passes storetest.Run and storetest.RunAnalyzer against MariaDB 10.11.
+// It seals too: it is an integrity.SealStore, Source, BundleSource and
+// PruneSource, and passes integrity/sealtest.Run.
 //
 // # Connecting
 //
@@ -69,4 +71,21 @@
 // index read in either direction. The analytics are GROUP BY over the
 // events in one read-only REPEATABLE READ transaction per call; there
 // are no rollups, so a dashboard's cost grows with its window.
+//
+// # Integrity
+//
+// Events written through an integrity.Writer over the store are sealed
+// into hash chains with signed checkpoints, as in the sqlite and
+// postgres stores (migrations/0003_integrity.sql: seals, chains,
+// checkpoints, prunes). WriteSealed is one transaction: it locks the
+// chain's row in chains (INSERT … ON DUPLICATE KEY UPDATE, which also
+// creates it for a new chain), reads the chain's state and last seal
+// and checks one against the other (integrity.ErrTornChain), leaves out
+// the ids already stored, and inserts the events with plain multi-row
+// INSERTs, their seals, the new state and the checkpoint. The verifier
+// (Entries) recomputes each event's canonical bytes from its document
+// and time column and compares every other column with the document, so
+// that an edit of either is reported. Purge never deletes a sealed
+// event; Prune deletes a chain's oldest events at a signed checkpoint,
+// after storing a signed pruning record (integrity.RunPrune).
 package mysql

@@ -85,7 +85,7 @@ func (s *Store) Write(ctx context.Context, events []activitylog.Event) error {
 			writeBufs.Put(buf)
 		}
 	}()
-	if err := s.build(buf, events); err != nil {
+	if err := s.build(buf, events, insertSuffix); err != nil {
 		return fmt.Errorf("write events: %w", err)
 	}
 	var err error
@@ -114,8 +114,10 @@ func (s *Store) Write(ctx context.Context, events []activitylog.Event) error {
 var refusedValue = map[uint16]bool{1406: true, 1264: true, 1366: true, 4025: true, 3819: true}
 
 // build encodes events into INSERT statements of at most s.maxBytes
-// each (or one event's row, when that alone is larger).
-func (s *Store) build(buf *writeBuf, events []activitylog.Event) error {
+// each (or one event's row, when that alone is larger), each ending in
+// suffix: insertSuffix for Write, "" (a plain INSERT, which fails on an
+// id stored already) for WriteSealed.
+func (s *Store) build(buf *writeBuf, events []activitylog.Event, suffix string) error {
 	buf.stmt = append(buf.stmt[:0], insertPrefix...)
 	rows := 0
 	var sp eventjson.Spans
@@ -133,7 +135,7 @@ func (s *Store) build(buf *writeBuf, events []activitylog.Event) error {
 			buf.stmt = append(buf.stmt, ',')
 		}
 		buf.stmt = appendRow(buf.stmt, e, buf.doc, &sp)
-		if len(buf.stmt)+len(insertSuffix) <= s.maxBytes {
+		if len(buf.stmt)+len(suffix) <= s.maxBytes {
 			rows++
 			continue
 		}
@@ -141,9 +143,9 @@ func (s *Store) build(buf *writeBuf, events []activitylog.Event) error {
 		row := buf.stmt[mark:]
 		if rows > 0 {
 			row = row[1:]
-			buf.stmts = append(buf.stmts, string(buf.stmt[:mark])+insertSuffix)
+			buf.stmts = append(buf.stmts, string(buf.stmt[:mark])+suffix)
 		}
-		if len(insertPrefix)+len(row)+len(insertSuffix) > s.maxPacket {
+		if len(insertPrefix)+len(row)+len(suffix) > s.maxPacket {
 			return fmt.Errorf("event %s: %w", e.ID, activitylog.Invalid("event", e.ID.String(),
 				"is "+strconv.Itoa(len(buf.doc))+" bytes of JSON, more than the server's max_allowed_packet allows"))
 		}
@@ -151,7 +153,7 @@ func (s *Store) build(buf *writeBuf, events []activitylog.Event) error {
 		next = append(next, row...)
 		buf.stmt, rows = next, 1
 	}
-	buf.stmts = append(buf.stmts, string(buf.stmt)+insertSuffix)
+	buf.stmts = append(buf.stmts, string(buf.stmt)+suffix)
 	return nil
 }
 
