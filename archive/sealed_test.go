@@ -1,0 +1,219 @@
+package archive_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/archive"
+	"github.com/activitylog/activitylog/integrity"
+	"github.com/activitylog/activitylog/sqlite"
+)
+
+// A sealed store's archive files carry seals, checkpoints and proofs:
+// each verifies offline, as an integrity bundle, against the signer's
+// key; an edited event in a file is found; a restore with the key
+// verifies first.
+func TestArchiveSealed(t *testing.T) { backends(t, testArchiveSealed) }
+
+func testArchiveSealed(t *testing.T, openStore func(t *testing.T) testStore) {
+	ctx := context.Background()
+	s := openStore(t)
+	pub, priv, err := integrity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := integrity.NewWriter(s, &integrity.WriterOptions{SigningKey: priv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	selected, other := fixture(5)
+	// Three batches, so three checkpoints and proofs of consistency
+	// between them; the newest events are written after the archived
+	// ones.
+	all := append(slices.Clone(selected), other...)
+	for _, part := range [][]activitylog.Event{all[:7], all[7:20], all[20:]} {
+		if err := w.Write(ctx, part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An unsealed event beside them, in an archived day.
+	plain := event(500, activitylog.KindCRUD, day0.Add(23*3600e9))
+	if err := s.Write(ctx, []activitylog.Event{plain}); err != nil {
+		t.Fatal(err)
+	}
+
+	root := t.TempDir()
+	ar, err := archive.New(archive.Dir{Root: root}, s, &archive.Options{PublicKeys: []ed25519.PublicKey{pub}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := ar.Archive(ctx, request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Files) != 6 || res.Events != 31 {
+		t.Fatalf("%d files of %d events, want 6 of 31", len(res.Files), res.Events)
+	}
+	for _, f := range res.Files {
+		wantSealed := 5
+		if f.Events != wantSealed+boolInt(f.Name == "crud/2026/03/01/crud-2026-03-01.ndjson.gz") || f.Sealed != wantSealed {
+			t.Errorf("file %s: %d events, %d sealed", f.Name, f.Events, f.Sealed)
+		}
+		path := filepath.Join(root, f.Name)
+		b, err := integrity.OpenBundle(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Header.WholeChains || len(b.Keys) != 1 {
+			t.Errorf("file %s: header %+v with %d keys", f.Name, b.Header, len(b.Keys))
+		}
+		rep, err := b.Verify(ctx, &integrity.VerifierOptions{PublicKeys: []ed25519.PublicKey{pub}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Verified != 5 {
+			t.Errorf("file %s: %d events verified, want 5; findings %v", f.Name, rep.Verified, rep.Findings)
+		}
+		for _, fnd := range rep.Findings {
+			if fnd.Reason != integrity.ReasonMissingHash || fnd.EventID != plain.ID {
+				t.Errorf("file %s: finding %v", f.Name, fnd)
+			}
+		}
+	}
+
+	// Edit an event's message in a file, and keep its checksum right:
+	// the seals find it.
+	name := res.Files[1].Name
+	path := filepath.Join(root, name)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainText, err := io.ReadAll(must(gzip.NewReader(bytes.NewReader(data))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(plainText), `"message":"event `, `"message":"EVENT `, 1)
+	if edited == string(plainText) {
+		t.Fatal("nothing to edit")
+	}
+	forged := filepath.Join(t.TempDir(), filepath.Base(name))
+	put(t, forged, gzipRaw(edited))
+	b, err := integrity.OpenBundle(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := b.Verify(ctx, &integrity.VerifierOptions{PublicKeys: []ed25519.PublicKey{pub}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Counts[integrity.ReasonModified] != 1 {
+		t.Errorf("edited file: findings %v, want one modified", rep.Findings)
+	}
+	fresh := openStore(t)
+	keys := &archive.RestoreOptions{PublicKeys: []ed25519.PublicKey{pub}}
+	if _, err := archive.RestoreFile(ctx, forged, fresh, keys); !errors.Is(err, archive.ErrDamaged) || !strings.Contains(err.Error(), "does not verify: modified") {
+		t.Fatalf("restore of the edited file = %v, want it refused as modified", err)
+	}
+	if n := count(t, fresh); n != 0 {
+		t.Fatalf("%d events written from a refused file", n)
+	}
+	// Another key: the checkpoints do not verify.
+	other2, _, _ := integrity.GenerateKey()
+	if _, err := archive.RestoreFile(ctx, path, fresh, &archive.RestoreOptions{PublicKeys: []ed25519.PublicKey{other2}}); !errors.Is(err, archive.ErrDamaged) {
+		t.Fatalf("restore with another key = %v, want it refused", err)
+	}
+	r, err := archive.RestoreFile(ctx, path, fresh, keys)
+	if err != nil || !r.Verified || r.Events != 5 || r.Sealed != 5 {
+		t.Fatalf("restore = %+v, %v", r, err)
+	}
+}
+
+// Sealed events that no checkpoint covers yet cannot be proven: the
+// archive refuses them, and stores nothing.
+func TestArchiveSealedUncovered(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	w, err := integrity.NewWriter(s, nil) // no signing key: no checkpoints
+	if err != nil {
+		t.Fatal(err)
+	}
+	selected, _ := fixture(2)
+	if err := w.Write(ctx, selected); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	ar, err := archive.New(archive.Dir{Root: root}, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ar.Archive(ctx, request()); err == nil || !strings.Contains(err.Error(), "no signed checkpoint covers seq") {
+		t.Fatalf("Archive = %v, want it refused for want of a checkpoint", err)
+	}
+	if names, err := (archive.Dir{Root: root}).List(ctx, ""); err != nil || len(names) != 0 {
+		t.Fatalf("files left: %q, %v", names, err)
+	}
+	// Unsealed, it archives from the Querier.
+	ar, err = archive.New(archive.Dir{Root: root}, s, &archive.Options{Unsealed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := ar.Archive(ctx, request()); err != nil || res.Events != 12 {
+		t.Fatalf("Archive(Unsealed) = %+v, %v", res, err)
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// A chain that was pruned cannot be archived with proofs (they need its
+// event hashes from seq 1): the archive refuses it by name, and stores
+// nothing.
+func TestArchiveSealedPruned(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t).(*sqlite.Store)
+	_, priv, _ := integrity.GenerateKey()
+	// Checkpoints made at their events' times, as in production.
+	var clock time.Time
+	w, err := integrity.NewWriter(s, &integrity.WriterOptions{SigningKey: priv, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	selected, _ := fixture(3)
+	for _, part := range [][]activitylog.Event{selected[:6], selected[6:12], selected[12:]} {
+		clock = part[len(part)-1].Time.Add(time.Second)
+		if err := w.Write(ctx, part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := s.Prune(ctx, sqlite.PruneOptions{Before: day0.AddDate(0, 0, 1), SigningKey: priv, Policy: "retention 1d", Actor: "test"})
+	if err != nil || res.Deleted == 0 {
+		t.Fatalf("Prune = %+v, %v", res, err)
+	}
+	root := t.TempDir()
+	ar, err := archive.New(archive.Dir{Root: root}, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ar.Archive(ctx, request()); !errors.Is(err, integrity.ErrPrunedChain) || !strings.Contains(err.Error(), w.Chain().ID) {
+		t.Fatalf("Archive = %v, want ErrPrunedChain naming the chain", err)
+	}
+	if names, _ := (archive.Dir{Root: root}).List(ctx, ""); len(names) != 0 {
+		t.Fatalf("files stored: %q", names)
+	}
+}
