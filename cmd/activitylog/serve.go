@@ -70,18 +70,30 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	// With integrity on, every batch is sealed into the chain as it is
 	// stored (serve_integrity.go), in the event store; the configuration
 	// allows it only on a store that can seal (SQLite, PostgreSQL).
+	// With nats_url, the workers store and seal (worker_seal.go): serve
+	// only serves the integrity API over what they sealed.
 	var w activitylog.Writer = events
-	var seal *sealer
-	var sealed sealStore
+	var (
+		seal     *sealer // writes; nil with nats_url
+		sealKeys *sealer // the integrity API's and the purge's
+		sealed   sealStore
+	)
 	if cfg.Sealing() {
 		var ok bool
 		if sealed, ok = events.(sealStore); !ok {
 			return errors.Join(fmt.Errorf("integrity: the store %s cannot seal events", config.RedactStore(cfg.Store)), store.Close())
 		}
-		if seal, err = newSealer(ctx, cfg, sealed, log); err != nil {
-			return errors.Join(err, store.Close())
+		if cfg.NATSURL != "" {
+			if sealKeys, err = newSealAPI(cfg, sealed, log); err != nil {
+				return errors.Join(err, store.Close())
+			}
+			log.Info("integrity: the workers seal what they store (nats_url); serve serves the integrity API over it")
+		} else {
+			if seal, err = newSealer(ctx, cfg, sealed, log); err != nil {
+				return errors.Join(err, store.Close())
+			}
+			w, sealKeys = seal, seal
 		}
-		w = seal
 	}
 	// With database configurations on, the router sends each tenant's
 	// events to its own database, and the rest (and what falls back
@@ -106,7 +118,7 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 			return errors.Join(append(errs, store.Close())...)
 		}
 		w, reader = tenants.router, routedStore{Router: tenants.router, def: events}
-		store = append(closers{tenants.router}, store)
+		store = append(closers{tenants}, store)
 	}
 	// A disk spool for outages, and with nats_url the JetStream
 	// publisher in place of the store (serve_pipeline.go): closed after
@@ -120,6 +132,12 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		return errors.Join(append(errs, store.Close())...)
 	}
 	w, store = pw, append(closers{pipe}, store)
+	if tenants != nil {
+		// The replay of what fell back, one process at a time
+		// (jobs.go): with nats_url, what the workers' routers left in
+		// a control database this serve shares with them.
+		tenants.startReplay(newLocker(events, pipe.jetStream(), cfg.NATSPrefix), log)
+	}
 	// The broadcaster publishes each committed batch to the live streams,
 	// and with nats_url what every worker stored.
 	bc := server.NewBroadcaster(w, nil)
@@ -154,10 +172,10 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	}
 
 	routes, annotators := svc.Routes(), []server.Annotator(nil)
-	if seal != nil {
+	if sealKeys != nil {
 		// The integrity API: public key, verification, proofs, and a
 		// status on every event listed.
-		io := seal.apiOptions(cfg, log)
+		io := sealKeys.apiOptions(cfg, log)
 		io.Audit = rec // every bundle download is itself recorded
 		ih, err := integrityhttp.New(sealed, io)
 		if err != nil {
@@ -189,7 +207,7 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		Authenticate: svc.Authenticate,
 		Routes:       routes,
 		Annotators:   annotators,
-		Purge:        purgeFunc(seal),
+		Purge:        purgeFunc(sealKeys),
 		IngestRate:   float64(cfg.IngestRate),
 		IngestBurst:  cfg.IngestBurst,
 	}), cfg.ConsoleReadOnly)

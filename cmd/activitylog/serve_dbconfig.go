@@ -20,6 +20,7 @@ import (
 type tenantStores struct {
 	keys   *dbconfig.Keyring
 	router *dbconfig.Router
+	replay *lockedJob // nil until startReplay
 }
 
 // openTenant opens the store of a database configuration: a SQLite
@@ -53,22 +54,58 @@ func checkTenant(ctx context.Context, c dbconfig.Config) error {
 
 // newTenantStores starts the router in front of def, the store that
 // takes the events no configuration routes, and the events that fall
-// back while a tenant's database is down.
+// back while a tenant's database is down. serve and worker both route
+// through it. Its replay of pending batches starts with startReplay.
 func newTenantStores(cfg config.Config, control *sqlite.Store, def activitylog.Store, log *slog.Logger) (*tenantStores, error) {
 	kr, err := dbconfig.ParseKeyring(cfg.DatabaseConfigKeys)
 	if err != nil {
 		return nil, fmt.Errorf("database_config_keys: %w", err)
 	}
 	r, err := dbconfig.NewRouter(def, control.DatabaseConfigs(), openTenant, &dbconfig.RouterOptions{
-		Pending: control.PendingEvents(),
-		Keyring: kr,
-		Refresh: cfg.DatabaseConfigRefresh,
-		Logger:  log,
+		Pending:        control.PendingEvents(),
+		Keyring:        kr,
+		Refresh:        cfg.DatabaseConfigRefresh,
+		ReplayInterval: -1, // startReplay's job replays, under a lock
+		Logger:         log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the tenant router: %w", err)
 	}
 	return &tenantStores{keys: kr, router: r}, nil
+}
+
+// replayJob is the name of the lock under which the router replays its
+// pending batches.
+const replayJob = "dbconfig-replay"
+
+// startReplay replays the router's pending batches (the events that fell
+// back to the default store) at once and every
+// dbconfig.DefaultReplayInterval, each run under the lock replayJob of
+// locker: processes that share a control database (the serve replicas
+// and workers of one deployment) then never replay the same batches at
+// the same time. A process that finds the lock held skips that run; as
+// each run gives the lock up, every process runs its own replays in
+// turn, and so marks its tenants' stores up again once their queue is
+// empty. Processes with control databases of their own contend for the
+// lock needlessly, which only delays a replay to the next tick.
+func (t *tenantStores) startReplay(locker Locker, log *slog.Logger) {
+	t.replay = &lockedJob{
+		name:     replayJob,
+		interval: dbconfig.DefaultReplayInterval,
+		locker:   locker,
+		log:      log,
+		run:      t.router.Replay,
+	}
+	t.replay.start()
+}
+
+// Close stops the replays, then closes the router (and the tenants'
+// stores it opened).
+func (t *tenantStores) Close() error {
+	if t.replay != nil {
+		t.replay.Close()
+	}
+	return t.router.Close()
 }
 
 // routes are the database configuration API's, recording each change

@@ -169,27 +169,21 @@ func generationOf(base, id string) int {
 	return n
 }
 
-// newSealer loads the keys and the witness that cfg names and opens the
-// newest generation of the chain on store: it flushes it once, which
-// reads and checks its stored tail (and anchors events a previous run
-// left without a checkpoint), and moves on to a new generation when
-// the tail is torn or was begun with another HMAC key.
-func newSealer(ctx context.Context, cfg config.Config, store sealStore, log *slog.Logger) (s *sealer, err error) {
-	s = &sealer{store: store, log: log, base: cfg.IntegrityChain}
-	if s.base == "" {
-		s.base = defaultChain()
-	}
+// newSealAPI loads the keys and the witness's token that cfg names,
+// for a sealer that serves the integrity API (apiOptions) and purges
+// (purge) without writing: serve with nats_url, whose workers seal
+// what they store. newSealer goes on from it to a sealer that writes.
+func newSealAPI(cfg config.Config, store sealStore, log *slog.Logger) (*sealer, error) {
+	s := &sealer{store: store, log: log}
 	s.opts.CheckpointInterval = cfg.IntegrityCheckpointInterval
 	// The files were checked when the configuration was loaded; they
 	// are read again here, and a failure now is the setting's error.
-	var pub ed25519.PublicKey
 	if cfg.IntegritySigningKey != "" {
 		k, err := integrity.LoadPrivateKey(cfg.IntegritySigningKey)
 		if err != nil {
 			return nil, &config.Error{Key: "integrity_signing_key", Value: cfg.IntegritySigningKey, Reason: err.Error()}
 		}
 		s.opts.SigningKey = k
-		pub = k.Public().(ed25519.PublicKey)
 	}
 	if cfg.IntegrityHMACKey != "" {
 		k, err := integrity.LoadHMACKey(cfg.IntegrityHMACKey)
@@ -198,16 +192,40 @@ func newSealer(ctx context.Context, cfg config.Config, store sealStore, log *slo
 		}
 		s.opts.HMACKey = k
 	}
-	witnessName := "none"
-	switch {
-	case cfg.IntegrityWitness == "":
-	case cfg.WitnessIsURL():
+	if cfg.WitnessIsURL() {
 		token, err := cfg.WitnessToken()
 		if err != nil {
 			return nil, err
 		}
 		s.witnessToken = token
-		w, err := integrity.NewURLWitness(cfg.IntegrityWitness, &integrity.URLWitnessOptions{Token: token})
+	}
+	return s, nil
+}
+
+// newSealer loads the keys and the witness that cfg names and opens the
+// newest generation of the chain cfg.IntegrityChain (or defaultChain)
+// on store: it flushes it once, which reads and checks its stored tail
+// (and anchors events a previous run left without a checkpoint), and
+// moves on to a new generation when the tail is torn or was begun with
+// another HMAC key. serve, the CLI and worker (worker_seal.go) seal
+// through it, each process into a chain of its own.
+func newSealer(ctx context.Context, cfg config.Config, store sealStore, log *slog.Logger) (s *sealer, err error) {
+	if s, err = newSealAPI(cfg, store, log); err != nil {
+		return nil, err
+	}
+	s.base = cfg.IntegrityChain
+	if s.base == "" {
+		s.base = defaultChain()
+	}
+	var pub ed25519.PublicKey
+	if s.opts.SigningKey != nil {
+		pub = s.opts.SigningKey.Public().(ed25519.PublicKey)
+	}
+	witnessName := "none"
+	switch {
+	case cfg.IntegrityWitness == "":
+	case cfg.WitnessIsURL():
+		w, err := integrity.NewURLWitness(cfg.IntegrityWitness, &integrity.URLWitnessOptions{Token: s.witnessToken})
 		if err != nil {
 			return nil, &config.Error{Key: "integrity_witness", Value: cfg.IntegrityWitness, Reason: err.Error()}
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/activitylog/activitylog/server"
 	"github.com/activitylog/activitylog/spool"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // pipeline is what serve puts between its Recorder and its store: a
@@ -66,6 +67,19 @@ func newPipeline(ctx context.Context, cfg config.Config, w activitylog.Writer, l
 		return nil, nil, p.closeWith(err)
 	}
 	return p, p.pub, nil
+}
+
+// jetStream returns the JetStream of the NATS connection, nil without
+// nats_url.
+func (p *pipeline) jetStream() jetstream.JetStream {
+	if p.nc == nil {
+		return nil
+	}
+	js, err := jetstream.New(p.nc)
+	if err != nil {
+		return nil // it fails only on bad options, and there are none
+	}
+	return js
 }
 
 // subscribe shows in bc's live streams what every worker stored.

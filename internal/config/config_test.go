@@ -389,7 +389,8 @@ func TestStoreSetting(t *testing.T) {
 }
 
 // A NATS URL's token (its user) never shows; nats_url with tenant
-// routing or sealing is refused, naming why.
+// routing and sealing is accepted (the worker seals and routes), for
+// serve and worker alike.
 func TestNATSSetting(t *testing.T) {
 	s := Lookup("nats_url")
 	c := Default()
@@ -398,12 +399,15 @@ func TestNATSSetting(t *testing.T) {
 		t.Errorf("Value = %q", v)
 	}
 	c.DatabaseConfigKeys = "k1:" + strings.Repeat("A", 43) + "="
-	if got := checkNATS(&c); !strings.Contains(got, "tenant routing") {
-		t.Errorf("nats_url with database_config_keys: %q", got)
+	c.Integrity = true
+	if got := checkNATS(&c); got != "" {
+		t.Errorf("nats_url with database_config_keys and integrity: %q", got)
 	}
-	c.DatabaseConfigKeys, c.Integrity = "", true
-	if got := checkNATS(&c); !strings.Contains(got, "sealing") {
-		t.Errorf("nats_url with integrity: %q", got)
+	for _, cmd := range []string{"serve", "worker"} {
+		if _, err := load(t, cmd, []string{"--nats-url", "nats://127.0.0.1:4222", "--integrity",
+			"--database-config-keys", c.DatabaseConfigKeys}, nil); err != nil {
+			t.Errorf("%s with nats_url, integrity and database_config_keys: %v", cmd, err)
+		}
 	}
 	c.Integrity, c.NATSURL = false, "http://127.0.0.1:4222"
 	if got := checkNATS(&c); !strings.Contains(got, "nats://") {

@@ -20,8 +20,8 @@ const (
 	MaxCheckpointInterval = 24 * time.Hour
 )
 
-// Sealing reports whether serve seals what it stores: integrity is
-// true, or a signing key is set.
+// Sealing reports whether serve (or, with nats_url, each worker) seals
+// what it stores: integrity is true, or a signing key is set.
 func (c *Config) Sealing() bool { return c.Integrity || c.IntegritySigningKey != "" }
 
 // WitnessIsURL reports whether integrity_witness is an http(s) URL
@@ -33,21 +33,21 @@ func isURL(s string) bool { return strings.Contains(s, "://") }
 // integritySettings are the integrity_ settings, at the end of Settings.
 var integritySettings = []*Setting{
 	{
-		Key: "integrity", Commands: []string{serve},
-		Usage: "Seal every event serve stores into a hash chain (docs/integrity.md), without signed checkpoints unless integrity_signing_key is set. " +
+		Key: "integrity", Commands: []string{serve, worker},
+		Usage: "Seal every event serve stores (with nats_url: every event each worker stores) into a hash chain (docs/integrity.md), without signed checkpoints unless integrity_signing_key is set. " +
 			"Setting integrity_signing_key turns sealing on by itself; this switch is for chains without checkpoints, " +
 			"which show an edit but not the deletion of the newest events.",
 		field: func(c *Config) any { return &c.Integrity },
 	},
 	{
-		Key: "integrity_signing_key", Arg: "PATH", Commands: []string{serve},
+		Key: "integrity_signing_key", Arg: "PATH", Commands: []string{serve, worker},
 		Usage: "Ed25519 private key (PKCS #8 PEM, the NAME.key that activitylog keys generate writes) that signs checkpoints. " +
 			"Setting it turns sealing on, with a signed checkpoint at least every integrity_checkpoint_interval.",
 		field: func(c *Config) any { return &c.IntegritySigningKey },
 		check: func(c *Config) string { return checkSigningKey(c.IntegritySigningKey) },
 	},
 	{
-		Key: "integrity_hmac_key", Arg: "PATH", Commands: []string{serve},
+		Key: "integrity_hmac_key", Arg: "PATH", Commands: []string{serve, worker},
 		Usage: "HMAC key file (PEM block ACTIVITYLOG HMAC KEY, at least 32 bytes) that keys the chain's hashes, " +
 			"so that someone who can write to the database but lacks the key cannot forge them. A chain keeps the key it began with.",
 		field: func(c *Config) any { return &c.IntegrityHMACKey },
@@ -62,7 +62,7 @@ var integritySettings = []*Setting{
 		},
 	},
 	{
-		Key: "integrity_witness", Arg: "PATH|URL", Commands: []string{serve},
+		Key: "integrity_witness", Arg: "PATH|URL", Commands: []string{serve, worker},
 		Usage: "Where a copy of every checkpoint goes, outside the database: a file (appended to, one line per checkpoint) " +
 			"or an http:// or https:// URL (each checkpoint POSTed as that line). Needs integrity_signing_key.",
 		field:  func(c *Config) any { return &c.IntegrityWitness },
@@ -70,7 +70,7 @@ var integritySettings = []*Setting{
 		redact: redactURL,
 	},
 	{
-		Key: "integrity_witness_token", Arg: "TOKEN", Commands: []string{serve}, Secret: true,
+		Key: "integrity_witness_token", Arg: "TOKEN", Commands: []string{serve, worker}, Secret: true,
 		Usage: "Bearer token sent to a URL witness (Authorization: Bearer TOKEN); https only, or http on loopback. " +
 			"A secret: it is never printed or logged.",
 		field: func(c *Config) any { return &c.IntegrityWitnessToken },
@@ -88,7 +88,7 @@ var integritySettings = []*Setting{
 		},
 	},
 	{
-		Key: "integrity_witness_token_file", Arg: "PATH", Commands: []string{serve},
+		Key: "integrity_witness_token_file", Arg: "PATH", Commands: []string{serve, worker},
 		Usage: "File holding the URL witness's bearer token (trailing newlines are dropped), instead of integrity_witness_token, " +
 			"so that the token is not on a command line (ps shows those) or in the environment.",
 		field: func(c *Config) any { return &c.IntegrityWitnessTokenFile },
@@ -113,7 +113,7 @@ var integritySettings = []*Setting{
 		},
 	},
 	{
-		Key: "integrity_checkpoint_interval", Arg: "DURATION", Commands: []string{serve},
+		Key: "integrity_checkpoint_interval", Arg: "DURATION", Commands: []string{serve, worker},
 		Usage: "Most time between signed checkpoints: a batch written once the last checkpoint is this old gets one, " +
 			"and serve stores one this often for events not yet covered (and once more at shutdown). 0: one with every batch.",
 		field: func(c *Config) any { return &c.IntegrityCheckpointInterval },
@@ -129,9 +129,10 @@ var integritySettings = []*Setting{
 		},
 	},
 	{
-		Key: "integrity_chain", Arg: "ID", Commands: []string{serve},
+		Key: "integrity_chain", Arg: "ID", Commands: []string{serve, worker},
 		Usage: "Chain serve appends to, continued across restarts from its stored tail: 1 to 128 ASCII letters, digits, '.', '_', ':' and '-'. " +
-			"Empty: serve- and the host name. Give each serve writing to one database its own.",
+			"Empty: serve- and the host name. Give each serve writing to one database its own. " +
+			"A worker claims ID.worker, ID.worker.2, … (empty: worker- and the host name, then .2, …), one chain per running worker.",
 		field: func(c *Config) any { return &c.IntegrityChain },
 		check: func(c *Config) string {
 			if c.IntegrityChain == "" {

@@ -55,7 +55,8 @@ var storageSettings = []*Setting{
 	{
 		Key: "nats_url", Arg: "URL", Commands: []string{serve, worker},
 		Usage: "NATS server with JetStream (docs/nats.md). serve: what it records and what POST /api/v1/events receives is published to the stream, " +
-			"for activitylog worker to store, and its live streams show what every worker stored. worker: where it pulls from. Empty: serve writes to its store itself.",
+			"for activitylog worker to store (and seal and route, with the integrity_ settings and database_config_keys), and its live streams show what every worker stored. " +
+			"worker: where it pulls from. Empty: serve writes to its store itself.",
 		field:  func(c *Config) any { return &c.NATSURL },
 		check:  checkNATS,
 		redact: redactStoreURL,
@@ -71,8 +72,9 @@ var storageSettings = []*Setting{
 		field: func(c *Config) any { return &c.NATSPrefix },
 	},
 	{
-		Key: "database_config_keys", Arg: "ID:BASE64,…", Commands: []string{serve, databaseConfigs}, Secret: true,
-		Usage: "Turns on database configurations (/api/v1/database-configs) and the per-tenant router: the AES-256-GCM keys " +
+		Key: "database_config_keys", Arg: "ID:BASE64,…", Commands: []string{serve, worker, databaseConfigs}, Secret: true,
+		Usage: "Turns on database configurations (/api/v1/database-configs) and the per-tenant router (in serve, or with nats_url in each worker, " +
+			"which reads the configurations from its db): the AES-256-GCM keys " +
 			"that encrypt their passwords, as id:base64 of 32 bytes, comma-separated, the current key first; older keys still decrypt, " +
 			"and database-configs rotate-keys re-encrypts with the current one (docs/database-configs.md). A secret: never printed.",
 		field: func(c *Config) any { return &c.DatabaseConfigKeys },
@@ -87,8 +89,8 @@ var storageSettings = []*Setting{
 		},
 	},
 	{
-		Key: "database_config_refresh", Arg: "DURATION", Commands: []string{serve},
-		Usage: "How often serve reads the database configurations again, beside the reload after each change through its own API " +
+		Key: "database_config_refresh", Arg: "DURATION", Commands: []string{serve, worker},
+		Usage: "How often serve (or a worker) reads the database configurations again, beside the reload after each change through serve's own API " +
 			"(changes made by another replica or the CLI). Negative: never.",
 		field: func(c *Config) any { return &c.DatabaseConfigRefresh },
 		check: func(c *Config) string {
@@ -129,12 +131,8 @@ func checkNATS(c *Config) string {
 	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
 		return "must be a nats:// or tls:// URL such as nats://127.0.0.1:4222"
 	}
-	if c.Sealing() {
-		return "integrity sealing is done where events are stored; with nats_url that is activitylog worker, which does not seal yet: turn integrity off (docs/nats.md)"
-	}
-	if c.DatabaseConfigKeys != "" {
-		return "tenant routing (database_config_keys) is done where events are stored; with nats_url that is activitylog worker, which does not route yet: use one or the other (docs/nats.md)"
-	}
+	// Sealing and tenant routing go with it: serve then publishes, and
+	// activitylog worker seals and routes what it stores (docs/nats.md).
 	return ""
 }
 
