@@ -17,6 +17,7 @@ import (
 	"github.com/activitylog/activitylog/integrity"
 	"github.com/activitylog/activitylog/integrity/integrityhttp"
 	"github.com/activitylog/activitylog/internal/config"
+	"github.com/activitylog/activitylog/mysql"
 	"github.com/activitylog/activitylog/postgres"
 	"github.com/activitylog/activitylog/sqlite"
 )
@@ -39,8 +40,8 @@ const maxRotations = 3
 // sealStore is a store serve can seal into: the integrity API's reads
 // (integrityhttp.Store), the Writer's WriteSealed, the newest
 // checkpoint a witness catches up from, and the purge of unsealed
-// events. *sqlite.Store and *postgres.Store are; their Prune, whose
-// options differ by type, is reached through pruneSealed.
+// events. *sqlite.Store, *postgres.Store and *mysql.Store are; their
+// Prune, whose options differ by type, is reached through pruneSealed.
 type sealStore interface {
 	integrityhttp.Store
 	integrity.SealStore
@@ -51,10 +52,11 @@ type sealStore interface {
 var (
 	_ sealStore = (*sqlite.Store)(nil)
 	_ sealStore = (*postgres.Store)(nil)
+	_ sealStore = (*mysql.Store)(nil)
 )
 
 // pruneRequest is what the sealer's purge asks of the store's Prune:
-// the options the sqlite and postgres stores share.
+// the options the sqlite, postgres and mysql stores share.
 type pruneRequest struct {
 	before        time.Time
 	signingKey    ed25519.PrivateKey
@@ -63,9 +65,9 @@ type pruneRequest struct {
 	hmacKeys      []*integrity.HMACKey
 }
 
-// pruneSealed runs the Prune of store (sqlite.Store.Prune or
-// postgres.Store.Prune) and returns how many events it deleted and how
-// many chains it stored a pruning record for.
+// pruneSealed runs the Prune of store (sqlite.Store.Prune,
+// postgres.Store.Prune or mysql.Store.Prune) and returns how many
+// events it deleted and how many chains it stored a pruning record for.
 func pruneSealed(ctx context.Context, store sealStore, r pruneRequest) (deleted int64, records int, err error) {
 	switch st := store.(type) {
 	case *sqlite.Store:
@@ -78,6 +80,14 @@ func pruneSealed(ctx context.Context, store sealStore, r pruneRequest) (deleted 
 		return pr.Deleted, records, err
 	case *postgres.Store:
 		pr, err := st.Prune(ctx, postgres.PruneOptions{Before: r.before, SigningKey: r.signingKey, Policy: r.policy, Actor: r.actor, Chains: r.chains, HMACKeys: r.hmacKeys})
+		for _, c := range pr.Chains {
+			if c.Record != nil {
+				records++
+			}
+		}
+		return pr.Deleted, records, err
+	case *mysql.Store:
+		pr, err := st.Prune(ctx, mysql.PruneOptions{Before: r.before, SigningKey: r.signingKey, Policy: r.policy, Actor: r.actor, Chains: r.chains, HMACKeys: r.hmacKeys})
 		for _, c := range pr.Chains {
 			if c.Record != nil {
 				records++

@@ -98,7 +98,7 @@ func TestServeBadStore(t *testing.T) {
 	for _, tc := range []struct{ store, want string }{
 		{"oracle://db", `config: store "oracle://db": has scheme oracle; must be one of sqlite, postgres`},
 		{"just-a-path.db", `config: store "just-a-path.db": must be a URL`},
-		{"mysql://u:hunter2@127.0.0.1/x", `integrity sealing needs a store that seals (sqlite, postgres, postgresql); mysql does not yet`},
+		{"clickhouse://u:hunter2@127.0.0.1/x", `integrity sealing needs a store that seals (sqlite, postgres, postgresql, mysql); clickhouse does not yet`},
 	} {
 		args := []string{"serve", "--db", filepath.Join(t.TempDir(), "a.db"), "--store", tc.store}
 		if strings.Contains(tc.store, "hunter2") {

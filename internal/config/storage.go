@@ -14,7 +14,7 @@ var StoreSchemes = []string{"sqlite", "postgres", "postgresql", "mysql", "clickh
 
 // SealingStoreSchemes are the schemes of the stores that integrity
 // sealing can write to.
-var SealingStoreSchemes = []string{"sqlite", "postgres", "postgresql"}
+var SealingStoreSchemes = []string{"sqlite", "postgres", "postgresql", "mysql"}
 
 // StoreScheme returns the scheme of the store setting, "" when it is
 // empty (events go to the SQLite database db).
