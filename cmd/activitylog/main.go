@@ -117,6 +117,7 @@ var commands = []*command{
 	exportCommand,
 	cleanupCommand,
 	purgeCommand,
+	archiveCommand,
 	configCommand,
 	{
 		name:    "version",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"expvar"
 	"fmt"
@@ -22,6 +23,8 @@ import (
 	"github.com/activitylog/activitylog/internal/config"
 	"github.com/activitylog/activitylog/internal/demo"
 	"github.com/activitylog/activitylog/jwtaudit"
+	"github.com/activitylog/activitylog/metrics"
+	"github.com/activitylog/activitylog/retention"
 	"github.com/activitylog/activitylog/server"
 	"github.com/activitylog/activitylog/sqlite"
 )
@@ -47,8 +50,22 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 
 // serve runs the API until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
-	log := newLogger(cfg, stderr)
+	// The log goes to stderr, or to log_file, reopened on SIGHUP.
+	var logOut io.Writer = stderr
+	var reopenLog func() error
+	if cfg.LogFile != "" {
+		lf, err := openLogFile(cfg.LogFile)
+		if err != nil {
+			return err
+		}
+		defer lf.Close()
+		logOut = lf
+		reopenLog = lf.Reopen
+	}
+	log := newLogger(cfg, logOut)
 	slog.SetDefault(log)
+	hup, stopHup := catchHangup()
+	defer stopHup()
 
 	// The SQLite database db keeps users, API keys and seals, and the
 	// events too unless store names another backend (stores.go).
@@ -144,7 +161,14 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	if err := pipe.subscribe(bc); err != nil {
 		return errors.Join(fmt.Errorf("subscribe to the live subject: %w", err), store.Close())
 	}
-	rec := activitylog.NewRecorder(bc, cfg.RecorderOptions(log))
+	ro := cfg.RecorderOptions(log)
+	if pipe.spool != nil {
+		// What the store never took when the shutdown deadline passes
+		// (or a second signal comes), or after every retry, is spooled,
+		// and replayed on the next start.
+		ro.Spill = pipe.spool
+	}
+	rec := activitylog.NewRecorder(bc, ro)
 	publishStats(rec)
 
 	// closing is set when shutdown begins, so that /readyz says so
@@ -153,6 +177,9 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	ready := func(ctx context.Context) error {
 		if closing.Load() {
 			return activitylog.ErrClosed
+		}
+		if err := queueReady(rec, ro.QueueSize)(ctx); err != nil {
+			return err
 		}
 		// A count over an empty range of the time index: it touches
 		// the events table without reading it.
@@ -172,6 +199,8 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	}
 
 	routes, annotators := svc.Routes(), []server.Annotator(nil)
+	var verifyStats func() metrics.VerifyStats
+	var pubs []ed25519.PublicKey
 	if sealKeys != nil {
 		// The integrity API: public key, verification, proofs, and a
 		// status on every event listed.
@@ -182,7 +211,21 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 			return errors.Join(fmt.Errorf("configure the integrity API: %w", err), closeSealed(context.Background(), rec, seal, store))
 		}
 		routes, annotators = append(routes, ih.Routes()...), []server.Annotator{ih}
+		verifyStats = func() metrics.VerifyStats {
+			v := ih.VerifyStats()
+			return metrics.VerifyStats{Runs: v.Runs, Failures: v.Failures, Findings: v.Findings}
+		}
+		pubs = io.PublicKeys
 	}
+
+	// Retention: the policies API, and the daily run on one replica
+	// (serve_ops.go); with the router, it purges the default store.
+	locker := newLocker(events, pipe.jetStream(), cfg.NATSPrefix)
+	rs, err := setupRetention(cfg, control, events, retention.PurgeFunc(purgeFunc(sealKeys)), pubs, locker, rec, log)
+	if err != nil {
+		return errors.Join(err, closeSealed(context.Background(), rec, seal, store))
+	}
+	routes = append(routes, rs.routes...)
 
 	if tenants != nil {
 		dr, err := tenants.routes(control, rec, log)
@@ -195,6 +238,12 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	// The counters show every tenant's volume: superusers only.
 	mux.Handle("GET /debug/vars", superuserOnly(svc.Authenticate, expvar.Handler()))
+	// The same and more for Prometheus, to view_metrics keys (docs/metrics.md).
+	mo := &metrics.Options{Recorder: rec, Retention: rs.stats, Verify: verifyStats, Subscribers: bc.Subscribers}
+	if pipe.fb != nil {
+		mo.Spool = pipe.fb.Stats
+	}
+	mux.Handle("GET /metrics", metricsHandler(svc.Authenticate, mo))
 	// The API at /api/, /healthz and /readyz; the web console at /,
 	// unless built with the noconsole tag (console_on.go, console_off.go).
 	mountAPI(mux, server.New(reader, rec, &server.Options{
@@ -295,6 +344,30 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	if seal != nil {
 		gen.Go(func() { seal.runFlusher(genCtx, cfg.IntegrityCheckpointInterval, cfg.WriteTimeout) })
 	}
+	if rs.sched != nil {
+		gen.Go(func() { _ = rs.sched.Run(genCtx) })
+	}
+	// SIGHUP reopens log_file and reloads the routing table, until serve
+	// returns.
+	hupCtx, hupDone := context.WithCancel(context.Background())
+	defer hupDone()
+	onHangup(hupCtx, hup, func() {
+		if reopenLog != nil {
+			if err := reopenLog(); err != nil {
+				fmt.Fprintf(stderr, "activitylog: SIGHUP: %v\n", err)
+			}
+		}
+		if tenants != nil {
+			rctx, cancel := context.WithTimeout(context.Background(), cfg.WriteTimeout)
+			err := tenants.router.Reload(rctx)
+			cancel()
+			if err != nil {
+				log.Error("SIGHUP: reload the routing table", "err", err)
+				return
+			}
+		}
+		log.Info("SIGHUP: log reopened, routing reloaded", "log_file", cfg.LogFile, "routing", tenants != nil)
+	})
 
 	var serveErr error
 	select {
@@ -308,6 +381,17 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	// A second signal stops waiting: what is still queued goes to the
+	// spool (Recorder Options.Spill), and is counted below.
+	var forced atomic.Bool
+	go func() {
+		select {
+		case <-forceFrom(ctx):
+			forced.Store(true)
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
 	closing.Store(true)
 	// The generator first, so that it does not meet a closing server.
 	stopGen()
@@ -321,12 +405,20 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		srv.Close()
 	}
 	errs = append(errs, closeSealed(sctx, rec, seal, store))
+	if st := rec.Stats(); forced.Load() || st.Spilled > 0 {
+		if pipe.spool != nil {
+			fmt.Fprintf(stderr, "activitylog: stopped before the queue drained: %d events spooled to %s (replayed into the store on the next start), %d failed; recorded %d, written %d\n",
+				st.Spilled, cfg.SpoolDir, st.Failed, st.Recorded, st.Written)
+		} else {
+			fmt.Fprintf(stderr, "activitylog: stopped before the queue drained: %d events not written (no spool_dir to keep them; counted failed)\n", st.Failed)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	st := rec.Stats()
 	log.Info("stopped", "recorded", st.Recorded, "written", st.Written, "dropped", st.Dropped,
-		"refused", st.Refused, "failed", st.Failed)
+		"refused", st.Refused, "failed", st.Failed, "spilled", st.Spilled)
 	return nil
 }
 

@@ -2,12 +2,25 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/archive"
+	"github.com/activitylog/activitylog/internal/config"
 	"github.com/activitylog/activitylog/metrics"
+	"github.com/activitylog/activitylog/retention"
+	"github.com/activitylog/activitylog/retention/retentionhttp"
 	"github.com/activitylog/activitylog/server"
+	"github.com/activitylog/activitylog/sqlite"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -78,4 +91,156 @@ func withForce(ctx context.Context, force <-chan struct{}) context.Context {
 func forceFrom(ctx context.Context) <-chan struct{} {
 	ch, _ := ctx.Value(forceKey{}).(<-chan struct{})
 	return ch
+}
+
+// retentionSetup is what serve runs retention with: the API's routes,
+// the scheduler (nil when this replica does not run it) and the totals
+// for /metrics.
+type retentionSetup struct {
+	routes []server.Route
+	sched  *retention.Scheduler
+	runs   atomic.Uint64
+	fails  atomic.Uint64
+	gone   atomic.Uint64
+}
+
+func (r *retentionSetup) stats() metrics.RetentionStats {
+	return metrics.RetentionStats{Runs: r.runs.Load(), Failures: r.fails.Load(), Deleted: r.gone.Load()}
+}
+
+// setupRetention builds the retention runner over the event store: the
+// purge (purge, the sealer's when sealing, which prunes sealed chains
+// under a signed record), the archiver when archive_dir is set, the
+// policies API, and the daily scheduler behind locker. It returns nil
+// routes, and logs why, when the store cannot purge.
+func setupRetention(cfg config.Config, control *sqlite.Store, events activitylog.Store, purge retention.PurgeFunc,
+	pubs []ed25519.PublicKey, locker Locker, rec *activitylog.Recorder, log *slog.Logger) (*retentionSetup, error) {
+	rs := &retentionSetup{}
+	if purge == nil {
+		p, ok := events.(activitylog.Purger)
+		if !ok {
+			log.Warn("retention: the event store cannot delete events; retention policies are not run", "store", storeName(cfg))
+			return rs, nil
+		}
+		purge = p.Purge
+	}
+	ro := &retention.RunnerOptions{Audit: rec, Count: events, DefaultRetentionDays: cfg.DefaultRetentionDays, Logger: log}
+	if cfg.ArchiveDir != "" {
+		ar, err := archive.New(archive.Dir{Root: cfg.ArchiveDir}, events, &archive.Options{PublicKeys: pubs})
+		if err != nil {
+			return nil, fmt.Errorf("archive_dir: %w", err)
+		}
+		ro.Archive = func(ctx context.Context, r activitylog.PurgeRequest) error {
+			_, err := ar.Archive(ctx, r)
+			return err
+		}
+	}
+	runner, err := retention.NewRunner(control.RetentionPolicies(), purge, ro)
+	if err != nil {
+		return nil, fmt.Errorf("configure retention: %w", err)
+	}
+	h, err := retentionhttp.New(control.RetentionPolicies(), runner, &retentionhttp.Options{Audit: rec, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("configure the retention API: %w", err)
+	}
+	rs.routes = h.Routes()
+	if !cfg.RetentionScheduler {
+		return rs, nil
+	}
+	rs.sched, err = retention.NewScheduler(runner, &retention.SchedulerOptions{
+		At: cfg.RetentionTime, Interval: cfg.RetentionInterval, Locker: retentionLocker{locker}, Logger: log,
+		OnRun: func(rep retention.Report, err error) {
+			rs.runs.Add(1)
+			if err != nil {
+				rs.fails.Add(1)
+			}
+			rs.gone.Add(uint64(max(rep.Deleted, 0)))
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("configure the retention scheduler: %w", err)
+	}
+	return rs, nil
+}
+
+// retentionLocker is the deployment's Locker as retention.Locker.
+type retentionLocker struct{ l Locker }
+
+func (r retentionLocker) TryLock(ctx context.Context, name string) (func(), bool, error) {
+	h, err := r.l.TryLock(ctx, name)
+	if err != nil || h == nil {
+		return nil, false, err
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.Release(ctx)
+	}, true, nil
+}
+
+// logFile is the log_file: appended to, and reopened on SIGHUP so that
+// logrotate can move it away.
+type logFile struct {
+	mu   sync.Mutex
+	path string
+	f    *os.File
+}
+
+func openLogFile(path string) (*logFile, error) {
+	l := &logFile{path: path}
+	if err := l.Reopen(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *logFile) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Write(p)
+}
+
+// Reopen opens the path again; the old file is closed once the new one
+// is open, so that no line is lost in between.
+func (l *logFile) Reopen() error {
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("log_file: %w", err)
+	}
+	l.mu.Lock()
+	old := l.f
+	l.f = f
+	l.mu.Unlock()
+	if old != nil {
+		return old.Close()
+	}
+	return nil
+}
+
+func (l *logFile) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Close()
+}
+
+// catchHangup catches SIGHUP from now on, so that one that comes before
+// serve is ready to act on it is kept, not fatal. stop undoes it.
+func catchHangup() (hup chan os.Signal, stop func()) {
+	hup = make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	return hup, func() { signal.Stop(hup) }
+}
+
+// onHangup runs fn on every signal of hup until ctx ends.
+func onHangup(ctx context.Context, hup <-chan os.Signal, fn func()) {
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				fn()
+			}
+		}
+	}()
 }

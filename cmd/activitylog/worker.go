@@ -43,7 +43,26 @@ func runWorker(ctx context.Context, cfg config.Config, _, stderr io.Writer) (err
 	if cfg.NATSURL == "" {
 		return usageError("nats_url is required: the NATS server to pull from (--nats-url nats://127.0.0.1:4222)")
 	}
-	log := newLogger(cfg, stderr)
+	var logOut io.Writer = stderr
+	if cfg.LogFile != "" {
+		// log_file, reopened on SIGHUP (after logrotate moved it).
+		lf, err := openLogFile(cfg.LogFile)
+		if err != nil {
+			return err
+		}
+		defer lf.Close()
+		logOut = lf
+		hup, stopHup := catchHangup()
+		defer stopHup()
+		hctx, hdone := context.WithCancel(context.Background())
+		defer hdone()
+		onHangup(hctx, hup, func() {
+			if err := lf.Reopen(); err != nil {
+				fmt.Fprintf(stderr, "activitylog worker: SIGHUP: %v\n", err)
+			}
+		})
+	}
+	log := newLogger(cfg, logOut)
 	store, err := openEvents(ctx, cfg)
 	if err != nil {
 		return err

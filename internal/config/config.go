@@ -94,6 +94,15 @@ type Config struct {
 	IntegrityWitnessTokenFile   string        // file holding that token
 	IntegrityCheckpointInterval time.Duration // how often a checkpoint is stored; 0: every batch
 	IntegrityChain              string        // chain id; "" for the host name's
+
+	// Operations: retention, archives, the log (docs/retention.md,
+	// docs/archive.md, docs/metrics.md).
+	DefaultRetentionDays int           // days kept when no retention policy matches; 0 keeps forever
+	RetentionTime        string        // HH:MM UTC of the daily retention run
+	RetentionInterval    time.Duration // run retention this often instead of daily; 0: daily
+	RetentionScheduler   bool          // this replica runs the retention scheduler
+	ArchiveDir           string        // directory of archive files; "" for none
+	LogFile              string        // log to this file (reopened on SIGHUP); "" for stderr
 }
 
 // Default returns the defaults. The listen address is loopback only: the
@@ -127,6 +136,9 @@ func Default() Config {
 		SpoolMaxBytes:         1 << 30,
 		NATSStream:            "ACTIVITYLOG",
 		NATSPrefix:            "activitylog",
+
+		RetentionTime:      "03:00",
+		RetentionScheduler: true,
 	}
 }
 
@@ -197,6 +209,9 @@ const (
 
 	databaseConfigs = "database-configs"
 	worker          = "worker"
+	export          = "export"
+	cleanup         = "cleanup"
+	purge           = "purge"
 )
 
 func oneOf(v string, allowed ...string) string {
@@ -239,7 +254,7 @@ var Settings = append([]*Setting{
 		check: func(c *Config) string { return checkAddr(c.Addr) },
 	},
 	{
-		Key: "db", Arg: "PATH", Commands: []string{serve, migrate, users, apiKeys, databaseConfigs, verify, worker},
+		Key: "db", Arg: "PATH", Commands: []string{serve, migrate, users, apiKeys, databaseConfigs, verify, worker, cleanup, purge},
 		Usage: "SQLite database file, created if missing; migrations run on open. :memory: keeps events in memory until exit.",
 		field: func(c *Config) any { return &c.DB },
 		check: func(c *Config) string {
@@ -439,7 +454,7 @@ var Settings = append([]*Setting{
 		field: func(c *Config) any { return &c.JWTPermClaim },
 		check: func(c *Config) string { return nonEmpty(c.JWTPermClaim) },
 	},
-}, append(storageSettings, integritySettings...)...)
+}, append(storageSettings, append(integritySettings, operationSettings...)...)...)
 
 func needsJWTKey(c *Config, v string) string {
 	if v != "" && !c.JWTEnabled() {

@@ -33,21 +33,21 @@ func isURL(s string) bool { return strings.Contains(s, "://") }
 // integritySettings are the integrity_ settings, at the end of Settings.
 var integritySettings = []*Setting{
 	{
-		Key: "integrity", Commands: []string{serve, worker},
+		Key: "integrity", Commands: []string{serve, worker, cleanup, purge},
 		Usage: "Seal every event serve stores (with nats_url: every event each worker stores) into a hash chain (docs/integrity.md), without signed checkpoints unless integrity_signing_key is set. " +
 			"Setting integrity_signing_key turns sealing on by itself; this switch is for chains without checkpoints, " +
 			"which show an edit but not the deletion of the newest events.",
 		field: func(c *Config) any { return &c.Integrity },
 	},
 	{
-		Key: "integrity_signing_key", Arg: "PATH", Commands: []string{serve, worker},
+		Key: "integrity_signing_key", Arg: "PATH", Commands: []string{serve, worker, cleanup, purge},
 		Usage: "Ed25519 private key (PKCS #8 PEM, the NAME.key that activitylog keys generate writes) that signs checkpoints. " +
 			"Setting it turns sealing on, with a signed checkpoint at least every integrity_checkpoint_interval.",
 		field: func(c *Config) any { return &c.IntegritySigningKey },
 		check: func(c *Config) string { return checkSigningKey(c.IntegritySigningKey) },
 	},
 	{
-		Key: "integrity_hmac_key", Arg: "PATH", Commands: []string{serve, worker},
+		Key: "integrity_hmac_key", Arg: "PATH", Commands: []string{serve, worker, cleanup, purge},
 		Usage: "HMAC key file (PEM block ACTIVITYLOG HMAC KEY, at least 32 bytes) that keys the chain's hashes, " +
 			"so that someone who can write to the database but lacks the key cannot forge them. A chain keeps the key it began with.",
 		field: func(c *Config) any { return &c.IntegrityHMACKey },
@@ -129,7 +129,7 @@ var integritySettings = []*Setting{
 		},
 	},
 	{
-		Key: "integrity_chain", Arg: "ID", Commands: []string{serve, worker},
+		Key: "integrity_chain", Arg: "ID", Commands: []string{serve, worker, cleanup, purge},
 		Usage: "Chain serve appends to, continued across restarts from its stored tail: 1 to 128 ASCII letters, digits, '.', '_', ':' and '-'. " +
 			"Empty: serve- and the host name. Give each serve writing to one database its own. " +
 			"A worker claims ID.worker, ID.worker.2, … (empty: worker- and the host name, then .2, …), one chain per running worker.",

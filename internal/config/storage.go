@@ -30,7 +30,7 @@ func (c *Config) StoreScheme() string {
 // general ones.
 var storageSettings = []*Setting{
 	{
-		Key: "store", Arg: "URL", Commands: []string{serve, worker},
+		Key: "store", Arg: "URL", Commands: []string{serve, worker, verify, export, cleanup, purge},
 		Usage: "Where events are stored, as a URL: sqlite://PATH, postgres://…, mysql://…, clickhouse://…, mongodb://… (docs/storage.md). " +
 			"Empty: the SQLite database db. Users, API keys and database configurations always stay in db. " +
 			"Its password is never printed: give it here or in the URL's query as the driver allows.",
