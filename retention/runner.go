@@ -22,8 +22,11 @@ import (
 type PurgeFunc func(ctx context.Context, r activitylog.PurgeRequest) (activitylog.PurgeResult, error)
 
 // ArchiveFunc archives the events a PurgeRequest selects, durably,
-// before they are deleted: when it returns nil, they may be deleted.
-type ArchiveFunc func(ctx context.Context, r activitylog.PurgeRequest) error
+// before they are deleted: when it returns nil, they may be deleted. It
+// returns how many events it archived; a purge that then deletes more
+// (events that arrived late, with times before the cut, after the
+// archive was written) is reported, never silent.
+type ArchiveFunc func(ctx context.Context, r activitylog.PurgeRequest) (archived int64, err error)
 
 // Auditor records the events of runs and of policy changes. An
 // *activitylog.Recorder is one; so is any server.Auditor.
@@ -209,6 +212,10 @@ type RuleRun struct {
 	activitylog.PurgeResult
 	// Archived: the events were archived before they were deleted.
 	Archived bool `json:"archived"`
+	// Unarchived counts the events the purge deleted beyond those
+	// archived: stored late, after the archive was written. The run
+	// reports it as an error.
+	Unarchived int64 `json:"unarchived,omitempty"`
 	// StartEvent is the id of the event that recorded the start
 	// (operation purge_started); zero when nothing was started.
 	StartEvent string `json:"purge_started_event,omitempty"`
@@ -343,8 +350,9 @@ func (r *Runner) runRule(ctx context.Context, now time.Time, rule Rule) (RuleRun
 	rr.StartEvent = started.ID.String()
 
 	var err error
+	var archived int64
 	if rule.Archive {
-		if err = r.archive(context.WithoutCancel(ctx), req); err != nil {
+		if archived, err = r.archive(context.WithoutCancel(ctx), req); err != nil {
 			err = fmt.Errorf("archive before delete: %w", err)
 		} else {
 			rr.Archived = true
@@ -360,6 +368,14 @@ func (r *Runner) runRule(ctx context.Context, now time.Time, rule Rule) (RuleRun
 		if err != nil {
 			err = fmt.Errorf("purge: %w", err)
 		}
+		// The purge deletes by time; an event stored after the archive
+		// was written, with a time before the cut (a late replay from a
+		// spool, a back-dated ingest), is deleted unarchived. Rare, but
+		// never silent: the run fails and its record counts them.
+		if gap := res.Deleted + res.Pruned - archived; rule.Archive && rr.Archived && gap > 0 {
+			rr.Unarchived = gap
+			err = errors.Join(err, fmt.Errorf("%d events were deleted without being archived: they were stored, with times before the cut, after the archive was written", gap))
+		}
 	}
 	res := rr.PurgeResult
 	done := started
@@ -367,6 +383,9 @@ func (r *Runner) runRule(ctx context.Context, now time.Time, rule Rule) (RuleRun
 	done.Extra = map[string]any{"operation": activitylog.PurgeDone, "kinds": what, "tenant": tenant, "before": extra["before"],
 		"deleted": res.Deleted, "kept_sealed": res.KeptSealed, "pruned": res.Pruned, "started": rr.StartEvent,
 		"policy_id": rule.PolicyID, "policy_name": rule.Name, "retain_days": rule.RetainDays, "archived": rr.Archived}
+	if rr.Unarchived > 0 {
+		done.Extra["unarchived"] = rr.Unarchived
+	}
 	for k, n := range res.ByKind {
 		done.Extra["deleted_"+string(k)] = n
 	}

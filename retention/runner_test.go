@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -363,9 +364,9 @@ func TestArchiveBeforeDelete(t *testing.T) {
 	})
 	t.Run("archiver fails", func(t *testing.T) {
 		var asked []activitylog.PurgeRequest
-		e := newEnv(t, &retention.RunnerOptions{Archive: func(ctx context.Context, r activitylog.PurgeRequest) error {
+		e := newEnv(t, &retention.RunnerOptions{Archive: func(ctx context.Context, r activitylog.PurgeRequest) (int64, error) {
 			asked = append(asked, r)
-			return errors.New("disk full")
+			return 0, errors.New("disk full")
 		}})
 		e.policy(retention.Policy{Name: "archived", Kind: "crud", RetainDays: 30, Active: true, Tenant: "acme", Archive: true})
 		old := e.event("crud", "acme", 40)
@@ -386,15 +387,34 @@ func TestArchiveBeforeDelete(t *testing.T) {
 	})
 	t.Run("archiver succeeds", func(t *testing.T) {
 		archived := 0
-		e := newEnv(t, &retention.RunnerOptions{Archive: func(ctx context.Context, r activitylog.PurgeRequest) error {
+		e := newEnv(t, &retention.RunnerOptions{Archive: func(ctx context.Context, r activitylog.PurgeRequest) (int64, error) {
 			archived++
-			return nil
+			return 1, nil
 		}})
 		e.policy(retention.Policy{Name: "archived", Kind: "crud", RetainDays: 30, Active: true, AllTenants: true, Archive: true})
 		old := e.event("crud", "", 40)
 		rep, err := e.runner.Run(ctx)
 		if err != nil || archived != 1 || !rep.Rules[0].Archived || e.exists(old)[0] {
 			t.Fatalf("run: %v, archived %d, report %+v, still stored %v", err, archived, rep, e.exists(old)[0])
+		}
+	})
+	// An event stored after the archive was written, with a time before
+	// the cut, is deleted by the purge unarchived: the run says so.
+	t.Run("late event deleted unarchived", func(t *testing.T) {
+		var e *env
+		e = newEnv(t, &retention.RunnerOptions{Archive: func(ctx context.Context, r activitylog.PurgeRequest) (int64, error) {
+			e.event("crud", "", 41) // arrives while the archive is written
+			return 1, nil           // the archive holds the one before it
+		}})
+		e.policy(retention.Policy{Name: "archived", Kind: "crud", RetainDays: 30, Active: true, AllTenants: true, Archive: true})
+		e.event("crud", "", 40)
+		rep, err := e.runner.Run(ctx)
+		if err == nil || !strings.Contains(err.Error(), "1 events were deleted without being archived") || rep.Rules[0].Unarchived != 1 {
+			t.Fatalf("run: %v, report %+v", err, rep)
+		}
+		evs := e.audit.events()
+		if last := evs[len(evs)-1]; last.Extra["unarchived"] != int64(1) || last.Extra["operation"] != activitylog.PurgeFailed {
+			t.Fatalf("the run's record: %+v", last.Extra)
 		}
 	})
 }

@@ -130,9 +130,9 @@ func setupRetention(cfg config.Config, control *sqlite.Store, events activitylog
 		if err != nil {
 			return nil, fmt.Errorf("archive_dir: %w", err)
 		}
-		ro.Archive = func(ctx context.Context, r activitylog.PurgeRequest) error {
-			_, err := ar.Archive(ctx, r)
-			return err
+		ro.Archive = func(ctx context.Context, r activitylog.PurgeRequest) (int64, error) {
+			res, err := ar.Archive(ctx, r)
+			return res.Events, err
 		}
 	}
 	runner, err := retention.NewRunner(control.RetentionPolicies(), purge, ro)

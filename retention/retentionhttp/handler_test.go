@@ -447,8 +447,8 @@ func TestRunNowArchive(t *testing.T) {
 		}
 	})
 	t.Run("archiver fails", func(t *testing.T) {
-		e := newEnv(t, &retention.RunnerOptions{Archive: func(context.Context, activitylog.PurgeRequest) error {
-			return errors.New("bucket gone")
+		e := newEnv(t, &retention.RunnerOptions{Archive: func(context.Context, activitylog.PurgeRequest) (int64, error) {
+			return 0, errors.New("bucket gone")
 		}})
 		id := e.create("root", `{"name": "archived", "kind": "crud", "retain_days": 30, "archive": true}`)
 		old := e.event("crud", "acme", 40)
