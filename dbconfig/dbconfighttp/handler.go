@@ -90,6 +90,7 @@ type Handler struct {
 	maxBody int64
 	now     func() time.Time
 	log     *slog.Logger
+	failer  server.Failer
 }
 
 // New returns the Handler over repo, sealing passwords with keys. An
@@ -115,12 +116,14 @@ func New(repo dbconfig.Repository, keys *dbconfig.Keyring, opts *Options) (*Hand
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Handler{
+	h := &Handler{
 		repo: repo, keys: keys, audit: o.Audit, router: o.Router, check: o.Check, now: o.Now,
 		timeout: cmp.Or(o.CheckTimeout, DefaultCheckTimeout),
 		maxBody: cmp.Or(o.MaxBodyBytes, DefaultMaxBodyBytes),
 		log:     cmp.Or(o.Logger, slog.Default()),
-	}, nil
+	}
+	h.failer = h.newFailer()
+	return h, nil
 }
 
 // Routes returns the Handler's routes, for server.Options.Routes; each
@@ -285,7 +288,7 @@ func (h *Handler) load(r *http.Request) (dbconfig.Config, error) {
 
 // list handles GET /api/v1/database-configs.
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
-	if err := noParams(r); err != nil {
+	if err := server.NoParams(r); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -301,7 +304,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 			out = append(out, c)
 		}
 	}
-	writeJSON(w, http.StatusOK, struct {
+	server.WriteJSON(w, http.StatusOK, struct {
 		Count   int               `json:"count"`
 		Results []dbconfig.Config `json:"results"`
 	}{len(out), out})
@@ -309,7 +312,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 
 // get handles GET /api/v1/database-configs/{id}.
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
-	if err := noParams(r); err != nil {
+	if err := server.NoParams(r); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -318,7 +321,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	server.WriteJSON(w, http.StatusOK, c)
 }
 
 // checkTenant refuses a config of another tenant than the principal's,
@@ -327,7 +330,7 @@ func checkTenant(p *activitylog.Principal, c dbconfig.Config) error {
 	if visible(p, c) {
 		return nil
 	}
-	return &activitylog.ForbiddenError{Field: "tenant", Value: c.Tenant, Reason: "is not the tenant of " + principalName(p)}
+	return &activitylog.ForbiddenError{Field: "tenant", Value: c.Tenant, Reason: "is not the tenant of " + server.PrincipalName(p)}
 }
 
 // checkEngine refuses a sqlite config to all but superusers: its
@@ -403,9 +406,9 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.record(ctx, sealed, "create", "security", activitylog.SeverityNotice, nil, c.Password != "",
-		"database config "+sealed.Name+" created by "+principalName(p))
+		"database config "+sealed.Name+" created by "+server.PrincipalName(p))
 	h.reload(ctx)
-	writeJSON(w, http.StatusCreated, sealed)
+	server.WriteJSON(w, http.StatusCreated, sealed)
 }
 
 // update handles PUT /api/v1/database-configs/{id}: the fields given
@@ -463,9 +466,9 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.record(ctx, c, "update", "security", activitylog.SeverityNotice, dbconfig.AuditChanges(old, c), pwGiven,
-		"database config "+c.Name+" updated by "+principalName(p))
+		"database config "+c.Name+" updated by "+server.PrincipalName(p))
 	h.reload(ctx)
-	writeJSON(w, http.StatusOK, c)
+	server.WriteJSON(w, http.StatusOK, c)
 }
 
 // delete handles DELETE /api/v1/database-configs/{id}: 204.
@@ -481,7 +484,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.record(ctx, c, "delete", "security", activitylog.SeverityNotice, nil, false,
-		"database config "+c.Name+" deleted by "+principalName(activitylog.PrincipalFrom(ctx)))
+		"database config "+c.Name+" deleted by "+server.PrincipalName(activitylog.PrincipalFrom(ctx)))
 	h.reload(ctx)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -586,7 +589,7 @@ func (h *Handler) testConnection(w http.ResponseWriter, r *http.Request) {
 	shown := c
 	shown.Password, shown.Secret = "", stored.Secret
 	h.recordTest(ctx, shown, action, sev, res, "connection test of database config "+c.Name+" "+verdict)
-	writeJSON(w, http.StatusOK, res)
+	server.WriteJSON(w, http.StatusOK, res)
 }
 
 // healthCheck handles POST /api/v1/database-configs/{id}/health-check:
@@ -595,7 +598,7 @@ func (h *Handler) testConnection(w http.ResponseWriter, r *http.Request) {
 // router. It is a read, and is not recorded.
 func (h *Handler) healthCheck(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := noParams(r); err != nil {
+	if err := server.NoParams(r); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -627,7 +630,7 @@ func (h *Handler) healthCheck(w http.ResponseWriter, r *http.Request) {
 		}
 		res.Route = &rh
 	}
-	writeJSON(w, http.StatusOK, res)
+	server.WriteJSON(w, http.StatusOK, res)
 }
 
 // reload tells the router about a change, and logs its failure: the
@@ -677,85 +680,6 @@ func (h *Handler) emit(ctx context.Context, e activitylog.Event) {
 	}
 }
 
-func principalName(p *activitylog.Principal) string {
-	if p == nil {
-		return "nobody"
-	}
-	if p.Name != "" {
-		return p.Name
-	}
-	return p.ID
-}
-
-// noParams refuses any query parameter, naming it.
-func noParams(r *http.Request) error {
-	for name, vs := range r.URL.Query() {
-		return activitylog.Invalid(clip(name), clip(strings.Join(vs, ",")), "is not a parameter of "+r.URL.Path+", which takes none")
-	}
-	return nil
-}
-
-// apiError is the body of every error answer, inside {"error": …}, in
-// the shape of the server package's answers.
-type apiError struct {
-	Code    string  `json:"code"`
-	Message string  `json:"message"`
-	Field   string  `json:"field,omitempty"`
-	Value   *string `json:"value,omitempty"`
-}
-
-// fail answers err with its category's status, and logs what the client
-// must not see.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	ctx := r.Context()
-	var fe *activitylog.FieldError
-	var fb *activitylog.ForbiddenError
-	switch {
-	case errors.As(err, &fb):
-		v := fb.Value
-		writeError(w, http.StatusForbidden, apiError{Code: "forbidden", Message: fb.Error(), Field: fb.Field, Value: &v})
-	case errors.As(err, &fe):
-		v := fe.Value
-		writeError(w, http.StatusBadRequest, apiError{Code: "invalid", Message: fe.Error(), Field: fe.Field, Value: &v})
-	case errors.Is(err, activitylog.ErrNotFound):
-		writeError(w, http.StatusNotFound, apiError{Code: "not_found", Message: "no database config has that id"})
-	case errors.Is(err, dbconfig.ErrUnknownKey), errors.Is(err, dbconfig.ErrDecrypt):
-		h.log.ErrorContext(ctx, "activitylog dbconfig: stored password does not decrypt", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusConflict, apiError{Code: "undecryptable", Message: "the stored password does not decrypt with the configured keys; set it again"})
-	case errors.Is(err, activitylog.ErrUnavailable):
-		h.log.ErrorContext(ctx, "activitylog dbconfig: store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusServiceUnavailable, apiError{Code: "unavailable", Message: "the store is unavailable; retry later"})
-	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			writeError(w, http.StatusServiceUnavailable, apiError{Code: "unavailable", Message: "the request timed out"})
-		}
-	default:
-		h.log.ErrorContext(ctx, "activitylog dbconfig: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, apiError{Code: "internal", Message: "internal error"})
-	}
-}
-
-func writeError(w http.ResponseWriter, status int, e apiError) {
-	writeJSON(w, status, struct {
-		Error apiError `json:"error"`
-	}{e})
-}
-
-// writeJSON answers v as JSON, encoded before anything is written.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
-	}
-	hd := w.Header()
-	hd.Set("Content-Type", "application/json; charset=utf-8")
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
-}
-
 func clip(s string) string { return clipN(s, 32) }
 
 // clipN shortens s to n bytes, at a rune boundary.
@@ -768,4 +692,22 @@ func clipN(s string, n int) string {
 		i--
 	}
 	return s[:i] + "…"
+}
+
+// fail answers err as the API does (server.Failer), this package's
+// own errors first.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) { h.failer.Fail(w, r, err) }
+
+// newFailer is h's Failer.
+func (h *Handler) newFailer() server.Failer {
+	return server.Failer{Log: h.log, What: "dbconfig", NotFound: "no database config has that id", Internal: "",
+		Map: func(w http.ResponseWriter, r *http.Request, err error) bool {
+			if errors.Is(err, dbconfig.ErrUnknownKey) || errors.Is(err, dbconfig.ErrDecrypt) {
+				h.log.ErrorContext(r.Context(), "activitylog dbconfig: stored password does not decrypt", "method", r.Method, "path", r.URL.Path, "err", err)
+				server.WriteError(w, http.StatusConflict, server.APIError{Code: "undecryptable", Message: "the stored password does not decrypt with the configured keys; set it again"})
+				return true
+			}
+			return false
+		},
+	}
 }

@@ -49,6 +49,7 @@ type Handler struct {
 	maxBody int64
 	now     func() time.Time
 	log     *slog.Logger
+	failer  server.Failer
 }
 
 // New returns the Handler over repo, running policies with runner (over
@@ -72,8 +73,10 @@ func New(repo retention.Repository, runner *retention.Runner, opts *Options) (*H
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Handler{repo: repo, runner: runner, audit: o.Audit, now: o.Now,
-		maxBody: cmp.Or(o.MaxBodyBytes, DefaultMaxBodyBytes), log: cmp.Or(o.Logger, slog.Default())}, nil
+	h := &Handler{repo: repo, runner: runner, audit: o.Audit, now: o.Now,
+		maxBody: cmp.Or(o.MaxBodyBytes, DefaultMaxBodyBytes), log: cmp.Or(o.Logger, slog.Default())}
+	h.failer = h.newFailer()
+	return h, nil
 }
 
 // Routes returns the Handler's routes, for server.Options.Routes; each
@@ -172,9 +175,9 @@ func checkTenant(p *activitylog.Principal, pol retention.Policy) error {
 		return nil
 	}
 	if pol.AllTenants {
-		return &activitylog.ForbiddenError{Field: "all_tenants", Value: "true", Reason: "is not for " + principalName(p) + ", which manages tenant " + strconv.Quote(p.Tenant) + " only"}
+		return &activitylog.ForbiddenError{Field: "all_tenants", Value: "true", Reason: "is not for " + server.PrincipalName(p) + ", which manages tenant " + strconv.Quote(p.Tenant) + " only"}
 	}
-	return &activitylog.ForbiddenError{Field: "tenant", Value: pol.Tenant, Reason: "is not the tenant of " + principalName(p)}
+	return &activitylog.ForbiddenError{Field: "tenant", Value: pol.Tenant, Reason: "is not the tenant of " + server.PrincipalName(p)}
 }
 
 // load returns the policy of the request's {id}, as ErrNotFound when the
@@ -193,7 +196,7 @@ func (h *Handler) load(r *http.Request) (retention.Policy, error) {
 
 // list handles GET /api/v1/retention-policies.
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
-	if err := noParams(r); err != nil {
+	if err := server.NoParams(r); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -209,7 +212,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 			out = append(out, pol)
 		}
 	}
-	writeJSON(w, http.StatusOK, struct {
+	server.WriteJSON(w, http.StatusOK, struct {
 		Count   int                `json:"count"`
 		Results []retention.Policy `json:"results"`
 	}{len(out), out})
@@ -217,7 +220,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 
 // get handles GET /api/v1/retention-policies/{id}.
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
-	if err := noParams(r); err != nil {
+	if err := server.NoParams(r); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -226,7 +229,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, pol)
+	server.WriteJSON(w, http.StatusOK, pol)
 }
 
 // create handles POST /api/v1/retention-policies:
@@ -239,7 +242,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := activitylog.PrincipalFrom(ctx)
-	if err := noParams(r); err != nil {
+	if err := server.NoParams(r); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -268,8 +271,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.record(ctx, pol, "create", nil, "retention policy "+pol.Name+" created by "+principalName(p))
-	writeJSON(w, http.StatusCreated, pol)
+	h.record(ctx, pol, "create", nil, "retention policy "+pol.Name+" created by "+server.PrincipalName(p))
+	server.WriteJSON(w, http.StatusCreated, pol)
 }
 
 // update handles PUT /api/v1/retention-policies/{id}: the fields given
@@ -277,7 +280,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := activitylog.PrincipalFrom(ctx)
-	if err := noParams(r); err != nil {
+	if err := server.NoParams(r); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -316,14 +319,14 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 	if got, err := h.repo.Get(ctx, pol.ID); err == nil {
 		pol = got // with the run fields as they are now
 	}
-	h.record(ctx, pol, "update", changes(old, pol), "retention policy "+pol.Name+" updated by "+principalName(p))
-	writeJSON(w, http.StatusOK, pol)
+	h.record(ctx, pol, "update", changes(old, pol), "retention policy "+pol.Name+" updated by "+server.PrincipalName(p))
+	server.WriteJSON(w, http.StatusOK, pol)
 }
 
 // delete handles DELETE /api/v1/retention-policies/{id}: 204.
 func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := noParams(r); err != nil {
+	if err := server.NoParams(r); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -336,7 +339,7 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.record(ctx, pol, "delete", nil, "retention policy "+pol.Name+" deleted by "+principalName(activitylog.PrincipalFrom(ctx)))
+	h.record(ctx, pol, "delete", nil, "retention policy "+pol.Name+" deleted by "+server.PrincipalName(activitylog.PrincipalFrom(ctx)))
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -396,7 +399,7 @@ func (h *Handler) runNow(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, plan)
+		server.WriteJSON(w, http.StatusOK, plan)
 		return
 	}
 	rep, err := h.runner.RunPolicy(context.WithoutCancel(ctx), pol.ID) // a run under way finishes
@@ -404,7 +407,7 @@ func (h *Handler) runNow(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	server.WriteJSON(w, http.StatusOK, rep)
 }
 
 // dryRun handles POST /api/v1/retention-policies/dry-run: what a run of
@@ -413,7 +416,7 @@ func (h *Handler) runNow(w http.ResponseWriter, r *http.Request) {
 // its tenant's rules only.
 func (h *Handler) dryRun(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := noParams(r); err != nil {
+	if err := server.NoParams(r); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -438,7 +441,7 @@ func (h *Handler) dryRun(w http.ResponseWriter, r *http.Request) {
 			out.ByKind[k] += n
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	server.WriteJSON(w, http.StatusOK, out)
 }
 
 // fields are a policy's recorded fields.
@@ -477,88 +480,6 @@ func (h *Handler) record(ctx context.Context, pol retention.Policy, op string, c
 	}
 }
 
-func principalName(p *activitylog.Principal) string {
-	if p == nil {
-		return "nobody"
-	}
-	if p.Name != "" {
-		return p.Name
-	}
-	return p.ID
-}
-
-// noParams refuses any query parameter, naming it.
-func noParams(r *http.Request) error {
-	for name, vs := range r.URL.Query() {
-		return activitylog.Invalid(clip(name), clip(strings.Join(vs, ",")), "is not a parameter of "+r.URL.Path+", which takes none")
-	}
-	return nil
-}
-
-// apiError is the body of every error answer, inside {"error": …}, in
-// the shape of the server package's answers.
-type apiError struct {
-	Code    string  `json:"code"`
-	Message string  `json:"message"`
-	Field   string  `json:"field,omitempty"`
-	Value   *string `json:"value,omitempty"`
-}
-
-// fail answers err with its category's status, and logs what the client
-// must not see.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	ctx := r.Context()
-	var fe *activitylog.FieldError
-	var fb *activitylog.ForbiddenError
-	var ce *retention.ConflictError
-	switch {
-	case errors.As(err, &fb):
-		v := fb.Value
-		writeError(w, http.StatusForbidden, apiError{Code: "forbidden", Message: fb.Error(), Field: fb.Field, Value: &v})
-	case errors.As(err, &fe):
-		v := fe.Value
-		writeError(w, http.StatusBadRequest, apiError{Code: "invalid", Message: fe.Error(), Field: fe.Field, Value: &v})
-	case errors.As(err, &ce):
-		v := ce.Value
-		writeError(w, http.StatusConflict, apiError{Code: "conflict", Message: ce.Error(), Field: ce.Field, Value: &v})
-	case errors.Is(err, activitylog.ErrNotFound):
-		writeError(w, http.StatusNotFound, apiError{Code: "not_found", Message: "no retention policy has that id"})
-	case errors.Is(err, retention.ErrNoArchiver):
-		writeError(w, http.StatusConflict, apiError{Code: "no_archiver", Message: retention.ErrNoArchiver.Error()})
-	case errors.Is(err, activitylog.ErrUnavailable):
-		h.log.ErrorContext(ctx, "activitylog retention: store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusServiceUnavailable, apiError{Code: "unavailable", Message: "the store is unavailable; retry later"})
-	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			writeError(w, http.StatusServiceUnavailable, apiError{Code: "unavailable", Message: "the request timed out"})
-		}
-	default:
-		h.log.ErrorContext(ctx, "activitylog retention: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, apiError{Code: "internal", Message: "internal error; the policy's last_error and the audit trail say more"})
-	}
-}
-
-func writeError(w http.ResponseWriter, status int, e apiError) {
-	writeJSON(w, status, struct {
-		Error apiError `json:"error"`
-	}{e})
-}
-
-// writeJSON answers v as JSON, encoded before anything is written.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
-	}
-	hd := w.Header()
-	hd.Set("Content-Type", "application/json; charset=utf-8")
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
-}
-
 func clip(s string) string {
 	const n = 32
 	if len(s) <= n {
@@ -569,4 +490,27 @@ func clip(s string) string {
 		i--
 	}
 	return s[:i] + "…"
+}
+
+// fail answers err as the API does (server.Failer), this package's
+// own errors first.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) { h.failer.Fail(w, r, err) }
+
+// newFailer is h's Failer.
+func (h *Handler) newFailer() server.Failer {
+	return server.Failer{Log: h.log, What: "retention", NotFound: "no retention policy has that id", Internal: "internal error; the policy's last_error and the audit trail say more",
+		Map: func(w http.ResponseWriter, r *http.Request, err error) bool {
+			var ce *retention.ConflictError
+			switch {
+			case errors.As(err, &ce):
+				v := ce.Value
+				server.WriteError(w, http.StatusConflict, server.APIError{Code: "conflict", Message: ce.Error(), Field: ce.Field, Value: &v})
+			case errors.Is(err, retention.ErrNoArchiver):
+				server.WriteError(w, http.StatusConflict, server.APIError{Code: "no_archiver", Message: retention.ErrNoArchiver.Error()})
+			default:
+				return false
+			}
+			return true
+		},
+	}
 }
