@@ -5,8 +5,9 @@
 //   users      users: list, create (never a superuser: the command line
 //              only), disable and enable (GET/POST /api/v1/users,
 //              PATCH /api/v1/users/{username}; superuser);
-//   retention  retention policies (GET /api/v1/retention-policies,
-//              issue 9) and
+//   retention  retention policies: list, create, edit, delete, dry run
+//              and run now (pages/retention.js; manage_retention), and
+//              the purge;
 //   databases  database configurations (GET /api/v1/database-configs,
 //              issue 8): listed read-only when the API has them, else a
 //              page saying they arrive with those.
@@ -15,6 +16,7 @@
 
 import {ApiError} from '../lib/api.js';
 import {ADMIN_SECTIONS as SECTIONS} from '../lib/sections.js';
+import {retentionPage} from './retention.js';
 
 // The permissions an API key may be given through the API (superuser
 // only from the command line), with what each allows
@@ -64,15 +66,7 @@ export async function render(root, ctx) {
     case 'users':
       return usersPage(page, ctx, editable && ctx.can('superuser'));
     case 'retention':
-      if (editable) page.append(purgeCard(ctx));
-      return futurePage(page, ctx, {
-        path: 'retention-policies', issue: 9, what: 'Retention policies',
-        intro: 'A retention policy deletes, or archives then deletes, the events of a kind (or all) older than a number of days, ' +
-          'daily. Every change and run is itself recorded in the trail.',
-        columns: [['name', 'Name'], ['kind', 'Kind'], ['retain_days', 'Days kept'], ['tenant', 'Tenant'], ['active', 'Active'],
-          ['last_run', 'Last run'], ['records_deleted', 'Deleted']],
-        cli: '',
-      });
+      return retentionPage(page, ctx, editable, editable ? purgeCard(ctx) : null);
     case 'databases':
       return futurePage(page, ctx, {
         path: 'database-configs', issue: 8, what: 'Database configurations',
