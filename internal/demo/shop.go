@@ -146,19 +146,7 @@ type shop struct {
 // It is safe for concurrent use.
 func Handler(rec *activitylog.Recorder) http.Handler {
 	s := &shop{rec: rec, orders: map[string]*order{}}
-	mux := http.NewServeMux()
-	route := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, withActor(h)) }
-	route("GET "+Prefix+"/{$}", s.index)
-	route("GET "+Prefix+"/products", s.listProducts)
-	route("GET "+Prefix+"/products/{id}", s.getProduct)
-	route("POST "+Prefix+"/orders", s.createOrder)
-	route("GET "+Prefix+"/orders/{id}", s.getOrder)
-	route("PATCH "+Prefix+"/orders/{id}", s.updateOrder)
-	route("DELETE "+Prefix+"/orders/{id}", s.deleteOrder)
-	route("POST "+Prefix+"/login", s.login)
-	route("POST "+Prefix+"/logout", s.logout)
-	route("GET "+Prefix+"/export", s.export)
-	route("POST "+Prefix+"/inventory/sync", s.inventorySync)
+	mux := s.routes()
 	// Orders and logins are recorded with their request bodies, which
 	// shows the redaction of the card number and the password; the
 	// export with its response body too.
@@ -178,6 +166,32 @@ func Handler(rec *activitylog.Recorder) http.Handler {
 		Client: uaParser.Client,
 		Policy: policy,
 	})(cors(mux))
+}
+
+// Unaudited is the same shop with no auditing at all: no middleware,
+// and its handlers record nothing. It is the baseline the load tests and
+// benchmarks measure the audited shop against.
+func Unaudited() http.Handler {
+	s := &shop{orders: map[string]*order{}}
+	return cors(s.routes())
+}
+
+// routes is the shop's mux.
+func (s *shop) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	route := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, withActor(h)) }
+	route("GET "+Prefix+"/{$}", s.index)
+	route("GET "+Prefix+"/products", s.listProducts)
+	route("GET "+Prefix+"/products/{id}", s.getProduct)
+	route("POST "+Prefix+"/orders", s.createOrder)
+	route("GET "+Prefix+"/orders/{id}", s.getOrder)
+	route("PATCH "+Prefix+"/orders/{id}", s.updateOrder)
+	route("DELETE "+Prefix+"/orders/{id}", s.deleteOrder)
+	route("POST "+Prefix+"/login", s.login)
+	route("POST "+Prefix+"/logout", s.logout)
+	route("GET "+Prefix+"/export", s.export)
+	route("POST "+Prefix+"/inventory/sync", s.inventorySync)
+	return mux
 }
 
 var uaParser = useragent.New(nil)
@@ -225,6 +239,9 @@ func withActor(h http.HandlerFunc) http.HandlerFunc {
 // unaudited would record first, or take a slot with Recorder.Reserve,
 // and refuse the request when that fails.
 func (s *shop) record(ctx context.Context, e activitylog.Event) {
+	if s.rec == nil {
+		return // Unaudited
+	}
 	e.Service = Service
 	if err := s.rec.Record(ctx, e); err != nil {
 		slog.WarnContext(ctx, "demo: record event", "kind", e.Kind, "action", e.Action, "err", err)
