@@ -3,6 +3,7 @@ package httpaudit
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -130,6 +131,36 @@ type Options struct {
 	// *activitylog.Recorder counts every event it drops or refuses and
 	// records the losses in the trail itself.
 	OnError func(error)
+
+	// FailClosed refuses a request before the handler runs when its
+	// request event could not be recorded: the middleware takes a slot
+	// in the Recorder's queue first (Reserve; rec must then be an
+	// *activitylog.Recorder, or have its Reserve method), and when the
+	// queue is full it answers with Refuse instead of calling the
+	// handler. The refusal is counted by the Recorder (Stats.Refused) and
+	// reported in its next audit_loss event. This is Vault's rule for a
+	// service that must not act unaudited. Default: false, a request is
+	// served whether or not its event can be queued.
+	FailClosed bool
+	// Refuse answers a request that FailClosed refused. Default: 503
+	// Service Unavailable, Retry-After: 1, and a JSON error
+	// {"error": {"code": "audit_unavailable", …}}.
+	Refuse func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// reserver is what FailClosed needs of the Recorder.
+type reserver interface {
+	Reserve() (*activitylog.Reservation, error)
+}
+
+var _ reserver = (*activitylog.Recorder)(nil)
+
+// refuse is Options.Refuse's default.
+func refuse(w http.ResponseWriter, _ *http.Request, _ error) {
+	w.Header().Set("Retry-After", "1")
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	io.WriteString(w, `{"error":{"code":"audit_unavailable","message":"the audit trail cannot take this request's record now; retry later"}}`+"\n")
 }
 
 // DefaultSlowThreshold is Options.SlowThreshold's default.
@@ -169,6 +200,16 @@ func Middleware(rec Recorder, opts *Options) func(http.Handler) http.Handler {
 	if o.Client == nil {
 		o.Client = DefaultClient
 	}
+	var res reserver
+	if o.FailClosed {
+		var ok bool
+		if res, ok = rec.(reserver); !ok {
+			panic("httpaudit: Options.FailClosed needs a Recorder with a Reserve method, such as *activitylog.Recorder")
+		}
+		if o.Refuse == nil {
+			o.Refuse = refuse
+		}
+	}
 	cfg := &config{
 		rec:      rec,
 		idHeader: http.CanonicalHeaderKey(o.RequestIDHeader),
@@ -185,6 +226,8 @@ func Middleware(rec Recorder, opts *Options) func(http.Handler) http.Handler {
 		repanic:  o.Repanic,
 		slow:     o.SlowThreshold,
 		security: !o.NoSecurity,
+		reserve:  res,
+		refuse:   o.Refuse,
 	}
 	cfg.limiter = newLimiter(rec, o.SecurityWindow, o.OnError)
 	return func(next http.Handler) http.Handler {
@@ -209,6 +252,8 @@ type config struct {
 	slow     time.Duration
 	security bool
 	limiter  *limiter
+	reserve  reserver // FailClosed; nil otherwise
+	refuse   func(http.ResponseWriter, *http.Request, error)
 }
 
 type handler struct {
@@ -226,9 +271,10 @@ type state struct {
 	actor   actorHolder
 	level   Level
 	scheme  string
-	authErr error     // the credentials Options.Actor refused
-	done    bool      // the handler returned normally
-	idHdr   [1]string // backs the request id response header
+	authErr error                    // the credentials Options.Actor refused
+	slot    *activitylog.Reservation // FailClosed: the request event's place in the queue
+	done    bool                     // the handler returned normally
+	idHdr   [1]string                // backs the request id response header
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -257,7 +303,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	s := &state{rw: responseWriter{w: w}, level: level, authErr: authErr}
+	var slot *activitylog.Reservation
+	if h.reserve != nil {
+		var err error
+		if slot, err = h.reserve.Reserve(); err != nil {
+			h.refuse(w, r, err)
+			return
+		}
+	}
+	s := &state{rw: responseWriter{w: w}, level: level, authErr: authErr, slot: slot}
 
 	ctxID := activitylog.RequestIDFrom(ctx)
 	id := h.requestID(ctxID, r, start)
@@ -392,7 +446,13 @@ func (h *handler) finish(s *state, r *http.Request, start time.Time) {
 		e.Response.Headers = captureHeaders(s.rw.Header(), h.maxBody)
 		e.Response.Body = bodyText(s.rw.kept, header(s.rw.Header(), "Content-Type"), s.rw.bytes, s.rw.cut)
 	}
-	h.record(ctx, e)
+	if s.slot != nil {
+		if err := s.slot.Record(ctx, e); err != nil && h.onError != nil {
+			h.onError(err)
+		}
+	} else {
+		h.record(ctx, e)
+	}
 	if pi != nil {
 		h.record(ctx, pi.event(&e, recovered))
 	}

@@ -52,9 +52,10 @@ func rootAuth(*http.Request) (*activitylog.Principal, error) {
 func TestOverload(t *testing.T) {
 	d := envSeconds(t, secondsEnv, 3)
 	for _, policy := range []struct {
-		name string
-		p    activitylog.FullPolicy
-	}{{"block", activitylog.Block}, {"drop", activitylog.Drop}, {"fail", activitylog.Fail}} {
+		name       string
+		p          activitylog.FullPolicy
+		failClosed bool // the shop refuses (503) a request whose event cannot be queued
+	}{{"block", activitylog.Block, false}, {"drop", activitylog.Drop, false}, {"fail", activitylog.Fail, false}, {"fail-closed", activitylog.Fail, true}} {
 		t.Run(policy.name, func(t *testing.T) {
 			store := openStore(t, "sqlite")
 			rec := activitylog.NewRecorder(&slowWriter{w: store, delay: overloadDelay}, &activitylog.Options{
@@ -62,7 +63,7 @@ func TestOverload(t *testing.T) {
 				OnFull: policy.p, BlockTimeout: 10 * time.Minute, Logger: discard,
 			})
 			mux := http.NewServeMux()
-			mux.Handle(demo.Prefix+"/", demo.Handler(rec))
+			mux.Handle(demo.Prefix+"/", demo.NewHandler(rec, &demo.Options{FailClosed: policy.failClosed}))
 			mux.Handle("/api/", server.New(store, rec, &server.Options{Authenticate: rootAuth, Logger: discard}))
 			srv := httptest.NewServer(mux)
 			defer srv.Close()
@@ -110,7 +111,20 @@ func TestOverload(t *testing.T) {
 				t.Fatalf("%d requests failed (first: %s %s): the counts need every request answered", res.Errors+ingestRes.Errors, res.FirstError, ingestRes.FirstError)
 			}
 			shop, ingest := res.Targets[0], ingestRes.Targets[0]
-			if shop.ByStatus[200] != shop.Answered {
+			// Fail-closed: the requests refused before they were served
+			// (503) are the Recorder's refusals without a kind (Reserve).
+			var kindless uint64
+			for _, ks := range final.ByKind {
+				kindless += ks.Refused
+			}
+			kindless = final.Refused - kindless
+			if policy.failClosed {
+				refused := shop.ByStatus[http.StatusServiceUnavailable]
+				if refused == 0 || refused != kindless || shop.ByStatus[200]+refused != shop.Answered {
+					t.Errorf("fail-closed shop: answers %v; want 200s and %d 503s (the refusals of Reserve)", shop.ByStatus, kindless)
+				}
+				shop.Answered = shop.ByStatus[200] // the served requests are those with events
+			} else if shop.ByStatus[200] != shop.Answered {
 				t.Errorf("shop: answers %v, want all 200", shop.ByStatus)
 			}
 			stored := count(t, store, activitylog.Filter{Kind: activitylog.KindRequest, ActorID: user})
@@ -152,6 +166,13 @@ func TestOverload(t *testing.T) {
 					t.Errorf("drop: %d request events dropped, %d refused; want some dropped, none refused (%s)", req.Dropped, req.Refused, res)
 				}
 			case activitylog.Fail:
+				if policy.failClosed {
+					// Every served request had its slot: none refused later.
+					if req.Refused != 0 || final.Dropped != 0 {
+						t.Errorf("fail-closed: %d request events refused after serving, %d dropped; want none", req.Refused, final.Dropped)
+					}
+					break
+				}
 				if req.Refused == 0 || final.Dropped != 0 {
 					t.Errorf("fail: %d request events refused, %d dropped; want some refused, none dropped", req.Refused, final.Dropped)
 				}

@@ -261,7 +261,9 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		IngestBurst:  cfg.IngestBurst,
 	}), cfg.ConsoleReadOnly)
 	if cfg.Demo {
-		mux.Handle(demo.Prefix+"/", demo.Handler(rec))
+		// With on_full: fail, the shop is fail-closed: a request whose
+		// event cannot be queued is refused before it is served.
+		mux.Handle(demo.Prefix+"/", demo.NewHandler(rec, &demo.Options{FailClosed: cfg.OnFull == "fail"}))
 	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)

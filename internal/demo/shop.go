@@ -144,7 +144,21 @@ type shop struct {
 // every call is recorded as a request event, and recording its own
 // crud, auth, export and system events with rec. Mount it at Prefix.
 // It is safe for concurrent use.
-func Handler(rec *activitylog.Recorder) http.Handler {
+func Handler(rec *activitylog.Recorder) http.Handler { return NewHandler(rec, nil) }
+
+// Options configures NewHandler. The zero value is Handler's shop.
+type Options struct {
+	// FailClosed refuses a request (503) whose request event the
+	// Recorder's queue cannot take, before the shop acts on it
+	// (httpaudit.Options.FailClosed): serve sets it with on_full: fail.
+	FailClosed bool
+}
+
+// NewHandler is Handler with options; o may be nil.
+func NewHandler(rec *activitylog.Recorder, o *Options) http.Handler {
+	if o == nil {
+		o = &Options{}
+	}
 	s := &shop{rec: rec, orders: map[string]*order{}}
 	mux := s.routes()
 	// Orders and logins are recorded with their request bodies, which
@@ -162,9 +176,10 @@ func Handler(rec *activitylog.Recorder) http.Handler {
 		Service: Service,
 		// The route ("GET /demo/orders/{id}") is known as the request
 		// arrives, so that the events the handlers record carry it too.
-		Route:  func(r *http.Request) string { _, pattern := mux.Handler(r); return pattern },
-		Client: uaParser.Client,
-		Policy: policy,
+		Route:      func(r *http.Request) string { _, pattern := mux.Handler(r); return pattern },
+		Client:     uaParser.Client,
+		Policy:     policy,
+		FailClosed: o.FailClosed,
 	})(cors(mux))
 }
 
