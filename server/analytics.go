@@ -70,7 +70,7 @@ func analyticsParams(v url.Values, ints []intParam, strs ...string) (map[string]
 			if len(vs) > 0 {
 				first = vs[0]
 			}
-			return nil, nil, activitylog.Invalid(clip(name), clip(first), "is not a known parameter; known are "+strings.Join(known, ", "))
+			return nil, nil, activitylog.Invalid(paramField(name), clip(first), "is not a known parameter; known are "+strings.Join(known, ", "))
 		}
 		if len(vs) > 1 {
 			return nil, nil, activitylog.Invalid(name, clip(vs[1]), "is given more than once")

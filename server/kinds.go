@@ -115,7 +115,7 @@ func (res *kindResource) check(v url.Values, export bool) error {
 		case slices.Contains(fieldParams, name):
 			return activitylog.Invalid(name, clip(first), "is not a filter of "+res.path()+"; it is taken by "+takers(name))
 		default:
-			return activitylog.Invalid(clip(name), clip(first), "is not a known parameter of "+res.path()+
+			return activitylog.Invalid(paramField(name), clip(first), "is not a known parameter of "+res.path()+
 				"; known are "+strings.Join(res.params(export), ", "))
 		}
 	}

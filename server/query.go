@@ -62,7 +62,7 @@ func ParseFilter(v url.Values) (activitylog.Filter, error) {
 			if len(vs) > 0 {
 				first = vs[0]
 			}
-			return activitylog.Filter{}, activitylog.Invalid(clip(name), clip(first),
+			return activitylog.Filter{}, activitylog.Invalid(paramField(name), clip(first),
 				"is not a known parameter; known are "+strings.Join(FilterParams, ", "))
 		}
 		if len(vs) > 1 {

@@ -98,6 +98,7 @@ func TestList(t *testing.T) {
 		{name: "unknown parameter", url: ls("?kind=crud&colour=red"), wantStatus: 400,
 			wantError: &wantError{code: "invalid", field: "colour", value: "red"}, wantContent: []string{"not a known parameter"}},
 		{name: "unknown parameter without a value", url: ls("?verbose"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "verbose", value: ""}},
+		{name: "parameter without a name", url: ls("?=0"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "(empty name)", value: "0"}},
 		{name: "parameter names are case-sensitive", url: ls("?Kind=crud"), wantStatus: 400, wantError: &wantError{code: "invalid", field: "Kind", value: "crud"}},
 		{name: "repeated parameter", url: ls("?kind=crud&kind=auth"), wantStatus: 400,
 			wantError: &wantError{code: "invalid", field: "kind", value: "auth"}, wantContent: []string{"more than once"}},

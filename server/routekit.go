@@ -112,3 +112,12 @@ func PrincipalName(p *activitylog.Principal) string {
 	}
 	return p.ID
 }
+
+// paramField names a query parameter in an error: its name, clipped, or
+// "(empty name)" for a parameter without one ("?=0").
+func paramField(name string) string {
+	if name == "" {
+		return "(empty name)"
+	}
+	return clip(name)
+}
