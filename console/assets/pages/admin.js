@@ -103,16 +103,20 @@ async function keysPage(page, ctx, editable) {
   const dialogTitle = h('h2', {id: 'revoke-title'}, 'Revoke key');
   const dialogText = h('p', {id: 'revoke-text'});
   const confirmBtn = h('button', {type: 'submit', class: 'btn btn-danger', id: 'revoke-confirm', value: 'revoke'}, 'Revoke key');
+  // The confirmation acts on the submit of its button, which is
+  // synchronous: the close event comes later, maybe after the dialog
+  // opened again for another key, and would then act on that one.
   const dialog = h('dialog', {id: 'revoke-dialog', class: 'card', 'aria-labelledby': 'revoke-title', 'aria-describedby': 'revoke-text'},
-    h('form', {method: 'dialog'}, dialogTitle, dialogText,
+    h('form', {method: 'dialog', onsubmit: (ev) => {
+      const k = pending;
+      pending = null;
+      if (k && ev.submitter && ev.submitter.value === 'revoke') revoke(k);
+    }}, dialogTitle, dialogText,
       h('div', {class: 'form-actions'},
         h('button', {type: 'submit', class: 'btn', id: 'revoke-cancel', value: 'cancel', autofocus: true}, 'Cancel'),
         confirmBtn)));
-  let pending = null;
-  dialog.addEventListener('close', async () => {
-    const k = pending;
-    pending = null;
-    if (!k || dialog.returnValue !== 'revoke') return;
+  let pending = null; // set when the dialog opens; taken by its submit
+  async function revoke(k) {
     try {
       await ctx.api('api-keys/' + encodeURIComponent(k.id), {method: 'DELETE'});
       showError('');
@@ -121,7 +125,7 @@ async function keysPage(page, ctx, editable) {
     } catch (e) {
       if (!(e instanceof ApiError && e.status === 401)) showError('The key could not be revoked: ' + e.message);
     }
-  });
+  }
   function confirmRevoke(k) {
     pending = k;
     dialogTitle.textContent = 'Revoke key "' + k.name + '"?';
@@ -294,15 +298,17 @@ async function usersPage(page, ctx, editable) {
   const confirmBtn = h('button', {type: 'submit', class: 'btn btn-danger', id: 'user-confirm', value: 'confirm'}, 'Disable user');
   const dialog = h('dialog', {id: 'user-dialog', class: 'card', 'aria-labelledby': 'user-dialog-title',
     'aria-describedby': 'user-dialog-text'},
-  h('form', {method: 'dialog'}, dialogTitle, dialogText,
+  h('form', {method: 'dialog', onsubmit: (ev) => {
+    // On submit, not on close: see the revoke dialog.
+    const p = pending;
+    pending = null;
+    if (p && ev.submitter && ev.submitter.value === 'confirm') setDisabled(p);
+  }}, dialogTitle, dialogText,
     h('div', {class: 'form-actions'},
       h('button', {type: 'submit', class: 'btn', id: 'user-cancel', value: 'cancel', autofocus: true}, 'Cancel'),
       confirmBtn)));
-  let pending = null; // {user, disable}
-  dialog.addEventListener('close', async () => {
-    const p = pending;
-    pending = null;
-    if (!p || dialog.returnValue !== 'confirm') return;
+  let pending = null; // {user, disable}; set when the dialog opens, taken by its submit
+  async function setDisabled(p) {
     const verb = p.disable ? 'disabled' : 'enabled';
     try {
       await ctx.api('users/' + encodeURIComponent(p.user.username), {method: 'PATCH', body: {disabled: p.disable}});
@@ -315,7 +321,7 @@ async function usersPage(page, ctx, editable) {
         showError(`User ${p.user.username} could not be ${verb}: ${e.message}`);
       }
     }
-  });
+  }
   // ----- permissions, in a dialog of checkboxes -----
   const permTitle = h('h2', {id: 'perm-dialog-title'}, 'Permissions');
   const permError = h('p', {class: 'field-error', id: 'perm-dialog-error', role: 'alert', hidden: true});
