@@ -26,8 +26,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/activitylog/activitylog/internal/loadgen"
@@ -357,12 +359,28 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "bench/results", "directory of httpbench.md, httpbench.svg and httpbench.json; empty: none")
 	profileDir := fs.String("cpuprofile", "", "write cpu-VARIANT.pprof into this directory: the CPU profile of each -profile-variants process, over an extra round after the measured ones")
 	profileVariants := fs.String("profile-variants", vMetadata+","+vIntegrity, "comma-separated variants -cpuprofile profiles")
+	stores := fs.Bool("stores", false, "measure the stores and the pipeline instead (stores.md, .svg, .json): ingest per backend, query latency and verify throughput")
+	storeDuration := fs.Duration("store-duration", 3*time.Second, "with -stores: ingest per variant per round")
+	events := fs.Int("events", 100_000, "with -stores: events of the query and verify stores")
+	full := fs.Bool("full", false, "with -stores: -events 1000000")
+	storeDir := fs.String("store-dir", "", "with -stores: keep the query and verify stores here, and reuse them (default: a temporary directory)")
+	backends := fs.String("backends", "", "with -stores: comma-separated ingest backends (sqlite, postgres, mysql, nats); default: sqlite and those whose ACTIVITYLOG_TEST_* variable is set")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "httpbench: unexpected argument %q\n", fs.Arg(0))
 		return 2
+	}
+	if *stores {
+		cfg := StoresConfig{Duration: *storeDuration, Rounds: *rounds, N: *events, StoreDir: *storeDir, Log: stderr}
+		if *full {
+			cfg.N = 1_000_000
+		}
+		if *backends != "" {
+			cfg.Backends = strings.Split(*backends, ",")
+		}
+		return runStoresMain(cfg, "go run ./bench/cmd/httpbench "+strings.Join(args, " "), *out, stdout, stderr)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -393,6 +411,38 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintf(stderr, "httpbench: wrote %s\n", filepath.Join(*out, "httpbench.{md,svg,json}"))
+	}
+	if errs := rep.Failures(); len(errs) > 0 {
+		fmt.Fprintf(stderr, "httpbench: %v\n", errors.Join(errs...))
+		return 1
+	}
+	return 0
+}
+
+// runStoresMain is the -stores mode: it measures, prints the report and
+// writes stores.md, .svg and .json into out (none when empty).
+func runStoresMain(cfg StoresConfig, command, out string, stdout, stderr io.Writer) int {
+	cfg.setDefaults()
+	machine := readMachine()
+	start := time.Now()
+	// An interrupt ends the run through its context, so that the
+	// schemas, databases and stream it made are still dropped.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := RunStores(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "httpbench: %v\n", err)
+		return 1
+	}
+	machine.LoadAfter = loadAvg()
+	rep := &StoresReport{Config: cfg, Machine: machine, Command: command, Start: start, Result: res}
+	fmt.Fprint(stdout, rep.Markdown())
+	if out != "" {
+		if err := rep.WriteFiles(out); err != nil {
+			fmt.Fprintf(stderr, "httpbench: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stderr, "httpbench: wrote %s\n", filepath.Join(out, "stores.{md,svg,json}"))
 	}
 	if errs := rep.Failures(); len(errs) > 0 {
 		fmt.Fprintf(stderr, "httpbench: %v\n", errors.Join(errs...))
