@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
