@@ -230,15 +230,7 @@ func (c *cli) openPurge(ctx context.Context) (*purgeCLI, error) {
 		if !ok {
 			return fail(usageError("integrity sealing is configured, and the store %s keeps no seals", storeName(c.cfg)))
 		}
-		cfg := c.cfg
-		if cfg.IntegrityChain == "" {
-			cfg.IntegrityChain = defaultChain()
-		}
-		cfg.IntegrityChain += ".cli"
-		sctx, cancel := context.WithTimeout(ctx, cfg.WriteTimeout)
-		p.seal, err = newSealer(sctx, cfg, ss, slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-		cancel()
-		if err != nil {
+		if p.seal, err = c.sealer(ctx, ss); err != nil {
 			return fail(err)
 		}
 		w = p.seal

@@ -148,3 +148,36 @@ func TestCleanupAndPurge(t *testing.T) {
 		}
 	}
 }
+
+// purge --all with the signing key cuts the sealed chain under a signed
+// pruning record, as serve's purge does, and the trail still verifies.
+func TestPurgeSealedCLI(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if r := runBin(t, nil, "keys", "generate", "--dir", dir, "--name", "k"); r.code != 0 {
+		t.Fatalf("keys generate: %+v", r)
+	}
+	db, pub, key := filepath.Join(dir, "p.db"), filepath.Join(dir, "k.pub"), filepath.Join(dir, "k.key")
+	s := startServe(t, "--db", db, "--integrity-signing-key", key, "--integrity-checkpoint-interval", "100ms")
+	postEvents(t, s, s.key, 20)
+	time.Sleep(400 * time.Millisecond) // a checkpoint covers them
+	postEvents(t, s, s.key, 1)         // and the chain goes on past it
+	time.Sleep(400 * time.Millisecond)
+	s.stop(t)
+
+	r := runBin(t, nil, "purge", "--all", "--confirm", "--db", db, "--integrity-signing-key", key)
+	if r.code != 0 || !strings.Contains(r.stdout, "cut from 1 chains under signed pruning records") {
+		t.Fatalf("purge --all: %+v", r)
+	}
+	code, rep := verifyReport(t, "--db", db, "--public-key", pub)
+	if code != 0 || !rep.OK() || len(rep.Chains) == 0 {
+		t.Fatalf("verify after the CLI purge: exit %d, %+v", code, rep)
+	}
+	pruned := false
+	for _, c := range rep.Chains {
+		pruned = pruned || c.PrunedTo > 0
+	}
+	if !pruned {
+		t.Fatalf("no chain was pruned: %+v", rep.Chains)
+	}
+}

@@ -201,15 +201,7 @@ func (c *cli) open() (*accessCLI, error) {
 	var w activitylog.Writer = store
 	var seal *sealer
 	if c.cfg.Sealing() {
-		cfg := c.cfg
-		if cfg.IntegrityChain == "" {
-			cfg.IntegrityChain = defaultChain()
-		}
-		cfg.IntegrityChain += ".cli"
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.WriteTimeout)
-		seal, err = newSealer(ctx, cfg, store, slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-		cancel()
-		if err != nil {
+		if seal, err = c.sealer(context.Background(), store); err != nil {
 			return nil, errors.Join(err, store.Close())
 		}
 		w = seal
@@ -220,6 +212,20 @@ func (c *cli) open() (*accessCLI, error) {
 		return nil, errors.Join(err, closeSealed(context.Background(), rec, seal, store))
 	}
 	return &accessCLI{store: store, rec: rec, seal: seal, svc: svc}, nil
+}
+
+// sealer seals what a command records into store, in a chain of its own
+// beside serve's (CHAIN.cli), so that a serve running at the same time
+// never shares a chain with it.
+func (c *cli) sealer(ctx context.Context, store sealStore) (*sealer, error) {
+	cfg := c.cfg
+	if cfg.IntegrityChain == "" {
+		cfg.IntegrityChain = defaultChain()
+	}
+	cfg.IntegrityChain += ".cli"
+	ctx, cancel := context.WithTimeout(ctx, cfg.WriteTimeout)
+	defer cancel()
+	return newSealer(ctx, cfg, store, slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 }
 
 func (a *accessCLI) close(err *error) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -631,7 +632,10 @@ func (s *sealer) apiOptions(cfg config.Config, log *slog.Logger) *integrityhttp.
 // a prefix.
 func (s *sealer) purge(ctx context.Context, r activitylog.PurgeRequest) (activitylog.PurgeResult, error) {
 	res, err := s.store.Purge(ctx, r)
-	if err != nil || s.opts.SigningKey == nil || len(r.Kinds) > 0 || !r.AllTenants {
+	// A chain interleaves every kind and tenant: it is cut only by a
+	// purge of all of them (Kinds empty, or naming every kind, as the
+	// retention runs and the CLI's purge --all do).
+	if err != nil || s.opts.SigningKey == nil || !everyKind(r.Kinds) || !r.AllTenants {
 		return res, err
 	}
 	actor := "api"
@@ -657,4 +661,15 @@ func (s *sealer) purge(ctx context.Context, r activitylog.PurgeRequest) (activit
 		return res, fmt.Errorf("prune the sealed chains: %w", err)
 	}
 	return res, nil
+}
+
+// everyKind reports whether kinds selects every kind: none named, or
+// each of activitylog.Kinds.
+func everyKind(kinds []activitylog.Kind) bool {
+	for _, k := range activitylog.Kinds {
+		if len(kinds) > 0 && !slices.Contains(kinds, k) {
+			return false
+		}
+	}
+	return true
 }
