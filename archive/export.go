@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/activitylog/activitylog"
 	"github.com/activitylog/activitylog/integrity"
@@ -70,19 +71,28 @@ func (ar *Archiver) exportSealed(ctx context.Context, bw *integrity.BundleWriter
 		if n == 0 {
 			continue
 		}
+		// A pruned chain's file begins at its last cut: the pruning
+		// record stands for the events before it (its tree for their
+		// part of the Merkle tree), and the checkpoint at the cut is
+		// the first one carried.
+		var cut *integrity.PruneRecord
 		if ps, ok := ar.src.(integrity.PruneSource); ok {
 			prunes, err := ps.Prunes(ctx, ch.ID)
 			if err != nil {
 				return events, sealed, fmt.Errorf("read pruning records of chain %s: %w", ch.ID, err)
 			}
-			if len(prunes) > 0 {
-				return events, sealed, fmt.Errorf("chain %s was pruned up to seq %d: %w; the inclusion proofs of its events need every event hash from seq 1",
-					ch.ID, prunes[len(prunes)-1].UpToSeq, integrity.ErrPrunedChain)
+			for i := range prunes {
+				if cut == nil || prunes[i].UpToSeq > cut.UpToSeq {
+					cut = &prunes[i]
+				}
 			}
 		}
 		cps, err := ar.src.Checkpoints(ctx, ch.ID)
 		if err != nil {
 			return events, sealed, fmt.Errorf("read checkpoints of chain %s: %w", ch.ID, err)
+		}
+		if cut != nil {
+			cps = slices.DeleteFunc(cps, func(cp integrity.Checkpoint) bool { return cp.ToSeq < cut.UpToSeq })
 		}
 		anchor := -1
 		for i, cp := range cps {
@@ -96,9 +106,13 @@ func (ar *Archiver) exportSealed(ctx context.Context, bw *integrity.BundleWriter
 		}
 		cps = cps[:anchor+1]
 		size := cps[anchor].ToSeq
-		tree, err := integrity.NewProofTree(size, func(from, to uint64) ([]integrity.Hash, error) {
-			return ar.src.Hashes(ctx, ch.ID, from, to)
-		})
+		hashes := func(from, to uint64) ([]integrity.Hash, error) { return ar.src.Hashes(ctx, ch.ID, from, to) }
+		var tree *integrity.ProofTree
+		if cut != nil {
+			tree, err = integrity.NewProofTreeAfter(cut, size, hashes)
+		} else {
+			tree, err = integrity.NewProofTree(size, hashes)
+		}
 		if err != nil {
 			return events, sealed, fmt.Errorf("chain %s: cannot make proofs (run activitylog verify to see what is wrong): %w", ch.ID, err)
 		}
@@ -107,6 +121,11 @@ func (ar *Archiver) exportSealed(ctx context.Context, bw *integrity.BundleWriter
 		}
 		for _, cp := range cps {
 			if err := bw.Checkpoint(cp); err != nil {
+				return events, sealed, err
+			}
+		}
+		if cut != nil {
+			if err := bw.Prune(*cut); err != nil {
 				return events, sealed, err
 			}
 		}

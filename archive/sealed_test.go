@@ -181,39 +181,77 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// A chain that was pruned cannot be archived with proofs (they need its
-// event hashes from seq 1): the archive refuses it by name, and stores
-// nothing.
+// A chain that was pruned is archived from its last cut, day after
+// day as daily retention runs do: each file carries the pruning record
+// and the checkpoint at the cut, its events' proofs are made from the
+// hashes after the cut, and it verifies offline on its own; restored,
+// the files give back every archived event.
 func TestArchiveSealedPruned(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t).(*sqlite.Store)
-	_, priv, _ := integrity.GenerateKey()
+	pub, priv, _ := integrity.GenerateKey()
 	// Checkpoints made at their events' times, as in production.
 	var clock time.Time
 	w, err := integrity.NewWriter(s, &integrity.WriterOptions{SigningKey: priv, Now: func() time.Time { return clock }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	selected, _ := fixture(3)
+	selected, _ := fixture(3) // 6 events a day, days 0 to 2: seqs 1-6, 7-12, 13-18
 	for _, part := range [][]activitylog.Event{selected[:6], selected[6:12], selected[12:]} {
 		clock = part[len(part)-1].Time.Add(time.Second)
 		if err := w.Write(ctx, part); err != nil {
 			t.Fatal(err)
 		}
 	}
-	res, err := s.Prune(ctx, sqlite.PruneOptions{Before: day0.AddDate(0, 0, 1), SigningKey: priv, Policy: "retention 1d", Actor: "test"})
-	if err != nil || res.Deleted == 0 {
-		t.Fatalf("Prune = %+v, %v", res, err)
-	}
 	root := t.TempDir()
-	ar, err := archive.New(archive.Dir{Root: root}, s, nil)
+	ar, err := archive.New(archive.Dir{Root: root}, s, &archive.Options{PublicKeys: []ed25519.PublicKey{pub}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ar.Archive(ctx, request()); !errors.Is(err, integrity.ErrPrunedChain) || !strings.Contains(err.Error(), w.Chain().ID) {
-		t.Fatalf("Archive = %v, want ErrPrunedChain naming the chain", err)
+	kinds := []activitylog.Kind{activitylog.KindCRUD, activitylog.KindAuth}
+	for day := 1; day <= 2; day++ {
+		// Retention deletes the day before, then archives this one.
+		res, err := s.Prune(ctx, sqlite.PruneOptions{Before: day0.AddDate(0, 0, day), SigningKey: priv, Policy: "retention 1d", Actor: "test"})
+		if err != nil || res.Deleted != 6 {
+			t.Fatalf("day %d: Prune = %+v, %v", day, res, err)
+		}
+		got, err := ar.Archive(ctx, activitylog.PurgeRequest{Before: day0.AddDate(0, 0, day+1), Kinds: kinds, AllTenants: true})
+		if err != nil || got.Events != 6 || len(got.Files) != 2 {
+			t.Fatalf("day %d: Archive of a pruned chain = %+v, %v", day, got, err)
+		}
+		for _, f := range got.Files {
+			b, err := integrity.OpenBundle(filepath.Join(root, f.Name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := b.Verify(ctx, &integrity.VerifierOptions{PublicKeys: []ed25519.PublicKey{pub}})
+			if err != nil || !rep.OK() || rep.Verified != 3 || rep.Chains[0].PrunedTo != uint64(6*day) {
+				t.Fatalf("day %d: %s verifies as %+v, %v", day, f.Name, rep, err)
+			}
+			cps, _ := b.Checkpoints(ctx, w.Chain().ID)
+			if len(cps) == 0 || cps[0].ToSeq != uint64(6*day) {
+				t.Fatalf("day %d: %s carries checkpoints %+v, want them from the cut at %d", day, f.Name, cps, 6*day)
+			}
+		}
 	}
-	if names, _ := (archive.Dir{Root: root}).List(ctx, ""); len(names) != 0 {
-		t.Fatalf("files stored: %q", names)
+	fresh := openStore(t)
+	names, err := (archive.Dir{Root: root}).List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
 	}
+	restored := 0
+	for _, name := range names {
+		if strings.HasSuffix(name, archive.SumSuffix) {
+			continue
+		}
+		r, err := archive.RestoreFile(ctx, filepath.Join(root, name), fresh, nil)
+		if err != nil {
+			t.Fatalf("restore %s: %v", name, err)
+		}
+		restored += r.Events
+	}
+	if restored != 12 {
+		t.Fatalf("restored %d events, want 12", restored)
+	}
+	sameEvents(t, fresh, selected[6:])
 }

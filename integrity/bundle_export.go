@@ -64,9 +64,9 @@ type ExportStats struct {
 // ExportOptions.Chains that src does not hold.
 var ErrNoSuchChain = fmt.Errorf("no such chain")
 
-// ErrPrunedChain is wrapped by WriteBundle's error for a filtered
-// bundle of a chain that was pruned: its proofs would need every event
-// hash from seq 1.
+// ErrPrunedChain is wrapped by the error of a proof that would need
+// the hash of an event before a pruning cut (ProofTree), such as a
+// stored event at or below its chain's cut, which retention deleted.
 var ErrPrunedChain = fmt.Errorf("the chain was pruned")
 
 // WriteBundle writes the offline bundle of src's events that o selects
@@ -155,6 +155,28 @@ func WriteBundle(ctx context.Context, src BundleSource, w io.Writer, o *ExportOp
 		if err != nil {
 			return st, err
 		}
+		var prunes []PruneRecord
+		if ps, ok := src.(PruneSource); ok {
+			if prunes, err = ps.Prunes(ctx, ch.ID); err != nil {
+				return st, err
+			}
+		}
+		// A bundle of selected events of a pruned chain begins at its
+		// last cut: the pruning record stands for the events before it
+		// (its tree for their part of the Merkle tree), the checkpoint at
+		// the cut is the first one written, and the proofs are made
+		// from the hashes after the cut.
+		var cut *PruneRecord
+		if !whole && len(prunes) > 0 {
+			cut = &prunes[len(prunes)-1]
+			for i := range prunes {
+				if prunes[i].UpToSeq > cut.UpToSeq {
+					cut = &prunes[i]
+				}
+			}
+			prunes = []PruneRecord{*cut}
+			cps = slices.DeleteFunc(cps, func(cp Checkpoint) bool { return cp.ToSeq < cut.UpToSeq })
+		}
 		for _, cp := range cps {
 			if !known[cp.KeyID] && !slices.Contains(st.UnknownKeys, cp.KeyID) {
 				st.UnknownKeys = append(st.UnknownKeys, cp.KeyID)
@@ -164,28 +186,23 @@ func WriteBundle(ctx context.Context, src BundleSource, w io.Writer, o *ExportOp
 				return st, err
 			}
 		}
-		var prunes []PruneRecord
-		if ps, ok := src.(PruneSource); ok {
-			if prunes, err = ps.Prunes(ctx, ch.ID); err != nil {
-				return st, err
-			}
-		}
 		for _, p := range prunes {
 			st.Prunes++
 			if err := bw.Prune(p); err != nil {
 				return st, err
 			}
 		}
-		if !whole && len(prunes) > 0 {
-			return st, fmt.Errorf("chain %s was pruned up to seq %d: %w; proofs need every event hash from seq 1, so export it whole (only the chain filter)",
-				ch.ID, prunes[len(prunes)-1].UpToSeq, ErrPrunedChain)
-		}
 		var tree *ProofTree
 		var size uint64
 		if !whole && len(cps) > 0 {
 			size = cps[len(cps)-1].ToSeq
 			hashes := func(from, to uint64) ([]Hash, error) { return src.Hashes(ctx, ch.ID, from, to) }
-			if tree, err = NewProofTree(size, hashes); err != nil {
+			if cut != nil {
+				tree, err = NewProofTreeAfter(cut, size, hashes)
+			} else {
+				tree, err = NewProofTree(size, hashes)
+			}
+			if err != nil {
 				return st, fmt.Errorf("chain %s: cannot make proofs (run verify to see what is wrong): %w", ch.ID, err)
 			}
 			for i := 1; i < len(cps); i++ {
@@ -207,7 +224,10 @@ func WriteBundle(ctx context.Context, src BundleSource, w io.Writer, o *ExportOp
 			if !whole && !selected(&e) {
 				return nil
 			}
-			if !whole && e.Seal != nil && (tree == nil || e.Seal.Seq > size) {
+			// No checkpoint covers it yet, or it is an event at or below
+			// the cut that a pruning run has yet to delete (one stopped
+			// half way): no proof can be made, and the bundle counts it.
+			if !whole && e.Seal != nil && (tree == nil || e.Seal.Seq > size || cut != nil && e.Seal.Seq <= cut.UpToSeq) {
 				st.Uncovered++
 				return nil
 			}

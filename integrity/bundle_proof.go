@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"math/bits"
+	"slices"
 
 	"github.com/activitylog/activitylog"
 	"github.com/transparency-dev/merkle/proof"
@@ -15,15 +17,68 @@ import (
 // made in O(log n) each: what an export with proofs needs, where
 // InclusionProof would rehash the whole tree for every event. It holds
 // about 64 bytes per event.
+//
+// A tree made by NewProofTreeAfter holds only what a pruning record
+// leaves: the nodes at or after its cut, and the record's compact range
+// for what came before. It proves every seq after the cut in every tree
+// of at least the cut's size; a proof that needs a node below the cut
+// fails with ErrPrunedChain.
 type ProofTree struct {
-	levels [][]Hash // levels[0] are the leaf hashes; levels[k][i] the root of leaves i<<k .. (i+1)<<k - 1
+	// levels[k][i-off[k]] is the root of leaves i<<k .. (i+1)<<k - 1.
+	levels [][]Hash
+	off    []uint64
+	size   uint64
 }
 
 // NewProofTree reads the event hashes 1..size through hashes, in ranges
 // of at most 65536, and builds the tree.
 func NewProofTree(size uint64, hashes HashesFunc) (*ProofTree, error) {
-	t := &ProofTree{levels: [][]Hash{make([]Hash, 0, size)}}
-	for from := uint64(1); from <= size; {
+	return buildProofTree(tree{}, size, hashes)
+}
+
+// NewProofTreeAfter builds the tree of a chain pruned up to p.UpToSeq
+// (size >= p.UpToSeq): it reads the event hashes p.UpToSeq+1..size
+// through hashes and takes the part before from the record, its Tree
+// with LeafHash(p.CutHash) appended. It trusts the record: a verifier
+// checks the record's signature and that this part has the TreeRoot of
+// the checkpoint at the cut.
+func NewProofTreeAfter(p *PruneRecord, size uint64, hashes HashesFunc) (*ProofTree, error) {
+	if p.UpToSeq < 1 || p.UpToSeq > size {
+		return nil, fmt.Errorf("build proof tree: a cut at seq %d in a tree of %d", p.UpToSeq, size)
+	}
+	front, err := p.frontier()
+	if err != nil {
+		return nil, fmt.Errorf("build proof tree: prune record up to seq %d: %w", p.UpToSeq, err)
+	}
+	return buildProofTree(front, size, hashes)
+}
+
+// buildProofTree builds the tree of size leaves whose first front.size()
+// leaves are known only by front's compact range (none when front is
+// the zero tree), and reads the event hashes of the others.
+func buildProofTree(front tree, size uint64, hashes HashesFunc) (*ProofTree, error) {
+	var cut uint64
+	var fr []Hash // front's subtree roots, the largest (leftmost) first
+	if front.c != nil {
+		cut, fr = front.size(), front.state()
+	}
+	t := &ProofTree{size: size}
+	// Level k starts at the last node that lies wholly within the first
+	// cut leaves, when that node is one of front's (bit k of cut is
+	// set), else at the first node that does not.
+	frontAt := func(k int) (Hash, bool) {
+		if cut>>k&1 == 0 {
+			return Hash{}, false
+		}
+		// front holds one root per bit set in cut, highest bit first.
+		return fr[bits.OnesCount64(cut>>(k+1))], true
+	}
+	lv := make([]Hash, 0, size-cut+1)
+	off := cut
+	if h, ok := frontAt(0); ok {
+		lv, off = append(lv, h), cut-1
+	}
+	for from := cut + 1; from <= size; {
 		to := min(size, from+readChunk-1)
 		hs, err := hashes(from, to)
 		if err != nil {
@@ -33,31 +88,43 @@ func NewProofTree(size uint64, hashes HashesFunc) (*ProofTree, error) {
 			return nil, fmt.Errorf("build proof tree: read hashes of seqs %d to %d: got %d", from, to, len(hs))
 		}
 		for _, h := range hs {
-			t.levels[0] = append(t.levels[0], LeafHash(h))
+			lv = append(lv, LeafHash(h))
 		}
 		from = to + 1
 	}
-	for lv := t.levels[0]; len(lv) > 1; {
-		up := make([]Hash, len(lv)/2)
-		for i := range up {
-			up[i] = Hash(nodeHash(lv[2*i][:], lv[2*i+1][:]))
+	t.levels, t.off = append(t.levels, lv), append(t.off, off)
+	for k := 1; size>>k > 0; k++ {
+		below, belowOff := t.levels[k-1], t.off[k-1]
+		first := cut >> k // the first node not wholly within the cut
+		up := make([]Hash, 0, size>>k-first+1)
+		off := first
+		if h, ok := frontAt(k); ok {
+			up, off = append(up, h), first-1
 		}
-		t.levels = append(t.levels, up)
-		lv = up
+		for i := first; i < size>>k; i++ {
+			// Its children are 2i and 2i+1, neither wholly within the cut
+			// but perhaps the left one, which is then front's.
+			l, r := 2*i-belowOff, 2*i+1-belowOff
+			up = append(up, Hash(nodeHash(below[l][:], below[r][:])))
+		}
+		t.levels, t.off = append(t.levels, up), append(t.off, off)
 	}
 	return t, nil
 }
 
 // Size returns the number of leaves.
-func (t *ProofTree) Size() uint64 { return uint64(len(t.levels[0])) }
+func (t *ProofTree) Size() uint64 { return t.size }
 
 func (t *ProofTree) rehash(nodes proof.Nodes) ([]Hash, error) {
 	hs := make([][]byte, len(nodes.IDs))
 	for i, id := range nodes.IDs {
-		if int(id.Level) >= len(t.levels) || id.Index >= uint64(len(t.levels[id.Level])) {
+		if int(id.Level) >= len(t.levels) || id.Index >= t.off[id.Level]+uint64(len(t.levels[id.Level])) {
 			return nil, fmt.Errorf("build proof: node %d/%d is beyond the tree of %d", id.Level, id.Index, t.Size())
 		}
-		h := t.levels[id.Level][id.Index]
+		if id.Index < t.off[id.Level] {
+			return nil, fmt.Errorf("build proof: node %d/%d lies before the pruning cut: %w", id.Level, id.Index, ErrPrunedChain)
+		}
+		h := t.levels[id.Level][id.Index-t.off[id.Level]]
 		hs[i] = h[:]
 	}
 	out, err := nodes.Rehash(hs, nodeHash)
@@ -91,6 +158,60 @@ func (t *ProofTree) Consistency(size1, size2 uint64) ([]Hash, error) {
 		return nil, fmt.Errorf("consistency proof: %w", err)
 	}
 	return t.rehash(nodes)
+}
+
+// pruneAnchor returns the chain's pruning record with the highest cut
+// among those signed by a trusted key, nil for none, and reports the
+// others that are not (bad_signature). A bundle of selected events of
+// a pruned chain begins at its cut: the record's tree stands for the
+// pruned events, and the checkpoint at the cut is the first one that
+// the consistency proofs link (verifyProofs checks that the record
+// names it and makes its tree root).
+func (b *Bundle) pruneAnchor(chain string, pubs map[string]ed25519.PublicKey, add func(Finding)) *PruneRecord {
+	var best *PruneRecord
+	recs := b.prunes[chain]
+	for i := range recs {
+		p := &recs[i]
+		f := Finding{Reason: ReasonBadSignature, Chain: chain, Seq: 1, EndSeq: p.UpToSeq}
+		if p.UpToSeq <= 1 {
+			f.EndSeq = 0
+		}
+		where := fmt.Sprintf("prune record up to seq %d", p.UpToSeq)
+		if p.Chain != chain {
+			f.Reason, f.Detail = ReasonCheckpointMismatch, fmt.Sprintf("%s is carried with chain %s but names chain %s", where, chain, truncate(p.Chain, 130))
+			add(f)
+			continue
+		}
+		pub := pubs[p.KeyID]
+		if pub == nil {
+			f.Detail = fmt.Sprintf("%s: signed by key %s, which is not trusted", where, p.KeyID)
+			add(f)
+			continue
+		}
+		if err := p.Verify(pub); err != nil {
+			f.Detail = fmt.Sprintf("%s: %v", where, err)
+			add(f)
+			continue
+		}
+		if best == nil || p.UpToSeq > best.UpToSeq {
+			best = p
+		}
+	}
+	if best != nil && !slices.ContainsFunc(b.cps[chain], func(cp Checkpoint) bool { return cp.ToSeq == best.UpToSeq && cp.Hash() == best.Checkpoint }) {
+		add(Finding{Reason: ReasonCheckpointMismatch, Chain: chain, Seq: best.UpToSeq,
+			Detail: fmt.Sprintf("the prune record up to seq %d names checkpoint %s, which the bundle does not hold", best.UpToSeq, best.Checkpoint)})
+	}
+	return best
+}
+
+// frontRoot returns the root of the tree the record states over
+// 1..UpToSeq; false when its tree is not the right size.
+func (p *PruneRecord) frontRoot() (Hash, bool) {
+	t, err := p.frontier()
+	if err != nil {
+		return Hash{}, false
+	}
+	return t.root(), true
 }
 
 // verifyProofs checks a bundle of selected events: each event's hash
@@ -134,6 +255,10 @@ func (b *Bundle) verifyProofs(ctx context.Context, o *VerifierOptions) (*Report,
 		cps := b.cps[info.ID]
 		cr.Checkpoints = len(cps)
 		rep.Checkpoints += len(cps)
+		cut := b.pruneAnchor(info.ID, pubs, add)
+		if cut != nil {
+			cr.PrunedTo = cut.UpToSeq
+		}
 		for j := range cps {
 			cp := &cps[j]
 			fnd := Finding{Chain: info.ID, Seq: cp.FromSeq, EndSeq: cp.ToSeq}
@@ -156,6 +281,27 @@ func (b *Bundle) verifyProofs(ctx context.Context, o *VerifierOptions) (*Report,
 				fnd.Reason, fnd.Detail = ReasonBadSignature, err.Error()
 				add(fnd)
 				last = nil
+				continue
+			}
+			if cut != nil && cp.ToSeq == cut.UpToSeq && cp.Hash() == cut.Checkpoint {
+				// The checkpoint at the pruning cut: the record vouches
+				// for the tree it signs (pruneAnchor checked its root),
+				// so it needs no link to the pruned checkpoints before
+				// it, and those prove nothing any more.
+				if root, ok := cut.frontRoot(); !ok || root != cp.TreeRoot {
+					fnd.Reason, fnd.Detail = ReasonCheckpointMismatch, fmt.Sprintf("the prune record up to seq %d: its cut hash and tree do not make this checkpoint's tree root", cut.UpToSeq)
+					add(fnd)
+					last = nil
+					continue
+				}
+				for _, k := range lastValid {
+					if st.valid[k.ToSeq] == k {
+						delete(st.valid, k.ToSeq)
+						cr.CheckpointsPruned++
+					}
+				}
+				last, lastValid = cp, []*Checkpoint{cp}
+				st.valid[cp.ToSeq] = cp
 				continue
 			}
 			ok := true

@@ -283,3 +283,144 @@ func FuzzReadBundle(f *testing.F) {
 		}
 	})
 }
+
+// A proof tree after a pruning cut makes, from the record and the
+// hashes after the cut alone, the same proofs as the whole tree for
+// every seq after the cut and every tree size from the cut on, and it
+// reads no hash at or before the cut. A proof that would need a pruned
+// node fails with ErrPrunedChain, never with a wrong path.
+func TestProofTreeAfterCut(t *testing.T) {
+	t.Parallel()
+	const n = 70
+	var hs []Hash
+	for i := range n {
+		hs = append(hs, Hash{byte(i), 2})
+	}
+	read := func(from, to uint64) ([]Hash, error) { return hs[from-1 : to], nil }
+	full, err := NewProofTree(n, read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cut := uint64(1); cut <= n; cut++ {
+		front := newTree()
+		for _, h := range hs[:cut-1] {
+			front.appendLeaf(LeafHash(h))
+		}
+		rec := &PruneRecord{UpToSeq: cut, CutHash: hs[cut-1], Tree: front.state()}
+		after := func(from, to uint64) ([]Hash, error) {
+			if from <= cut {
+				t.Fatalf("cut %d: read seq %d, at or before the cut", cut, from)
+			}
+			return read(from, to)
+		}
+		for size := cut; size <= n; size++ {
+			tree, err := NewProofTreeAfter(rec, size, after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tree.Size() != size {
+				t.Fatalf("cut %d: Size() = %d, want %d", cut, tree.Size(), size)
+			}
+			for seq := uint64(1); seq <= size; seq++ {
+				got, err := tree.Inclusion(seq, size)
+				want, _ := full.Inclusion(seq, size)
+				switch {
+				case seq > cut && err != nil:
+					t.Fatalf("cut %d: inclusion %d in %d: %v", cut, seq, size, err)
+				case err != nil && !errors.Is(err, ErrPrunedChain):
+					t.Fatalf("cut %d: inclusion %d in %d: %v, want ErrPrunedChain", cut, seq, size, err)
+				case err == nil && !slices.Equal(got, want):
+					t.Fatalf("cut %d: inclusion %d in %d differs from the whole tree's", cut, seq, size)
+				}
+			}
+			for s1 := uint64(1); s1 < size; s1++ {
+				got, err := tree.Consistency(s1, size)
+				want, _ := full.Consistency(s1, size)
+				switch {
+				case s1 >= cut && err != nil:
+					t.Fatalf("cut %d: consistency %d..%d: %v", cut, s1, size, err)
+				case err != nil && !errors.Is(err, ErrPrunedChain):
+					t.Fatalf("cut %d: consistency %d..%d: %v, want ErrPrunedChain", cut, s1, size, err)
+				case err == nil && !slices.Equal(got, want):
+					t.Fatalf("cut %d: consistency %d..%d differs from the whole tree's", cut, s1, size)
+				}
+			}
+		}
+	}
+	if _, err := NewProofTreeAfter(&PruneRecord{UpToSeq: 5, Tree: make([]Hash, 2)}, 4, read); err == nil {
+		t.Error("a cut past the tree's size was accepted")
+	}
+	if _, err := NewProofTreeAfter(&PruneRecord{UpToSeq: 5, Tree: make([]Hash, 3)}, 9, read); err == nil {
+		t.Error("a record whose tree is not the compact range of its cut was accepted")
+	}
+}
+
+// prunedBundleSource is a pruneSource that gives hashes too, and fails
+// a read of a pruned one: a bundle of a pruned chain must not need it.
+type prunedBundleSource struct {
+	*pruneSource
+	tr *trail
+}
+
+func (s prunedBundleSource) Hashes(ctx context.Context, chain string, from, to uint64) ([]Hash, error) {
+	return s.tr.hashes(from, to)
+}
+
+// A bundle of selected events of a chain pruned half way (the record at
+// 40, events 1..30 deleted, 31..40 not yet) begins at the cut: the
+// record and the checkpoints from the cut on, proofs for the events
+// after it, and the events at or below it counted as uncovered. It
+// verifies with the record; without it, its first checkpoint links to
+// nothing.
+func TestBundleOfPrunedChain(t *testing.T) {
+	t.Parallel()
+	tr := buildTrail(t, 100, 20, 3, false)
+	for i := range tr.src.entries[tr.chain] {
+		tr.src.entries[tr.chain][i].Kind = activitylog.KindCRUD
+	}
+	p := tr.pruneRecord(t, 40, nil)
+	tr.deleteRange(1, 30)
+	src := prunedBundleSource{&pruneSource{memSource: tr.src, prunes: map[string][]PruneRecord{tr.chain: {p}}}, tr}
+	var buf bytes.Buffer
+	st, err := WriteBundle(context.Background(), src, &buf, &ExportOptions{Kinds: []activitylog.Kind{activitylog.KindCRUD}, PublicKeys: []ed25519.PublicKey{tr.pub}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Proofs != 60 || st.Uncovered != 13 || st.Prunes != 1 || st.Checkpoints != 4 || st.Consistency != 3 {
+		t.Fatalf("stats %+v: want 60 proofs (41..100), 13 uncovered (31..40 and the 3 after the last checkpoint), 1 prune record, 4 checkpoints and 3 consistency proofs", st)
+	}
+	verify := func(b []byte) *Report {
+		t.Helper()
+		bd, err := ReadBundle(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := bd.Verify(context.Background(), &VerifierOptions{PublicKeys: []ed25519.PublicKey{tr.pub}, MaxFindings: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	if rep := verify(buf.Bytes()); !rep.OK() || rep.Verified != 60 || rep.Chains[0].PrunedTo != 40 {
+		t.Fatalf("the bundle verifies as %+v", rep)
+	}
+	// Without its pruning record (and the end record's count of it).
+	zr, err := gzip.NewReader(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := io.ReadAll(zr)
+	var kept []string
+	for _, l := range strings.SplitAfter(string(plain), "\n") {
+		if !strings.HasPrefix(l, `{"type":"prune"`) {
+			kept = append(kept, strings.Replace(l, `"prunes":1`, `"prunes":0`, 1))
+		}
+	}
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	zw.Write([]byte(strings.Join(kept, "")))
+	zw.Close()
+	if rep := verify(out.Bytes()); rep.OK() || rep.Counts[ReasonCheckpointMismatch] == 0 || rep.Chains[0].PrunedTo != 0 {
+		t.Fatalf("without the record: ok %v, counts %v, pruned to %d", rep.OK(), rep.Counts, rep.Chains[0].PrunedTo)
+	}
+}

@@ -76,8 +76,6 @@ func (s *Service) bundle(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, integrity.ErrNoSuchChain):
 			err = activitylog.Invalid("chain", clip(r.URL.Query().Get("chain")), err.Error())
-		case errors.Is(err, integrity.ErrPrunedChain):
-			err = &conflict{code: "pruned", msg: err.Error()}
 		}
 		s.fail(w, r, err)
 	case err != nil:

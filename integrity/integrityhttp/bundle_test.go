@@ -2,14 +2,15 @@ package integrityhttp_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"io"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/activitylog/activitylog"
 	"github.com/activitylog/activitylog/integrity"
@@ -139,19 +140,60 @@ func TestBundleDownload(t *testing.T) {
 	}
 }
 
-// A filtered bundle of a pruned chain cannot carry proofs: 409, before
-// anything is sent. The whole chain still downloads and verifies.
+// A filtered bundle of a pruned chain begins at the cut: the pruning
+// record and the checkpoint at the cut anchor the proofs of the events
+// after it, and the bundle verifies offline. The whole chain still
+// downloads and verifies too.
 func TestBundlePrunedChain(t *testing.T) {
 	e := newEnv(t, nil)
-	if _, err := e.store.Prune(context.Background(), sqlite.PruneOptions{
-		Before: time.Now().Add(time.Second), SigningKey: e.priv, HMACKeys: []*integrity.HMACKey{e.mac},
+	// Events 1..10 of chain A (its first batch and checkpoint) go: the
+	// cut is at the last checkpoint signed before the cutoff.
+	cps, err := e.store.Checkpoints(context.Background(), e.chainA)
+	if err != nil || len(cps) != 3 {
+		t.Fatal(cps, err)
+	}
+	if res, err := e.store.Prune(context.Background(), sqlite.PruneOptions{
+		Before: cps[0].Time.Add(cps[1].Time.Sub(cps[0].Time) / 2), SigningKey: e.priv, HMACKeys: []*integrity.HMACKey{e.mac},
 		Policy: "test", Actor: "test", Chains: []string{e.chainA},
-	}); err != nil {
-		t.Fatal(err)
+	}); err != nil || res.Deleted != 10 {
+		t.Fatal(res, err)
+	}
+	wantAuth := 0
+	for _, ev := range e.a[10:] {
+		if ev.Kind == activitylog.KindAuth {
+			wantAuth++
+		}
 	}
 	w := e.get(t, "/api/v1/integrity/bundle?chain="+e.chainA+"&kind=auth", "root")
-	if w.Code != 409 || !strings.Contains(decodeErr(t, w).Error.Message, "pruned") {
-		t.Errorf("filtered bundle of a pruned chain: %d %s, want 409", w.Code, w.Body)
+	if w.Code != 200 {
+		t.Fatalf("filtered bundle of a pruned chain: %d %s", w.Code, w.Body)
+	}
+	b, rep := readBundle(t, e, w)
+	if !rep.OK() || rep.Verified != wantAuth || rep.Chains[0].PrunedTo != 10 {
+		t.Errorf("filtered pruned chain: ok %v, verified %d of %d, pruned to %d: %+v", rep.OK(), rep.Verified, wantAuth, rep.Chains[0].PrunedTo, rep.Findings)
+	}
+	if cps, _ := b.Checkpoints(context.Background(), e.chainA); len(cps) != 3 || cps[0].ToSeq != 10 {
+		t.Errorf("checkpoints carried: %d, the first to %d, want 3 from the one at the cut (10)", len(cps), cps[0].ToSeq)
+	}
+	// The record is what lets the bundle begin at the cut: broken,
+	// re-signed over another cut hash, or signed by an untrusted key,
+	// the bundle does not verify.
+	_, other, _ := integrity.GenerateKey()
+	for _, c := range []struct {
+		name   string
+		edit   func(p *integrity.PruneRecord)
+		reason integrity.Reason
+	}{
+		{"unsigned edit", func(p *integrity.PruneRecord) { p.Policy = "forged" }, integrity.ReasonBadSignature},
+		{"another cut hash, re-signed", func(p *integrity.PruneRecord) { p.CutHash[0] ^= 1; p.Sign(e.priv) }, integrity.ReasonCheckpointMismatch},
+		{"an untrusted key", func(p *integrity.PruneRecord) { p.Sign(other) }, integrity.ReasonBadSignature},
+	} {
+		edited := editPrune(t, w.Body.Bytes(), c.edit)
+		rb := httptest.NewRecorder()
+		rb.Body = bytes.NewBuffer(edited)
+		if _, rep := readBundle(t, e, rb); rep.OK() || rep.Counts[c.reason] == 0 {
+			t.Errorf("%s: ok %v, counts %v, want %s", c.name, rep.OK(), rep.Counts, c.reason)
+		}
 	}
 	w = e.get(t, "/api/v1/integrity/bundle?chain="+e.chainA, "root")
 	if w.Code != 200 {
@@ -160,6 +202,48 @@ func TestBundlePrunedChain(t *testing.T) {
 	if _, rep := readBundle(t, e, w); !rep.OK() || rep.Chains[0].PrunedTo == 0 {
 		t.Errorf("whole pruned chain: ok %v, pruned to %d: %+v", rep.OK(), rep.Chains[0].PrunedTo, rep.Findings)
 	}
+}
+
+// editPrune returns the gzip bundle with edit applied to its pruning
+// record.
+func editPrune(t *testing.T, bundle []byte, edit func(p *integrity.PruneRecord)) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(bundle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(plain), "\n"), "\n")
+	found := false
+	for i, l := range lines {
+		if !strings.HasPrefix(l, `{"type":"prune"`) {
+			continue
+		}
+		var rec struct {
+			Type  string                `json:"type"`
+			Prune integrity.PruneRecord `json:"prune"`
+		}
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatal(err)
+		}
+		edit(&rec.Prune)
+		b, err := json.Marshal(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines[i], found = string(b), true
+	}
+	if !found {
+		t.Fatal("the bundle has no prune record")
+	}
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	zw.Write([]byte(strings.Join(lines, "\n") + "\n"))
+	zw.Close()
+	return out.Bytes()
 }
 
 // A download cut anywhere is refused by the bundle's reader: the gzip

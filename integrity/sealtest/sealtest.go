@@ -579,7 +579,8 @@ func bundle(t *testing.T, s Store, o *integrity.ExportOptions, pub ed25519.Publi
 // Prune cuts a chain at its last checkpoint older than the cutoff,
 // storing a signed record first; the pruned chain verifies with the gap
 // accepted, in the store and in a bundle, and a second Prune does
-// nothing more. The unsealed events older than the cutoff go too.
+// nothing more. The unsealed events older than the cutoff go too. A
+// bundle of selected events after the cut verifies too.
 func testPrune(t *testing.T, s Store) {
 	ctx := context.Background()
 	k := newKeys(t)
@@ -644,6 +645,13 @@ func testPrune(t *testing.T, s Store) {
 		k.pub, []*integrity.HMACKey{hk})
 	if st.Prunes != 1 || st.Events != 60 || !brep.OK() || brep.Verified != 60 {
 		t.Fatalf("bundle %+v: OK %v verified %d findings %v", st, brep.OK(), brep.Verified, brep.Findings)
+	}
+	// So does a bundle of selected events: it begins at the cut, with
+	// the record, and proves each event from the hashes after it.
+	st, brep = bundle(t, s, &integrity.ExportOptions{PublicKeys: []ed25519.PublicKey{k.pub}, Chains: []string{w.Chain().ID}, From: es[50].Time},
+		k.pub, []*integrity.HMACKey{hk})
+	if st.Prunes != 1 || st.Checkpoints != 7 || st.Proofs != 50 || st.Uncovered != 0 || !brep.OK() || brep.Verified != 50 || brep.Chains[0].PrunedTo != 40 {
+		t.Fatalf("bundle of selected events %+v: OK %v verified %d findings %v", st, brep.OK(), brep.Verified, brep.Findings)
 	}
 	// The chain goes on after the cut.
 	if err := w.Write(ctx, []activitylog.Event{storetest.NewEvent(100)}); err != nil {

@@ -250,8 +250,8 @@ function bundleCard(ctx, control) {
     h('p', null, 'Check it with the command line, with a public key you got from somewhere other than this server:'),
     h('pre', {class: 'body', id: 'int-bundle-verify'}, 'activitylog verify --bundle activitylog-bundle-<time>.ndjson.gz \\\n' +
       '  --public-key activitylog-signing.pub'),
-    h('p', {class: 'muted'}, 'The browser cannot show why a download failed. It fails for an unknown chain, for a chain whose old ' +
-      'events were pruned when only part of it is asked for, and while another bundle is being written (try again in a moment). ' +
+    h('p', {class: 'muted'}, 'The browser cannot show why a download failed. It fails for an unknown chain, ' +
+      'and while another bundle is being written (try again in a moment). ' +
       'Fetched with curl, the same address answers the reason (docs/integrity.md, "Downloading one from the server"). ' +
       'Or make the bundle on the server\'s host:'),
     h('pre', {class: 'body'}, 'activitylog export --with-proofs --db ./activitylog.db \\\n' +
