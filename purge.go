@@ -67,6 +67,21 @@ type PurgeResult struct {
 	PrunedChains int   `json:"pruned_chains"`
 }
 
+// Add adds o's counts to r's: the result of one purge over several
+// stores. A nil ByKind is made.
+func (r *PurgeResult) Add(o PurgeResult) {
+	r.Deleted += o.Deleted
+	r.KeptSealed += o.KeptSealed
+	r.Pruned += o.Pruned
+	r.PrunedChains += o.PrunedChains
+	if r.ByKind == nil && len(o.ByKind) > 0 {
+		r.ByKind = map[Kind]int64{}
+	}
+	for k, n := range o.ByKind {
+		r.ByKind[k] += n
+	}
+}
+
 // A Purger deletes events at once (PurgeRequest). sqlite.Store is one.
 type Purger interface {
 	Purge(ctx context.Context, r PurgeRequest) (PurgeResult, error)

@@ -914,6 +914,66 @@ func (r *Router) readers(f activitylog.Filter) (rts []*route, def bool, routedKi
 	}
 }
 
+// EachStore calls fn with the store of each route that holds events of
+// tenant (of every tenant, with all), once per database (two configs
+// may name the same one), in config id order, each route marked in
+// flight while fn runs: what retention needs, which deletes (and
+// archives) a tenant's old events in its own database as in the
+// default store. A route whose store is not open is an error naming
+// its config, wrapping activitylog.ErrUnavailable; every route is
+// tried, and the errors (fn's too) are joined.
+func (r *Router) EachStore(ctx context.Context, tenant string, all bool, fn func(c Config, s activitylog.Store) error) error {
+	r.mu.RLock()
+	var rts []*route
+	for t, tr := range r.tab.tenants {
+		if !all && t != tenant {
+			continue
+		}
+		for _, rt := range append([]*route{tr.all}, tr.byKind[:]...) {
+			if rt != nil && !slices.ContainsFunc(rts, func(o *route) bool { return sameDatabase(o.cfg, rt.cfg) }) {
+				rts = append(rts, rt)
+			}
+		}
+	}
+	for _, rt := range rts {
+		rt.inflight.Add(1)
+	}
+	r.mu.RUnlock()
+	slices.SortFunc(rts, func(a, b *route) int { return cmp.Compare(a.cfg.ID, b.cfg.ID) })
+	var errs []error
+	for _, rt := range rts {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+		} else if st := rt.store(); st == nil {
+			errs = append(errs, fmt.Errorf("the database of config %s (tenant %q) is not open: %w", rt.cfg.Name, rt.cfg.Tenant, activitylog.ErrUnavailable))
+		} else if err := fn(rt.cfg, st); err != nil {
+			errs = append(errs, fmt.Errorf("config %s (tenant %q): %w", rt.cfg.Name, rt.cfg.Tenant, err))
+		}
+		rt.inflight.Done()
+	}
+	return errors.Join(errs...)
+}
+
+// PurgeRoutes deletes what req selects from the routed stores of its
+// tenant scope (EachStore), as activitylog.Purger does in one store,
+// and adds up what each deleted. The default store is not touched: it
+// is the caller's to purge (it may be sealed, and purged by pruning),
+// and it also holds the copies of the events that fell back. A store
+// that cannot delete is an error naming its config.
+func (r *Router) PurgeRoutes(ctx context.Context, req activitylog.PurgeRequest) (activitylog.PurgeResult, error) {
+	total := activitylog.PurgeResult{ByKind: map[activitylog.Kind]int64{}}
+	err := r.EachStore(ctx, req.Tenant, req.AllTenants, func(c Config, s activitylog.Store) error {
+		p, ok := s.(activitylog.Purger)
+		if !ok {
+			return fmt.Errorf("its %s store cannot delete events", c.Engine)
+		}
+		res, err := p.Purge(ctx, req)
+		total.Add(res)
+		return err
+	})
+	return total, err
+}
+
 // sameDatabase reports whether a and b name the same database.
 func sameDatabase(a, b Config) bool {
 	pa, pb := cmp.Or(a.Port, a.Engine.DefaultPort()), cmp.Or(b.Port, b.Engine.DefaultPort())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -645,4 +646,55 @@ func TestNewRouterRefusesMissing(t *testing.T) {
 			t.Errorf("NewRouter without %s = %v, want a *FieldError naming it", name, err)
 		}
 	}
+}
+
+// Purge goes through to the SQLite store under flaky.
+func (f flaky) Purge(ctx context.Context, r activitylog.PurgeRequest) (activitylog.PurgeResult, error) {
+	return f.Store.(activitylog.Purger).Purge(ctx, r)
+}
+
+// PurgeRoutes deletes in the routed stores of the request's tenant
+// scope, each database once, and never in the default store; a route
+// whose store is not open is an error naming it, and the others are
+// purged all the same.
+func TestRouterPurgeRoutes(t *testing.T) {
+	ctx := context.Background()
+	e := newRouterEnv(t)
+	acme, _ := e.addConfig("acme", "acme", "all")
+	acmeReq, _ := e.addConfig("acme-req", "acme", "request")
+	// Another config of acme's whose database is acme's own.
+	_, same := e.addConfig("acme-auth", "acme", "auth")
+	same.Database = acme.path
+	if err := e.repo.Update(ctx, same); err != nil {
+		t.Fatal(err)
+	}
+	untenanted, _ := e.addConfig("untenanted", "", "all")
+	down, _ := e.addConfig("initech", "initech", "all")
+	down.openFail.Store(true)
+	r := e.router(nil)
+
+	acmeCRUD, acmeAuth, acmeReqs := events(5, "acme", activitylog.KindCRUD), events(3, "acme", activitylog.KindAuth), events(4, "acme", activitylog.KindRequest)
+	globex, none := events(6, "globex", activitylog.KindCRUD), events(3, "", activitylog.KindCRUD)
+	if err := r.Write(ctx, concat(acmeCRUD, acmeAuth, acmeReqs, globex, none)); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+
+	res, err := r.PurgeRoutes(ctx, activitylog.PurgeRequest{Before: before, Tenant: "acme", Kinds: []activitylog.Kind{activitylog.KindCRUD, activitylog.KindRequest}})
+	if err != nil || res.Deleted != 9 || res.ByKind[activitylog.KindCRUD] != 5 || res.ByKind[activitylog.KindRequest] != 4 {
+		t.Fatalf("PurgeRoutes(acme, crud and request) = %+v, %v; want 9 deleted", res, err)
+	}
+	holdsNone(t, acme.path, acmeCRUD)
+	holdsNone(t, acmeReq.path, acmeReqs)
+	holdsExactlyOnce(t, acme.path, acmeAuth)
+	holdsExactlyOnce(t, untenanted.path, none)
+	holdsExactlyOnce(t, e.ctlPath, globex) // the default store is the caller's
+
+	res, err = r.PurgeRoutes(ctx, activitylog.PurgeRequest{Before: before, AllTenants: true})
+	if res.Deleted != 6 || !errors.Is(err, activitylog.ErrUnavailable) || !strings.Contains(err.Error(), "initech") {
+		t.Fatalf("PurgeRoutes(every tenant) = %+v, %v; want 6 deleted and an error naming initech's config", res, err)
+	}
+	holdsNone(t, acme.path, acmeAuth)
+	holdsNone(t, untenanted.path, none)
+	holdsExactlyOnce(t, e.ctlPath, globex)
 }

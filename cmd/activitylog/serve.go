@@ -219,9 +219,10 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	}
 
 	// Retention: the policies API, and the daily run on one replica
-	// (serve_ops.go); with the router, it purges the default store.
+	// (serve_ops.go); with the router, in the tenants' databases too.
+	purge := purgeFunc(sealKeys, events, tenants)
 	locker := newLocker(events, pipe.jetStream(), cfg.NATSPrefix)
-	rs, err := setupRetention(cfg, control, events, retention.PurgeFunc(purgeFunc(sealKeys)), pubs, locker, rec, log)
+	rs, err := setupRetention(cfg, control, events, tenants, retention.PurgeFunc(purge), pubs, locker, rec, log)
 	if err != nil {
 		return errors.Join(err, closeSealed(context.Background(), rec, seal, store))
 	}
@@ -256,7 +257,7 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		Authenticate: svc.Authenticate,
 		Routes:       routes,
 		Annotators:   annotators,
-		Purge:        purgeFunc(sealKeys),
+		Purge:        purge,
 		IngestRate:   float64(cfg.IngestRate),
 		IngestBurst:  cfg.IngestBurst,
 	}), cfg.ConsoleReadOnly)
@@ -480,14 +481,37 @@ activitylog: See docs/authentication.md.
 `, db, key, url, db, db, db, access.KeyPrefix+access.KeyID(key))
 }
 
-// purgeFunc is the purge of POST /api/v1/events/purge: the sealer's,
-// which prunes the sealed chains too, when sealing is on; otherwise the
-// store's own (server.Options.Purge's default).
-func purgeFunc(seal *sealer) server.PurgeFunc {
-	if seal == nil {
+// purgeFunc is the purge of POST /api/v1/events/purge and of retention:
+// the sealer's, which prunes the sealed chains too, when sealing is on,
+// otherwise the event store's own; and with database configurations
+// (tenants not nil), each tenant database's too (Router.PurgeRoutes), so
+// that a tenant's old events go from its own database as from the
+// default one. nil when the event store cannot delete.
+func purgeFunc(seal *sealer, events activitylog.Store, tenants *tenantStores) server.PurgeFunc {
+	var def server.PurgeFunc
+	switch p, ok := events.(activitylog.Purger); {
+	case seal != nil:
+		def = seal.purge
+	case ok:
+		def = p.Purge
+	default:
 		return nil
 	}
-	return seal.purge
+	if tenants == nil {
+		return def
+	}
+	return func(ctx context.Context, r activitylog.PurgeRequest) (activitylog.PurgeResult, error) {
+		res, err := def(ctx, r)
+		if err != nil {
+			return res, err
+		}
+		routed, err := tenants.router.PurgeRoutes(ctx, r)
+		res.Add(routed)
+		if err != nil {
+			return res, fmt.Errorf("purge the tenant databases: %w", err)
+		}
+		return res, nil
+	}
 }
 
 // printBootstrapUser shows the first console user's password, once.

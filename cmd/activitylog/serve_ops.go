@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/activitylog/activitylog"
 	"github.com/activitylog/activitylog/archive"
+	"github.com/activitylog/activitylog/dbconfig"
 	"github.com/activitylog/activitylog/internal/config"
 	"github.com/activitylog/activitylog/metrics"
 	"github.com/activitylog/activitylog/retention"
@@ -109,22 +111,29 @@ func (r *retentionSetup) stats() metrics.RetentionStats {
 }
 
 // setupRetention builds the retention runner over the event store: the
-// purge (purge, the sealer's when sealing, which prunes sealed chains
-// under a signed record), the archiver when archive_dir is set, the
-// policies API, and the daily scheduler behind locker. It returns nil
-// routes, and logs why, when the store cannot purge.
-func setupRetention(cfg config.Config, control *sqlite.Store, events activitylog.Store, purge retention.PurgeFunc,
+// purge (purgeFunc's: the sealer's when sealing, which prunes sealed
+// chains under a signed record, and each tenant database's with the
+// router), the archiver when archive_dir is set, the policies API, and
+// the daily scheduler behind locker. It returns nil routes, and logs
+// why, when the store cannot purge.
+//
+// With database configurations (tenants not nil), a run counts,
+// archives and deletes in each tenant database of the policy's tenant
+// scope as in the default store; a tenant database's files go to
+// archive_dir/db-<config id>, since two databases hold events of the
+// same kinds and days.
+func setupRetention(cfg config.Config, control *sqlite.Store, events activitylog.Store, tenants *tenantStores, purge retention.PurgeFunc,
 	pubs []ed25519.PublicKey, locker Locker, rec *activitylog.Recorder, log *slog.Logger) (*retentionSetup, error) {
 	rs := &retentionSetup{}
 	if purge == nil {
-		p, ok := events.(activitylog.Purger)
-		if !ok {
-			log.Warn("retention: the event store cannot delete events; retention policies are not run", "store", storeName(cfg))
-			return rs, nil
-		}
-		purge = p.Purge
+		log.Warn("retention: the event store cannot delete events; retention policies are not run", "store", storeName(cfg))
+		return rs, nil
 	}
-	ro := &retention.RunnerOptions{Audit: rec, Count: events, DefaultRetentionDays: cfg.DefaultRetentionDays, Logger: log}
+	var count retention.Counter = events
+	if tenants != nil {
+		count = routedCount{router: tenants.router, def: events}
+	}
+	ro := &retention.RunnerOptions{Audit: rec, Count: count, DefaultRetentionDays: cfg.DefaultRetentionDays, Logger: log}
 	if cfg.ArchiveDir != "" {
 		ar, err := archive.New(archive.Dir{Root: cfg.ArchiveDir}, events, &archive.Options{PublicKeys: pubs})
 		if err != nil {
@@ -132,7 +141,20 @@ func setupRetention(cfg config.Config, control *sqlite.Store, events activitylog
 		}
 		ro.Archive = func(ctx context.Context, r activitylog.PurgeRequest) (int64, error) {
 			res, err := ar.Archive(ctx, r)
-			return res.Events, err
+			if err != nil || tenants == nil {
+				return res.Events, err
+			}
+			n := res.Events
+			err = tenants.router.EachStore(ctx, r.Tenant, r.AllTenants, func(c dbconfig.Config, s activitylog.Store) error {
+				tar, err := archive.New(archive.Dir{Root: filepath.Join(cfg.ArchiveDir, "db-"+c.ID)}, s, &archive.Options{PublicKeys: pubs})
+				if err != nil {
+					return err
+				}
+				res, err := tar.Archive(ctx, r)
+				n += res.Events
+				return err
+			})
+			return n, err
 		}
 	}
 	runner, err := retention.NewRunner(control.RetentionPolicies(), purge, ro)
@@ -161,6 +183,30 @@ func setupRetention(cfg config.Config, control *sqlite.Store, events activitylog
 		return nil, fmt.Errorf("configure the retention scheduler: %w", err)
 	}
 	return rs, nil
+}
+
+// routedCount counts for a retention plan with the router on: a filter
+// of one tenant through the router (its databases), one of every tenant
+// in the default store and each tenant database, added up.
+type routedCount struct {
+	router *dbconfig.Router
+	def    activitylog.Store
+}
+
+func (c routedCount) Count(ctx context.Context, f activitylog.Filter) (int64, error) {
+	if f.Tenant != "" || f.NoTenant {
+		return c.router.Count(ctx, f)
+	}
+	n, err := c.def.Count(ctx, f)
+	if err != nil {
+		return 0, err
+	}
+	err = c.router.EachStore(ctx, "", true, func(_ dbconfig.Config, s activitylog.Store) error {
+		m, err := s.Count(ctx, f)
+		n += m
+		return err
+	})
+	return n, err
 }
 
 // retentionLocker is the deployment's Locker as retention.Locker.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -9,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/activitylog/activitylog"
 	"github.com/activitylog/activitylog/dbconfig"
@@ -185,5 +188,107 @@ func TestServeTenantDatabase(t *testing.T) {
 	}
 	if strings.Contains(string(raw), "pw-never-shown") {
 		t.Error("the control database holds the password in the clear")
+	}
+}
+
+// Retention with database configurations: a policy of every tenant
+// counts, archives and deletes the old events in each tenant's own
+// database as in the default one, and keeps the recent ones; a tenant
+// database's files go to archive_dir/db-<config id>.
+func TestServeRetentionInTenantDatabases(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db, tenantDB, archiveDir := filepath.Join(dir, "control.db"), filepath.Join(dir, "acme.db"), filepath.Join(dir, "archive")
+	if err := os.Mkdir(archiveDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	key, err := dbconfig.GenerateKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServe(t, "--db", db, "--database-config-keys", key.String(), "--archive-dir", archiveDir)
+	var cfg struct {
+		ID string `json:"id"`
+	}
+	body := `{"name":"acme","engine":"sqlite","database":` + strconv.Quote(tenantDB) + `,"tenant":"acme"}`
+	if code := s.do(t, "POST", s.key, "/api/v1/database-configs", body, &cfg); code != http.StatusCreated || cfg.ID == "" {
+		t.Fatalf("POST /api/v1/database-configs: %d %+v", code, cfg)
+	}
+	old := time.Now().UTC().AddDate(0, 0, -100).Format(time.RFC3339)
+	ev := `[{"kind":"crud","action":"update","tenant":"acme","time":"` + old + `","object":{"type":"doc","id":"A-1"}},` +
+		`{"kind":"custom","action":"old","tenant":"acme","time":"` + old + `"},` +
+		`{"kind":"crud","action":"update","time":"` + old + `","object":{"type":"doc","id":"N-1"}},` +
+		`{"kind":"crud","action":"create","tenant":"acme","object":{"type":"doc","id":"A-2"}}]`
+	var posted struct {
+		IDs []string `json:"ids"`
+	}
+	var answer string
+	if code := s.do(t, "POST", s.key, "/api/v1/events", ev, &answer); code != http.StatusCreated {
+		t.Fatalf("POST events: %d %s", code, answer)
+	}
+	if err := json.Unmarshal([]byte(answer), &posted); err != nil || len(posted.IDs) != 4 {
+		t.Fatalf("POST events: %s", answer)
+	}
+	var pol struct {
+		ID string `json:"id"`
+	}
+	if code := s.do(t, "POST", s.key, "/api/v1/retention-policies",
+		`{"name":"all-30d","kind":"all","retain_days":30,"active":true,"all_tenants":true,"archive":true}`, &pol); code != http.StatusCreated {
+		t.Fatalf("create policy: %d", code)
+	}
+	var plan struct {
+		Count int64 `json:"count"`
+	}
+	if code := s.do(t, "POST", s.key, "/api/v1/retention-policies/"+pol.ID+"/run-now?dry_run=true", "", &plan); code != http.StatusOK || plan.Count != 3 {
+		t.Fatalf("dry run: %d, count %d; want 3 (two in acme's database, one in the default)", code, plan.Count)
+	}
+	var rep struct {
+		Deleted int64 `json:"deleted"`
+	}
+	if code := s.do(t, "POST", s.key, "/api/v1/retention-policies/"+pol.ID+"/run-now", "", &rep); code != http.StatusOK || rep.Deleted != 3 {
+		t.Fatalf("run-now: %d, deleted %d; want 3", code, rep.Deleted)
+	}
+	s.stop(t)
+
+	acme, err := sqlite.Open(tenantDB, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acme.Close()
+	ctx := context.Background()
+	// Left there: the recent event, and the record of the config's
+	// creation (of tenant acme, so routed there too).
+	if n, err := acme.Count(ctx, activitylog.Filter{To: time.Now().AddDate(0, 0, -30)}); err != nil || n != 0 {
+		t.Fatalf("acme's database holds %d old events, %v; want none", n, err)
+	}
+	newID, _ := activitylog.ParseID(posted.IDs[3])
+	if _, err := acme.Get(ctx, newID); err != nil {
+		t.Fatalf("the recent event is gone: %v", err)
+	}
+	// Each database's files where they belong, and each restores.
+	for _, where := range []string{"acme", "default"} {
+		r, err := sqlite.Open(filepath.Join(dir, "restored-"+where+".db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+	}
+	files := map[string]int{}
+	err = filepath.WalkDir(archiveDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !strings.HasSuffix(path, ".ndjson.gz") {
+			return err
+		}
+		where := "default"
+		if strings.HasPrefix(path, filepath.Join(archiveDir, "db-"+cfg.ID)+string(filepath.Separator)) {
+			where = "acme"
+		}
+		if r := runBin(t, nil, "archive", "restore", path, "--db", filepath.Join(dir, "restored-"+where+".db")); r.code != 0 {
+			t.Fatalf("archive restore %s: %+v", path, r)
+		}
+		files[where]++
+		return nil
+	})
+	if err != nil || files["acme"] != 2 || files["default"] != 1 {
+		t.Fatalf("archive files %v, %v; want 2 of acme's database (crud, custom) and 1 of the default", files, err)
 	}
 }
