@@ -10,9 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,11 +25,7 @@ import (
 )
 
 // retStack is a served console with the retention routes.
-type retStack struct {
-	url   string
-	store *sqlite.Store
-	rec   *activitylog.Recorder
-}
+type retStack struct{ *adminStack }
 
 // The seeded events: 5 crud and 3 request events 40 days old, which a
 // 30-day policy deletes, and recent ones of each kind, which it keeps.
@@ -48,53 +41,23 @@ const (
 func newRetStack(t *testing.T, copts *console.Options) *retStack {
 	t.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(filepath.Join(t.TempDir(), "retention.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := activitylog.NewRecorder(store, nil)
-	svc, err := access.New(store.Credentials(), &access.Options{Recorder: rec,
-		Argon2: &access.Argon2Params{Time: 1, Memory: 8 << 10, Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// As cmd/activitylog's setupRetention wires it.
-	runner, err := retention.NewRunner(store.RetentionPolicies(), store.Purge, &retention.RunnerOptions{Audit: rec, Count: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rh, err := retentionhttp.New(store.RetentionPolicies(), runner, &retentionhttp.Options{Audit: rec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := server.New(store, rec, &server.Options{Authenticate: svc.Authenticate, Audit: rec,
-		Routes: append(svc.Routes(), rh.Routes()...)})
-	mux := http.NewServeMux()
-	mux.Handle("/api/", api)
-	mux.Handle("/healthz", api)
-	mux.Handle("/", console.Handler(copts))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		srv.Close()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := rec.Shutdown(sctx); err != nil {
-			t.Errorf("recorder shutdown: %v", err)
+	s := &retStack{newAdminStack(t, copts, func(store *sqlite.Store, rec *activitylog.Recorder) []server.Route {
+		// As cmd/activitylog's setupRetention wires it.
+		runner, err := retention.NewRunner(store.RetentionPolicies(), store.Purge, &retention.RunnerOptions{Audit: rec, Count: store})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if err := store.Close(); err != nil {
-			t.Errorf("store close: %v", err)
+		rh, err := retentionhttp.New(store.RetentionPolicies(), runner, &retentionhttp.Options{Audit: rec})
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	for _, u := range []access.NewUser{
-		{ID: "u-admin", Username: "admin", Password: password, AllowSuperuser: true, Permissions: []activitylog.Permission{activitylog.Superuser}},
-		{ID: "u-viewer", Username: "viewer", Password: password, Permissions: []activitylog.Permission{activitylog.ViewAllLogs}},
-		{ID: "u-dba", Username: "dba", Password: password, Permissions: []activitylog.Permission{activitylog.ViewAllLogs, activitylog.ManageDatabaseConfig}},
-		{ID: "u-keeper", Username: "keeper", Password: password, Tenant: "acme", Permissions: []activitylog.Permission{activitylog.ViewAllLogs, activitylog.ManageRetention}},
-	} {
-		if _, err := svc.CreateUser(ctx, u); err != nil {
-			t.Fatalf("create user %s: %v", u.Username, err)
-		}
-	}
+		return rh.Routes()
+	},
+		access.NewUser{ID: "u-admin", Username: "admin", Password: password, AllowSuperuser: true, Permissions: []activitylog.Permission{activitylog.Superuser}},
+		access.NewUser{ID: "u-viewer", Username: "viewer", Password: password, Permissions: []activitylog.Permission{activitylog.ViewAllLogs}},
+		access.NewUser{ID: "u-dba", Username: "dba", Password: password, Permissions: []activitylog.Permission{activitylog.ViewAllLogs, activitylog.ManageDatabaseConfig}},
+		access.NewUser{ID: "u-keeper", Username: "keeper", Password: password, Tenant: "acme", Permissions: []activitylog.Permission{activitylog.ViewAllLogs, activitylog.ManageRetention}},
+	)}
 	now := time.Now().UTC()
 	var events []activitylog.Event
 	add := func(n int, kind activitylog.Kind, age time.Duration) {
@@ -114,23 +77,17 @@ func newRetStack(t *testing.T, copts *console.Options) *retStack {
 	add(oldRequests, activitylog.KindRequest, 40*24*time.Hour)
 	add(recentCRUD, activitylog.KindCRUD, time.Hour)
 	add(recentRequests, activitylog.KindRequest, time.Hour)
-	if err := rec.Commit(ctx, events); err != nil {
+	if err := s.rec.Commit(ctx, events); err != nil {
 		t.Fatalf("seed events: %v", err)
 	}
-	return &retStack{url: srv.URL, store: store, rec: rec}
+	return s
 }
 
 // retSignIn signs user in through the form and opens /admin/retention,
 // waiting for sel.
 func retSignIn(t *testing.T, s *retStack, user, sel string) *browser.Browser {
 	t.Helper()
-	b := newBrowser(t)
-	b.Navigate(t, s.url+"/admin/retention", "#login-username")
-	b.Type(t, "#login-username", user)
-	b.Type(t, "#login-password", password)
-	b.Click(t, "#login-submit")
-	b.WaitVisible(t, sel)
-	return b
+	return s.signInAt(t, "/admin/retention", user, sel)
 }
 
 // policyRow is the table's row of the policy named name.

@@ -8,14 +8,15 @@
 //   retention  retention policies: list, create, edit, delete, dry run
 //              and run now (pages/retention.js; manage_retention), and
 //              the purge;
-//   databases  database configurations (GET /api/v1/database-configs,
-//              issue 8): listed read-only when the API has them, else a
-//              page saying they arrive with those.
+//   databases  database configurations: list, create, edit, delete,
+//              test a connection, check health (pages/databases.js;
+//              manage_database_config).
 // Read-only mode (ctx.readOnly) and the permissions (ctx.can) hide
 // every control that changes something.
 
 import {ApiError} from '../lib/api.js';
 import {ADMIN_SECTIONS as SECTIONS} from '../lib/sections.js';
+import {databasesPage} from './databases.js';
 import {retentionPage} from './retention.js';
 
 // The permissions an API key may be given through the API (superuser
@@ -68,14 +69,7 @@ export async function render(root, ctx) {
     case 'retention':
       return retentionPage(page, ctx, editable, editable ? purgeCard(ctx) : null);
     case 'databases':
-      return futurePage(page, ctx, {
-        path: 'database-configs', issue: 8, what: 'Database configurations',
-        intro: 'A database configuration sends the events of a tenant, or of a kind, to a database of its own, without a restart. ' +
-          'Passwords are encrypted at rest and never shown.',
-        columns: [['name', 'Name'], ['engine', 'Engine'], ['host', 'Host'], ['port', 'Port'], ['database', 'Database'],
-          ['route_for', 'Routes'], ['tenant', 'Tenant'], ['primary', 'Primary'], ['active', 'Active'], ['read_only', 'Read-only']],
-        cli: '',
-      });
+      return databasesPage(page, ctx, editable);
   }
 }
 
@@ -550,45 +544,6 @@ function userForm(ctx, onCreated) {
   general,
   h('div', {class: 'form-actions'}, submit));
   return form;
-}
-
-// ----- pages for routes to come -----
-
-// futurePage lists o.path's records read-only when the API serves it,
-// and otherwise says the page arrives with issue o.issue.
-async function futurePage(page, ctx, o) {
-  const {h} = ctx;
-  page.append(h('p', {class: 'lead'}, o.intro));
-  let ans;
-  try {
-    ans = await ctx.api(o.path);
-  } catch (e) {
-    if (e instanceof ApiError && (e.status === 404 || e.status === 405 || e.status === 501)) {
-      page.append(h('section', {class: 'card', id: 'admin-pending'},
-        h('h2', null, 'Not available yet'),
-        h('p', null, `${o.what} arrive with their API (GET /api/v1/${o.path}, issue ${o.issue}). This server does not have it yet; ` +
-          'this page lists them, and lets those allowed change them, once it does.'),
-        o.cli ? [h('p', null, 'Until then, the command line:'), h('pre', {class: 'body'}, o.cli)] : null));
-      return;
-    }
-    throw e;
-  }
-  const rows = Array.isArray(ans) ? ans : (ans && ans.results) || [];
-  const cell = (v) => {
-    if (v === true) return 'yes';
-    if (v === false) return 'no';
-    if (v === null || v === undefined || v === '') return '—';
-    if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(v)) return ctx.fmtTime(v);
-    return typeof v === 'object' ? JSON.stringify(v) : String(v);
-  };
-  page.append(h('section', {class: 'card', 'aria-labelledby': 'admin-list-title'},
-    h('h2', {id: 'admin-list-title'}, o.what),
-    rows.length === 0 ? h('p', {class: 'muted'}, 'None yet.')
-      : h('div', {class: 'table-scroll'}, h('table', {class: 'table', id: 'admin-list'},
-        h('caption', {class: 'sr-only'}, o.what),
-        h('thead', null, h('tr', null, o.columns.map(([, label]) => h('th', {scope: 'col'}, label)))),
-        h('tbody', null, rows.map((r) => h('tr', null, o.columns.map(([k]) => h('td', null, cell(r[k])))))))),
-    h('p', {class: 'muted'}, ctx.readOnly ? 'This console is read-only.' : 'Editing arrives with the rest of this API.')));
 }
 
 // ----- Purge -----

@@ -10,13 +10,10 @@
 // something; the dry runs, which delete nothing, stay.
 
 import {ApiError} from '../lib/api.js';
+import {confirmDialog, fieldErrors} from '../lib/forms.js';
 
 // The kinds a policy may name (retention.Policy.Kind), "all" first.
 const KINDS = ['all', 'crud', 'auth', 'request', 'cors', 'external', 'system', 'export', 'custom'];
-
-// The fields of a policy that the form shows: an API error naming one
-// is shown beside it (all_tenants beside the choice of tenants).
-const FIELDS = ['name', 'kind', 'retain_days', 'tenants', 'tenant', 'active', 'archive'];
 
 // A checkbox keeps its own size inside .filters.
 const CHECKBOX = {width: 'auto', minHeight: '0', verticalAlign: 'middle', margin: '0 .25rem 0 0'};
@@ -83,22 +80,7 @@ export async function retentionPage(page, ctx, editable, after) {
   }
 
   // ----- delete, with a confirmation dialog -----
-  const delTitle = h('h2', {id: 'ret-delete-title'}, 'Delete policy');
-  const delText = h('p', {id: 'ret-delete-text'});
-  let deleting = null;
-  // The confirmation acts on the submit of its button, which is
-  // synchronous: the close event comes later, maybe after the dialog
-  // opened again.
-  const delDialog = h('dialog', {id: 'ret-delete-dialog', class: 'card', 'aria-labelledby': 'ret-delete-title',
-    'aria-describedby': 'ret-delete-text'},
-  h('form', {method: 'dialog', onsubmit: (ev) => {
-    const p = deleting;
-    deleting = null;
-    if (p && ev.submitter && ev.submitter.value === 'delete') remove(p);
-  }}, delTitle, delText,
-  h('div', {class: 'form-actions'},
-    h('button', {type: 'submit', class: 'btn', id: 'ret-delete-cancel', value: 'cancel', autofocus: true}, 'Cancel'),
-    h('button', {type: 'submit', class: 'btn btn-danger', id: 'ret-delete-confirm', value: 'delete'}, 'Delete policy'))));
+  const delDialog = confirmDialog(ctx, 'ret-delete', 'Delete policy', (p) => remove(p));
   const remove = async (p) => {
     try {
       await ctx.api('retention-policies/' + encodeURIComponent(p.id), {method: 'DELETE'});
@@ -111,29 +93,12 @@ export async function retentionPage(page, ctx, editable, after) {
       if (!(e instanceof ApiError && e.status === 401)) showError(`Policy ${p.name} could not be deleted: ${e.message}`);
     }
   };
-  const confirmDelete = (p) => {
-    deleting = p;
-    delTitle.textContent = `Delete policy "${p.name}"?`;
-    delText.textContent = `The policy (${p.id}) stops deleting ${kindLabel(p.kind)} events of ${tenantsText(p)}. ` +
-      'The events it already deleted do not come back; the deletion is recorded in the trail.';
-    delDialog.returnValue = '';
-    delDialog.showModal();
-  };
+  const confirmDelete = (p) => delDialog.ask(p, `Delete policy "${p.name}"?`,
+    `The policy (${p.id}) stops deleting ${kindLabel(p.kind)} events of ${tenantsText(p)}. ` +
+    'The events it already deleted do not come back; the deletion is recorded in the trail.');
 
   // ----- run now, after a dry run in a confirmation dialog -----
-  const runTitle = h('h2', {id: 'ret-run-title'}, 'Run policy');
-  const runText = h('p', {id: 'ret-run-text'});
-  let running = null;
-  const runDialog = h('dialog', {id: 'ret-run-dialog', class: 'card', 'aria-labelledby': 'ret-run-title',
-    'aria-describedby': 'ret-run-text'},
-  h('form', {method: 'dialog', onsubmit: (ev) => {
-    const p = running;
-    running = null;
-    if (p && ev.submitter && ev.submitter.value === 'run') runNow(p);
-  }}, runTitle, runText,
-  h('div', {class: 'form-actions'},
-    h('button', {type: 'submit', class: 'btn', id: 'ret-run-cancel', value: 'cancel', autofocus: true}, 'Cancel'),
-    h('button', {type: 'submit', class: 'btn btn-danger', id: 'ret-run-confirm', value: 'run'}, 'Run now'))));
+  const runDialog = confirmDialog(ctx, 'ret-run', 'Run now', (p) => runNow(p));
   const runNow = async (p) => {
     status.textContent = `Running ${p.name}…`;
     try {
@@ -159,13 +124,9 @@ export async function retentionPage(page, ctx, editable, after) {
       if (!(e instanceof ApiError && e.status === 401)) showError(`Policy ${p.name} could not be counted: ${e.message}`);
       return;
     }
-    running = p;
-    runTitle.textContent = `Run policy "${p.name}" now?`;
-    runText.textContent = `It deletes ${plan.count} events now (${byKindText(plan.by_kind)}), ` +
+    runDialog.ask(p, `Run policy "${p.name}" now?`, `It deletes ${plan.count} events now (${byKindText(plan.by_kind)}), ` +
       `those of ${tenantsText(p)} recorded more than ${p.retain_days} whole days ago` +
-      (p.archive ? ', after archiving them' : '') + '. It cannot be undone. Sealed events that cannot be cut are kept.';
-    runDialog.returnValue = '';
-    runDialog.showModal();
+      (p.archive ? ', after archiving them' : '') + '. It cannot be undone. Sealed events that cannot be cut are kept.');
   };
 
   // ----- dry runs -----
@@ -195,7 +156,7 @@ export async function retentionPage(page, ctx, editable, after) {
     list.replaceChildren(policiesTable(ctx, ps, actions));
   }
 
-  if (form) page.append(form.el, delDialog, runDialog);
+  if (form) page.append(form.el, delDialog.el, runDialog.el);
   page.append(error, h('section', {class: 'card', id: 'ret-policies', 'aria-labelledby': 'ret-list-title'},
     h('div', {class: 'toolbar'},
       h('h2', {id: 'ret-list-title'}, 'Policies'),
@@ -314,9 +275,8 @@ function reportView(ctx, p, rep) {
 function policyForm(ctx, bound, onSaved) {
   const {h} = ctx;
   const me = ctx.me || {};
-  const errs = {};
-  const errFor = (f) => (errs[f] = h('p', {class: 'field-error', id: 'ret-' + f + '-error', hidden: true}));
-  const general = h('p', {class: 'form-error', id: 'ret-form-error', role: 'alert', hidden: true});
+  // An error naming all_tenants shows beside the choice of tenants.
+  const {general, errFor, show: showError, setInputs} = fieldErrors(ctx, 'ret', (f) => (f === 'all_tenants' ? 'tenants' : f));
   const title = h('h2', {id: 'ret-form-title'}, 'New policy');
   const name = h('input', {id: 'ret-name', name: 'name', type: 'text', required: true, maxlength: '128', autocomplete: 'off',
     'aria-describedby': 'ret-name-error'});
@@ -348,36 +308,11 @@ function policyForm(ctx, bound, onSaved) {
     'aria-describedby': 'ret-active-error'});
   const archive = h('input', {type: 'checkbox', id: 'ret-archive', name: 'archive', style: CHECKBOX,
     'aria-describedby': 'ret-archive-hint ret-archive-error'});
-  const inputs = {name, kind, retain_days: days, tenants: bound ? null : everyTenant, tenant, active, archive};
+  setInputs({name, kind, retain_days: days, tenants: bound ? null : everyTenant, tenant, active, archive});
   const submit = h('button', {type: 'submit', class: 'btn btn-primary', id: 'ret-submit'}, 'Create policy');
   const cancel = h('button', {type: 'button', class: 'btn', id: 'ret-cancel-edit', hidden: true, onclick: () => startCreate()},
     'Cancel editing');
   let editing = null; // the policy being edited
-
-  const showError = (text, field) => {
-    general.textContent = '';
-    general.hidden = true;
-    for (const f of FIELDS) {
-      if (errs[f]) {
-        errs[f].textContent = '';
-        errs[f].hidden = true;
-      }
-      if (inputs[f]) inputs[f].removeAttribute('aria-invalid');
-    }
-    if (!text) return;
-    const f = field === 'all_tenants' ? 'tenants' : field;
-    if (f && errs[f]) {
-      errs[f].textContent = text;
-      errs[f].hidden = false;
-      if (inputs[f]) {
-        inputs[f].setAttribute('aria-invalid', 'true');
-        if (!inputs[f].disabled) inputs[f].focus();
-      }
-    } else {
-      general.textContent = text;
-      general.hidden = false;
-    }
-  };
 
   function startCreate() {
     editing = null;
