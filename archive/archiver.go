@@ -101,9 +101,15 @@ type File struct {
 	AllTenants bool   `json:"all_tenants,omitempty"`
 	// Events counts the events in the file, Sealed those of them with a
 	// seal and an inclusion proof.
-	Events int   `json:"events"`
-	Sealed int   `json:"sealed"`
-	Bytes  int64 `json:"bytes"`
+	Events int `json:"events"`
+	Sealed int `json:"sealed"`
+	// Released counts the events of the file's kind and day that are
+	// not in it because a signed pruning record released them already:
+	// at or below their chain's cut, left by a prune that stopped half
+	// way, for the next purge to finish (their hashes are gone, so no
+	// proof can be made for them).
+	Released int   `json:"released,omitempty"`
+	Bytes    int64 `json:"bytes"`
 	// SHA256 is the hex SHA-256 of the file, as its checksum file says.
 	SHA256 string `json:"sha256"`
 }
@@ -113,6 +119,9 @@ type Result struct {
 	Files  []File                     `json:"files"`
 	Events int64                      `json:"events"`
 	ByKind map[activitylog.Kind]int64 `json:"by_kind"`
+	// Released sums the files' Released: events left out because a
+	// signed pruning record released them before this run.
+	Released int64 `json:"released,omitempty"`
 }
 
 // Archive writes the events that r selects, as a purge with r would
@@ -125,8 +134,10 @@ type Result struct {
 // files written before it; a new run writes them again, as parts.
 //
 // A file of a sealed store needs every selected sealed event covered
-// by a signed checkpoint, and its chain not pruned (proofs need every
-// event hash from seq 1); otherwise Archive fails, naming the chain.
+// by a signed checkpoint; otherwise Archive fails, naming the chain. A
+// pruned chain's events are proven from its last cut (its pruning
+// record); those at or below the cut are left out and counted as
+// Released (see File).
 func (ar *Archiver) Archive(ctx context.Context, r activitylog.PurgeRequest) (Result, error) {
 	res := Result{ByKind: map[activitylog.Kind]int64{}}
 	if err := r.Validate(); err != nil {
@@ -174,6 +185,7 @@ func (ar *Archiver) Archive(ctx context.Context, r activitylog.PurgeRequest) (Re
 				res.Files = append(res.Files, file)
 				res.Events += int64(file.Events)
 				res.ByKind[k] += int64(file.Events)
+				res.Released += int64(file.Released)
 			}
 			cursor = day.AddDate(0, 0, 1)
 			if !cursor.Before(before) {
@@ -312,13 +324,13 @@ func (ar *Archiver) writeFile(ctx context.Context, sel *selection, want int, cha
 		pr, pw := io.Pipe()
 		c := &counter{w: pw, h: sha256.New()}
 		type produced struct {
-			events, sealed int
-			err            error
+			events, sealed, released int
+			err                      error
 		}
 		done := make(chan produced, 1)
 		go func() {
 			var p produced
-			p.events, p.sealed, p.err = ar.produce(ctx, c, sel, want, chains)
+			p.events, p.sealed, p.released, p.err = ar.produce(ctx, c, sel, want, chains)
 			pw.CloseWithError(p.err)
 			done <- p
 		}()
@@ -336,7 +348,7 @@ func (ar *Archiver) writeFile(ctx context.Context, sel *selection, want int, cha
 			return file, fmt.Errorf("put %s returned before reading the whole file: %w", name, p.err)
 		}
 		sum := c.h.Sum(nil)
-		file.Name, file.Events, file.Sealed, file.Bytes, file.SHA256 = name, p.events, p.sealed, c.n, fmt.Sprintf("%x", sum)
+		file.Name, file.Events, file.Sealed, file.Released, file.Bytes, file.SHA256 = name, p.events, p.sealed, p.released, c.n, fmt.Sprintf("%x", sum)
 		if err := ar.a.Put(ctx, name+SumSuffix, strings.NewReader(string(sumLine(name, sum)))); err != nil {
 			return file, fmt.Errorf("write the checksum of %s: %w", name, err)
 		}
@@ -349,8 +361,9 @@ func (ar *Archiver) writeFile(ctx context.Context, sel *selection, want int, cha
 
 // produce writes sel's file to w: a bundle of its events, with seals
 // and proofs when chains hold any. It fails, so that Put stores
-// nothing, unless it wrote want events.
-func (ar *Archiver) produce(ctx context.Context, w io.Writer, sel *selection, want int, chains []integrity.ChainInfo) (events, sealed int, err error) {
+// nothing, unless it wrote want events, or left out as released (see
+// File) those it did not write.
+func (ar *Archiver) produce(ctx context.Context, w io.Writer, sel *selection, want int, chains []integrity.ChainInfo) (events, sealed, released int, err error) {
 	h := integrity.BundleHeader{
 		Created: ar.now().UTC().Format(time.RFC3339Nano),
 		Filters: integrity.BundleFilters{
@@ -361,25 +374,29 @@ func (ar *Archiver) produce(ctx context.Context, w io.Writer, sel *selection, wa
 	}
 	bw, err := integrity.NewBundleWriter(w, h)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	if len(chains) > 0 {
 		for _, k := range ar.keys {
 			if err := bw.Key(k); err != nil {
-				return 0, 0, err
+				return 0, 0, 0, err
 			}
 		}
-		events, sealed, err = ar.exportSealed(ctx, bw, sel, chains)
+		events, sealed, released, err = ar.exportSealed(ctx, bw, sel, chains)
 	} else {
 		events, err = ar.exportUnsealed(ctx, bw, sel)
 	}
 	if err != nil {
-		return events, sealed, err
+		return events, sealed, released, err
 	}
-	if events != want {
-		return events, sealed, fmt.Errorf("the file would hold %d events, the store counts %d: events were written or deleted meanwhile; run again", events, want)
+	if events+released != want {
+		held := fmt.Sprintf("%d events", events)
+		if released > 0 {
+			held += fmt.Sprintf(" (and %d were released by a pruning record)", released)
+		}
+		return events, sealed, released, fmt.Errorf("the file would hold %s, the store counts %d: events were written or deleted meanwhile; run again", held, want)
 	}
-	return events, sealed, bw.Close()
+	return events, sealed, released, bw.Close()
 }
 
 // exportUnsealed writes sel's events as the Querier gives them.

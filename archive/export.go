@@ -44,33 +44,18 @@ func (sel *selection) pick(ent *integrity.Entry, e *activitylog.Event, buf *[]by
 
 // exportSealed writes sel's events of a store that keeps seals: for
 // each chain that holds some, its chain record, its checkpoints up to
-// the first that covers them all (the anchor), the consistency proofs
-// between them, and its selected events with an inclusion proof to the
-// anchor; then the selected events without a seal. It reads each chain
-// twice: once to find its selected events, once to write them.
-func (ar *Archiver) exportSealed(ctx context.Context, bw *integrity.BundleWriter, sel *selection, chains []integrity.ChainInfo) (events, sealed int, err error) {
+// the first that covers them all (the anchor; for a pruned chain, from
+// the one at its last cut, with its pruning record), the consistency
+// proofs between them, and its selected events with an inclusion proof
+// to the anchor; then the selected events without a seal. Events at or
+// below a chain's cut, which a prune stopped half way left, have no
+// proof: they are left out and counted as released (File.Released). It
+// reads each chain twice: once to find its selected events, once to
+// write them.
+func (ar *Archiver) exportSealed(ctx context.Context, bw *integrity.BundleWriter, sel *selection, chains []integrity.ChainInfo) (events, sealed, released int, err error) {
 	var e activitylog.Event
 	var buf []byte
 	for _, ch := range chains {
-		var n int
-		var last uint64
-		err := ar.src.Entries(ctx, ch.ID, func(ent integrity.Entry) error {
-			if ent.Seal == nil {
-				return fmt.Errorf("event %s has only part of a seal; run activitylog verify", ent.EventID)
-			}
-			ok, err := sel.pick(&ent, &e, &buf)
-			if ok {
-				n++
-				last = max(last, ent.Seal.Seq)
-			}
-			return err
-		})
-		if err != nil {
-			return events, sealed, fmt.Errorf("read chain %s: %w", ch.ID, err)
-		}
-		if n == 0 {
-			continue
-		}
 		// A pruned chain's file begins at its last cut: the pruning
 		// record stands for the events before it (its tree for their
 		// part of the Merkle tree), and the checkpoint at the cut is
@@ -79,7 +64,7 @@ func (ar *Archiver) exportSealed(ctx context.Context, bw *integrity.BundleWriter
 		if ps, ok := ar.src.(integrity.PruneSource); ok {
 			prunes, err := ps.Prunes(ctx, ch.ID)
 			if err != nil {
-				return events, sealed, fmt.Errorf("read pruning records of chain %s: %w", ch.ID, err)
+				return events, sealed, released, fmt.Errorf("read pruning records of chain %s: %w", ch.ID, err)
 			}
 			for i := range prunes {
 				if cut == nil || prunes[i].UpToSeq > cut.UpToSeq {
@@ -87,9 +72,32 @@ func (ar *Archiver) exportSealed(ctx context.Context, bw *integrity.BundleWriter
 				}
 			}
 		}
+		below := func(s *integrity.Seal) bool { return cut != nil && s.Seq <= cut.UpToSeq }
+		var n int
+		var last uint64
+		err := ar.src.Entries(ctx, ch.ID, func(ent integrity.Entry) error {
+			if ent.Seal == nil {
+				return fmt.Errorf("event %s has only part of a seal; run activitylog verify", ent.EventID)
+			}
+			ok, err := sel.pick(&ent, &e, &buf)
+			switch {
+			case ok && below(ent.Seal):
+				released++
+			case ok:
+				n++
+				last = max(last, ent.Seal.Seq)
+			}
+			return err
+		})
+		if err != nil {
+			return events, sealed, released, fmt.Errorf("read chain %s: %w", ch.ID, err)
+		}
+		if n == 0 {
+			continue
+		}
 		cps, err := ar.src.Checkpoints(ctx, ch.ID)
 		if err != nil {
-			return events, sealed, fmt.Errorf("read checkpoints of chain %s: %w", ch.ID, err)
+			return events, sealed, released, fmt.Errorf("read checkpoints of chain %s: %w", ch.ID, err)
 		}
 		if cut != nil {
 			cps = slices.DeleteFunc(cps, func(cp integrity.Checkpoint) bool { return cp.ToSeq < cut.UpToSeq })
@@ -102,7 +110,7 @@ func (ar *Archiver) exportSealed(ctx context.Context, bw *integrity.BundleWriter
 			}
 		}
 		if anchor < 0 {
-			return events, sealed, fmt.Errorf("chain %s: no signed checkpoint covers seq %d yet, so its events cannot be proven; flush the sealing writer (it checkpoints on a ticker) and run again", ch.ID, last)
+			return events, sealed, released, fmt.Errorf("chain %s: no signed checkpoint covers seq %d yet, so its events cannot be proven; flush the sealing writer (it checkpoints on a ticker) and run again", ch.ID, last)
 		}
 		cps = cps[:anchor+1]
 		size := cps[anchor].ToSeq
@@ -114,19 +122,19 @@ func (ar *Archiver) exportSealed(ctx context.Context, bw *integrity.BundleWriter
 			tree, err = integrity.NewProofTree(size, hashes)
 		}
 		if err != nil {
-			return events, sealed, fmt.Errorf("chain %s: cannot make proofs (run activitylog verify to see what is wrong): %w", ch.ID, err)
+			return events, sealed, released, fmt.Errorf("chain %s: cannot make proofs (run activitylog verify to see what is wrong): %w", ch.ID, err)
 		}
 		if err := bw.Chain(ch); err != nil {
-			return events, sealed, err
+			return events, sealed, released, err
 		}
 		for _, cp := range cps {
 			if err := bw.Checkpoint(cp); err != nil {
-				return events, sealed, err
+				return events, sealed, released, err
 			}
 		}
 		if cut != nil {
 			if err := bw.Prune(*cut); err != nil {
-				return events, sealed, err
+				return events, sealed, released, err
 			}
 		}
 		for i := 1; i < len(cps); i++ {
@@ -136,10 +144,10 @@ func (ar *Archiver) exportSealed(ctx context.Context, bw *integrity.BundleWriter
 			}
 			p, err := tree.Consistency(s1, s2)
 			if err != nil {
-				return events, sealed, fmt.Errorf("chain %s: %w", ch.ID, err)
+				return events, sealed, released, fmt.Errorf("chain %s: %w", ch.ID, err)
 			}
 			if err := bw.Consistency(integrity.BundleConsistency{Chain: ch.ID, Size1: s1, Size2: s2, Path: p}); err != nil {
-				return events, sealed, err
+				return events, sealed, released, err
 			}
 		}
 		m := 0
@@ -148,7 +156,7 @@ func (ar *Archiver) exportSealed(ctx context.Context, bw *integrity.BundleWriter
 				return fmt.Errorf("event %s has only part of a seal; run activitylog verify", ent.EventID)
 			}
 			ok, err := sel.pick(&ent, &e, &buf)
-			if err != nil || !ok {
+			if err != nil || !ok || below(ent.Seal) {
 				return err
 			}
 			if ent.Seal.Seq > size {
@@ -162,7 +170,7 @@ func (ar *Archiver) exportSealed(ctx context.Context, bw *integrity.BundleWriter
 			return bw.Event(&e, nil, ent.Seal, &integrity.BundleProof{TreeSize: size, Path: p})
 		})
 		if err != nil {
-			return events, sealed, fmt.Errorf("read chain %s: %w", ch.ID, err)
+			return events, sealed, released, fmt.Errorf("read chain %s: %w", ch.ID, err)
 		}
 		events += m
 		sealed += m
@@ -176,7 +184,7 @@ func (ar *Archiver) exportSealed(ctx context.Context, bw *integrity.BundleWriter
 		return bw.Event(&e, nil, nil, nil)
 	})
 	if err != nil {
-		return events, sealed, fmt.Errorf("read unsealed events: %w", err)
+		return events, sealed, released, fmt.Errorf("read unsealed events: %w", err)
 	}
-	return events, sealed, nil
+	return events, sealed, released, nil
 }

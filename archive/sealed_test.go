@@ -5,6 +5,8 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/ed25519"
+	"database/sql"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -254,4 +256,96 @@ func TestArchiveSealedPruned(t *testing.T) {
 		t.Fatalf("restored %d events, want 12", restored)
 	}
 	sameEvents(t, fresh, selected[6:])
+}
+
+// A prune that stopped half way (its record stored, seqs 1..3 of 1..6
+// deleted) does not block the archive: the events left at or below the
+// cut, whose proofs would need the deleted hashes, are left out and
+// counted as released, for the purge to finish; the events after the
+// cut are archived with proofs and verify.
+func TestArchiveSealedHalfPruned(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path, copyPath := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
+	s, err := sqlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, priv, _ := integrity.GenerateKey()
+	var clock time.Time
+	w, err := integrity.NewWriter(s, &integrity.WriterOptions{SigningKey: priv, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	selected, _ := fixture(3) // day 0: seqs 1-3 crud, 4-6 auth; day 1: 7-12
+	for _, part := range [][]activitylog.Event{selected[:6], selected[6:12], selected[12:]} {
+		clock = part[len(part)-1].Time.Add(time.Second)
+		if err := w.Write(ctx, part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The record, made by a whole prune of a copy.
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(copyPath, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := sqlite.Open(copyPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Prune(ctx, sqlite.PruneOptions{Before: day0.AddDate(0, 0, 1), SigningKey: priv, Policy: "retention 1d", Actor: "test"})
+	c.Close()
+	if err != nil || len(res.Chains) != 1 || res.Chains[0].UpToSeq != 6 || res.Chains[0].Record == nil {
+		t.Fatalf("Prune of the copy = %+v, %v", res, err)
+	}
+	// Stored in the original with only 1..3 deleted, as a prune stopped
+	// after its first batch leaves it.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(res.Chains[0].Record)
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO prunes (chain, up_to_seq, body, created) VALUES (?, 6, ?, 0)`, []any{w.Chain().ID, body}},
+		{`DELETE FROM events WHERE chain_seq <= 3`, nil},
+	} {
+		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	s, err = sqlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	root := t.TempDir()
+	ar, err := archive.New(archive.Dir{Root: root}, s, &archive.Options{PublicKeys: []ed25519.PublicKey{pub}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ar.Archive(ctx, activitylog.PurgeRequest{Before: day0.AddDate(0, 0, 2), Kinds: []activitylog.Kind{activitylog.KindCRUD, activitylog.KindAuth}, AllTenants: true})
+	if err != nil || got.Events != 6 || got.Released != 3 {
+		t.Fatalf("Archive of a half-pruned chain = %+v, %v; want 6 archived (day 1) and 3 released (day 0's auth)", got, err)
+	}
+	for _, f := range got.Files {
+		b, err := integrity.OpenBundle(filepath.Join(root, f.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := b.Verify(ctx, &integrity.VerifierOptions{PublicKeys: []ed25519.PublicKey{pub}})
+		if err != nil || !rep.OK() || rep.Verified != f.Events {
+			t.Fatalf("%s (%d events, %d released) verifies as %+v, %v", f.Name, f.Events, f.Released, rep, err)
+		}
+	}
 }

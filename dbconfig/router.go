@@ -916,7 +916,8 @@ func (r *Router) readers(f activitylog.Filter) (rts []*route, def bool, routedKi
 
 // EachStore calls fn with the store of each route that holds events of
 // tenant (of every tenant, with all), once per database (two configs
-// may name the same one), in config id order, each route marked in
+// may name the same one: the one with the lowest id stands for it), in
+// config id order, each route marked in
 // flight while fn runs: what retention needs, which deletes (and
 // archives) a tenant's old events in its own database as in the
 // default store. A route whose store is not open is an error naming
@@ -924,22 +925,24 @@ func (r *Router) readers(f activitylog.Filter) (rts []*route, def bool, routedKi
 // tried, and the errors (fn's too) are joined.
 func (r *Router) EachStore(ctx context.Context, tenant string, all bool, fn func(c Config, s activitylog.Store) error) error {
 	r.mu.RLock()
-	var rts []*route
+	var cands, rts []*route
 	for t, tr := range r.tab.tenants {
-		if !all && t != tenant {
-			continue
-		}
-		for _, rt := range append([]*route{tr.all}, tr.byKind[:]...) {
-			if rt != nil && !slices.ContainsFunc(rts, func(o *route) bool { return sameDatabase(o.cfg, rt.cfg) }) {
-				rts = append(rts, rt)
-			}
+		if all || t == tenant {
+			cands = append(cands, tr.all)
+			cands = append(cands, tr.byKind[:]...)
 		}
 	}
-	for _, rt := range rts {
-		rt.inflight.Add(1)
+	// By config id, so that the same config stands for a database that
+	// several name, run after run (retention archives by config id).
+	cands = slices.DeleteFunc(cands, func(rt *route) bool { return rt == nil })
+	slices.SortFunc(cands, func(a, b *route) int { return cmp.Compare(a.cfg.ID, b.cfg.ID) })
+	for _, rt := range cands {
+		if !slices.ContainsFunc(rts, func(o *route) bool { return sameDatabase(o.cfg, rt.cfg) }) {
+			rts = append(rts, rt)
+			rt.inflight.Add(1)
+		}
 	}
 	r.mu.RUnlock()
-	slices.SortFunc(rts, func(a, b *route) int { return cmp.Compare(a.cfg.ID, b.cfg.ID) })
 	var errs []error
 	for _, rt := range rts {
 		if err := ctx.Err(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -662,10 +663,19 @@ func TestRouterPurgeRoutes(t *testing.T) {
 	e := newRouterEnv(t)
 	acme, _ := e.addConfig("acme", "acme", "all")
 	acmeReq, _ := e.addConfig("acme-req", "acme", "request")
-	// Another config of acme's whose database is acme's own.
+	// Another config of acme's whose database is acme's own, with the
+	// lowest id there is: it stands for that database, though acme's
+	// config for all kinds comes first in the tenant's routes.
 	_, same := e.addConfig("acme-auth", "acme", "auth")
-	same.Database = acme.path
-	if err := e.repo.Update(ctx, same); err != nil {
+	if err := e.repo.Delete(ctx, same.ID); err != nil {
+		t.Fatal(err)
+	}
+	same.ID, same.Database, same.Password = "dbc_0000000000000000", acme.path, e.password
+	same, err := e.keys.Conceal(same)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.repo.Create(ctx, same); err != nil {
 		t.Fatal(err)
 	}
 	untenanted, _ := e.addConfig("untenanted", "", "all")
@@ -679,6 +689,22 @@ func TestRouterPurgeRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := time.Now()
+
+	// A database that two configs name is visited once, always as the
+	// config with the lower id (neither map nor route order chooses).
+	standFor := same.ID
+	for range 20 {
+		var seen []string
+		if err := r.EachStore(ctx, "", true, func(c dbconfig.Config, _ activitylog.Store) error {
+			seen = append(seen, c.ID)
+			return nil
+		}); !errors.Is(err, activitylog.ErrUnavailable) {
+			t.Fatalf("EachStore: %v, want initech's store not open", err)
+		}
+		if !slices.Contains(seen, standFor) || len(seen) != 3 || !slices.IsSorted(seen) {
+			t.Fatalf("EachStore visited %v; want 3 databases in id order, acme's as %s", seen, standFor)
+		}
+	}
 
 	res, err := r.PurgeRoutes(ctx, activitylog.PurgeRequest{Before: before, Tenant: "acme", Kinds: []activitylog.Kind{activitylog.KindCRUD, activitylog.KindRequest}})
 	if err != nil || res.Deleted != 9 || res.ByKind[activitylog.KindCRUD] != 5 || res.ByKind[activitylog.KindRequest] != 4 {

@@ -500,17 +500,17 @@ func purgeFunc(seal *sealer, events activitylog.Store, tenants *tenantStores) se
 	if tenants == nil {
 		return def
 	}
+	// The tenant databases are purged even when the default store's
+	// purge fails (a sealed chain that cannot be cut, say): one store's
+	// trouble must not keep the others' old events.
 	return func(ctx context.Context, r activitylog.PurgeRequest) (activitylog.PurgeResult, error) {
 		res, err := def(ctx, r)
-		if err != nil {
-			return res, err
-		}
-		routed, err := tenants.router.PurgeRoutes(ctx, r)
+		routed, rerr := tenants.router.PurgeRoutes(ctx, r)
 		res.Add(routed)
-		if err != nil {
-			return res, fmt.Errorf("purge the tenant databases: %w", err)
+		if rerr != nil {
+			rerr = fmt.Errorf("purge the tenant databases: %w", rerr)
 		}
-		return res, nil
+		return res, errors.Join(err, rerr)
 	}
 }
 

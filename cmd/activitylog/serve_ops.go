@@ -139,19 +139,22 @@ func setupRetention(cfg config.Config, control *sqlite.Store, events activitylog
 		if err != nil {
 			return nil, fmt.Errorf("archive_dir: %w", err)
 		}
+		// What the run may delete: the events archived, and those a
+		// signed pruning record released already (a prune stopped half
+		// way, which the purge finishes; archive.File.Released).
 		ro.Archive = func(ctx context.Context, r activitylog.PurgeRequest) (int64, error) {
 			res, err := ar.Archive(ctx, r)
 			if err != nil || tenants == nil {
-				return res.Events, err
+				return res.Events + res.Released, err
 			}
-			n := res.Events
+			n := res.Events + res.Released
 			err = tenants.router.EachStore(ctx, r.Tenant, r.AllTenants, func(c dbconfig.Config, s activitylog.Store) error {
 				tar, err := archive.New(archive.Dir{Root: filepath.Join(cfg.ArchiveDir, "db-"+c.ID)}, s, &archive.Options{PublicKeys: pubs})
 				if err != nil {
 					return err
 				}
 				res, err := tar.Archive(ctx, r)
-				n += res.Events
+				n += res.Events + res.Released
 				return err
 			})
 			return n, err
@@ -185,23 +188,21 @@ func setupRetention(cfg config.Config, control *sqlite.Store, events activitylog
 	return rs, nil
 }
 
-// routedCount counts for a retention plan with the router on: a filter
-// of one tenant through the router (its databases), one of every tenant
-// in the default store and each tenant database, added up.
+// routedCount counts for a retention plan with the router on, where the
+// purge deletes (purgeFunc): in the default store, which also holds
+// what fell back, and in each tenant database of the filter's tenant
+// scope (of every tenant without one), added up.
 type routedCount struct {
 	router *dbconfig.Router
 	def    activitylog.Store
 }
 
 func (c routedCount) Count(ctx context.Context, f activitylog.Filter) (int64, error) {
-	if f.Tenant != "" || f.NoTenant {
-		return c.router.Count(ctx, f)
-	}
 	n, err := c.def.Count(ctx, f)
 	if err != nil {
 		return 0, err
 	}
-	err = c.router.EachStore(ctx, "", true, func(_ dbconfig.Config, s activitylog.Store) error {
+	err = c.router.EachStore(ctx, f.Tenant, f.Tenant == "" && !f.NoTenant, func(_ dbconfig.Config, s activitylog.Store) error {
 		m, err := s.Count(ctx, f)
 		n += m
 		return err

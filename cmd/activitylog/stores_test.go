@@ -207,6 +207,12 @@ func TestServeRetentionInTenantDatabases(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startServe(t, "--db", db, "--database-config-keys", key.String(), "--archive-dir", archiveDir)
+	old := time.Now().UTC().AddDate(0, 0, -100).Format(time.RFC3339)
+	// Before acme has a database of its own: this one stays in the
+	// default store.
+	if code := s.do(t, "POST", s.key, "/api/v1/events", `[{"kind":"crud","action":"delete","tenant":"acme","time":"`+old+`","object":{"type":"doc","id":"A-0"}}]`, nil); code != http.StatusCreated {
+		t.Fatalf("POST the first event: %d", code)
+	}
 	var cfg struct {
 		ID string `json:"id"`
 	}
@@ -214,7 +220,6 @@ func TestServeRetentionInTenantDatabases(t *testing.T) {
 	if code := s.do(t, "POST", s.key, "/api/v1/database-configs", body, &cfg); code != http.StatusCreated || cfg.ID == "" {
 		t.Fatalf("POST /api/v1/database-configs: %d %+v", code, cfg)
 	}
-	old := time.Now().UTC().AddDate(0, 0, -100).Format(time.RFC3339)
 	ev := `[{"kind":"crud","action":"update","tenant":"acme","time":"` + old + `","object":{"type":"doc","id":"A-1"}},` +
 		`{"kind":"custom","action":"old","tenant":"acme","time":"` + old + `"},` +
 		`{"kind":"crud","action":"update","time":"` + old + `","object":{"type":"doc","id":"N-1"}},` +
@@ -229,8 +234,20 @@ func TestServeRetentionInTenantDatabases(t *testing.T) {
 	if err := json.Unmarshal([]byte(answer), &posted); err != nil || len(posted.IDs) != 4 {
 		t.Fatalf("POST events: %s", answer)
 	}
-	var pol struct {
+	var pol, acmePol struct {
 		ID string `json:"id"`
+	}
+	// A policy of acme's counts where its purge deletes: acme's
+	// database, and the default store (A-0).
+	if code := s.do(t, "POST", s.key, "/api/v1/retention-policies",
+		`{"name":"acme-30d","kind":"all","retain_days":30,"active":true,"tenant":"acme","all_tenants":false}`, &acmePol); code != http.StatusCreated {
+		t.Fatalf("create acme's policy: %d", code)
+	}
+	var acmePlan struct {
+		Count int64 `json:"count"`
+	}
+	if code := s.do(t, "POST", s.key, "/api/v1/retention-policies/"+acmePol.ID+"/run-now?dry_run=true", "", &acmePlan); code != http.StatusOK || acmePlan.Count != 3 {
+		t.Fatalf("acme's dry run: %d, count %d; want 3 (two in acme's database, A-0 in the default)", code, acmePlan.Count)
 	}
 	if code := s.do(t, "POST", s.key, "/api/v1/retention-policies",
 		`{"name":"all-30d","kind":"all","retain_days":30,"active":true,"all_tenants":true,"archive":true}`, &pol); code != http.StatusCreated {
@@ -239,14 +256,14 @@ func TestServeRetentionInTenantDatabases(t *testing.T) {
 	var plan struct {
 		Count int64 `json:"count"`
 	}
-	if code := s.do(t, "POST", s.key, "/api/v1/retention-policies/"+pol.ID+"/run-now?dry_run=true", "", &plan); code != http.StatusOK || plan.Count != 3 {
-		t.Fatalf("dry run: %d, count %d; want 3 (two in acme's database, one in the default)", code, plan.Count)
+	if code := s.do(t, "POST", s.key, "/api/v1/retention-policies/"+pol.ID+"/run-now?dry_run=true", "", &plan); code != http.StatusOK || plan.Count != 4 {
+		t.Fatalf("dry run: %d, count %d; want 4 (two in acme's database, two in the default)", code, plan.Count)
 	}
 	var rep struct {
 		Deleted int64 `json:"deleted"`
 	}
-	if code := s.do(t, "POST", s.key, "/api/v1/retention-policies/"+pol.ID+"/run-now", "", &rep); code != http.StatusOK || rep.Deleted != 3 {
-		t.Fatalf("run-now: %d, deleted %d; want 3", code, rep.Deleted)
+	if code := s.do(t, "POST", s.key, "/api/v1/retention-policies/"+pol.ID+"/run-now", "", &rep); code != http.StatusOK || rep.Deleted != 4 {
+		t.Fatalf("run-now: %d, deleted %d; want 4", code, rep.Deleted)
 	}
 	s.stop(t)
 
@@ -289,6 +306,6 @@ func TestServeRetentionInTenantDatabases(t *testing.T) {
 		return nil
 	})
 	if err != nil || files["acme"] != 2 || files["default"] != 1 {
-		t.Fatalf("archive files %v, %v; want 2 of acme's database (crud, custom) and 1 of the default", files, err)
+		t.Fatalf("archive files %v, %v; want 2 of acme's database (crud, custom) and 1 of the default (crud)", files, err)
 	}
 }

@@ -39,8 +39,8 @@ export function confirmDialog(ctx, prefix, confirmLabel, onConfirm) {
 // general (#PREFIX-form-error). show('') clears them all.
 export function fieldErrors(ctx, prefix, fieldOf = (f) => f) {
   const {h} = ctx;
-  const errs = {};
-  let inputs = {};
+  const errs = Object.create(null); // field names come from the API
+  let inputs = Object.create(null);
   const general = h('p', {class: 'form-error', id: prefix + '-form-error', role: 'alert', hidden: true});
   const errFor = (f) => (errs[f] = h('p', {class: 'field-error', id: prefix + '-' + f + '-error', hidden: true}));
   const show = (text, field) => {
@@ -65,5 +65,5 @@ export function fieldErrors(ctx, prefix, fieldOf = (f) => f) {
       general.hidden = false;
     }
   };
-  return {general, errFor, show, setInputs: (m) => (inputs = m)};
+  return {general, errFor, show, setInputs: (m) => (inputs = Object.assign(Object.create(null), m))};
 }

@@ -211,7 +211,7 @@ function parseOptions(text) {
     if (!line) continue;
     const i = line.indexOf('=');
     if (i <= 0) return {error: `"${line}" is not name=value`};
-    out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+    out[line.slice(0, i).trim()] = raw.slice(raw.indexOf('=') + 1); // the value as typed
   }
   return {options: out};
 }
@@ -303,8 +303,11 @@ function configForm(ctx, bound, onSaved) {
   const form = h('form', {class: 'card', id: 'db-form', 'aria-labelledby': 'db-form-title', novalidate: true, autocomplete: 'off',
     onsubmit: async (ev) => {
       ev.preventDefault();
-      const body = {name: name.value.trim(), engine: engine.value, host: host.value.trim(), database: database.value.trim(),
-        user: user.value.trim(), route_for: routeFor.value, primary: primary.checked, active: active.checked,
+      // database and user as typed: the API takes spaces in them, and a
+      // trimmed copy of a stored value would be a move (which needs the
+      // password) or another database.
+      const body = {name: name.value.trim(), engine: engine.value, host: host.value.trim(), database: database.value,
+        user: user.value, route_for: routeFor.value, primary: primary.checked, active: active.checked,
         read_only: readOnly.checked};
       if (!body.name) return showError('Give the configuration a name.', 'name');
       const p = port.value.trim();
