@@ -140,7 +140,7 @@ func runRule(ctx context.Context, c *cli, rule retention.Rule, dry, asJSON bool)
 	}
 	defer p.close(&err)
 	runner, err := retention.NewRunner(p.control.RetentionPolicies(), p.purge, &retention.RunnerOptions{
-		Audit: p.rec, Count: p.events, Logger: slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Audit: p.rec, Count: p.count, Logger: slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		return err
@@ -194,13 +194,17 @@ func printByKind(c *cli, byKind map[activitylog.Kind]int64, total int64) error {
 // purgeCLI is what cleanup and purge run with: the event store, the
 // control database (for the Runner's repository), a Sync recorder over
 // the event store (sealed when sealing is configured, in a chain of its
-// own, CHAIN.cli), and the purge that prunes sealed chains.
+// own, CHAIN.cli), and the purge that prunes sealed chains; with
+// database_config_keys, the tenant router, whose databases the purge
+// (purgeFunc) and the count (routedCount) reach as serve's do.
 type purgeCLI struct {
 	events  activitylog.Store
 	control *sqlite.Store
 	rec     *activitylog.Recorder
 	seal    *sealer
+	tenants *tenantStores
 	purge   retention.PurgeFunc
+	count   retention.Counter
 }
 
 func (c *cli) openPurge(ctx context.Context) (*purgeCLI, error) {
@@ -234,11 +238,28 @@ func (c *cli) openPurge(ctx context.Context) (*purgeCLI, error) {
 			return fail(err)
 		}
 		w = p.seal
-		p.purge = p.seal.purge
-	} else if pg, ok := p.events.(activitylog.Purger); ok {
-		p.purge = pg.Purge
-	} else {
-		return fail(usageError("the store %s cannot delete events (it has no purge)", storeName(c.cfg)))
+	}
+	p.count = p.events
+	if c.cfg.DatabaseConfigKeys != "" {
+		// The records of the run go where serve would send them.
+		def := p.events
+		if p.seal != nil {
+			def = sealedDefault{Writer: p.seal, Store: p.events}
+		}
+		if p.tenants, err = newTenantStores(c.cfg, control, def, newLogger(c.cfg, c.stderr)); err != nil {
+			if p.seal != nil {
+				err = errors.Join(err, p.seal.Close(ctx))
+			}
+			return fail(err)
+		}
+		w, p.count = p.tenants.router, routedCount{router: p.tenants.router, def: p.events}
+	}
+	if p.purge = retention.PurgeFunc(purgeFunc(p.seal, p.events, p.tenants)); p.purge == nil {
+		errs := []error{usageError("the store %s cannot delete events (it has no purge)", storeName(c.cfg))}
+		if p.tenants != nil {
+			errs = append(errs, p.tenants.Close())
+		}
+		return fail(errors.Join(errs...))
 	}
 	p.rec = activitylog.NewRecorder(w, o)
 	return p, nil
@@ -248,6 +269,9 @@ func (p *purgeCLI) close(err *error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	errs := []error{*err, p.rec.Shutdown(ctx)}
+	if p.tenants != nil {
+		errs = append(errs, p.tenants.Close())
+	}
 	if p.seal != nil {
 		errs = append(errs, p.seal.Close(ctx))
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/activitylog/activitylog"
 	"github.com/activitylog/activitylog/archive"
+	"github.com/activitylog/activitylog/dbconfig"
 	"github.com/activitylog/activitylog/integrity"
 	"github.com/activitylog/activitylog/retention"
 	"github.com/activitylog/activitylog/sqlite"
@@ -134,5 +135,65 @@ func TestRetentionArchivesSealedTrailDayAfterDay(t *testing.T) {
 	}
 	if n, _ := fresh.Count(ctx, activitylog.Filter{}); n != 30 {
 		t.Fatalf("restored %d events, want 30", n)
+	}
+}
+
+// cleanup and purge with database_config_keys delete in the tenants'
+// databases as serve's retention does: a dry run counts there, a run
+// deletes there, and the recent events stay.
+func TestCleanupTenantDatabases(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, acmeDB := filepath.Join(dir, "control.db"), filepath.Join(dir, "acme.db")
+	k1, err := dbconfig.GenerateKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := "--database-config-keys=" + k1.String()
+	if r := runBin(t, nil, "database-configs", "create", "--db", db, keys, "--name", "acme", "--engine", "sqlite",
+		"--database", acmeDB, "--tenant", "acme"); r.code != 0 {
+		t.Fatalf("database-configs create: %+v", r)
+	}
+	// Events in each database: two old and one recent in acme's, one
+	// old in the default store.
+	old, recent := time.Now().UTC().AddDate(0, 0, -100), time.Now().UTC().Add(-time.Hour)
+	ev := func(tenant string, at time.Time, i int) activitylog.Event {
+		return activitylog.Event{ID: activitylog.NewID(at), Time: at.Add(time.Duration(i) * time.Millisecond), Kind: activitylog.KindCustom,
+			Action: "did", Severity: activitylog.SeverityInfo, Tenant: tenant, Message: fmt.Sprintf("event %d", i)}
+	}
+	for path, es := range map[string][]activitylog.Event{
+		acmeDB: {ev("acme", old, 1), ev("acme", old, 2), ev("acme", recent, 3)},
+		db:     {ev("", old, 4)},
+	} {
+		s, err := sqlite.Open(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Write(ctx, es); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	if r := runBin(t, nil, "cleanup", "--db", db, keys, "--days", "30", "--dry-run", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"count": 3`) {
+		t.Fatalf("cleanup --dry-run: %+v", r)
+	}
+	if r := runBin(t, nil, "cleanup", "--db", db, keys, "--days", "30"); r.code != 0 || !strings.Contains(r.stdout, "deleted 3 events") {
+		t.Fatalf("cleanup: %+v", r)
+	}
+	acme, err := sqlite.Open(acmeDB, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acme.Close()
+	if n, err := acme.Count(ctx, activitylog.Filter{Kind: activitylog.KindCustom}); err != nil || n != 1 {
+		t.Fatalf("acme's database holds %d custom events, %v; want the recent one", n, err)
+	}
+	// purge --all reaches it too.
+	if r := runBin(t, nil, "purge", "--db", db, keys, "--all", "--confirm"); r.code != 0 {
+		t.Fatalf("purge --all: %+v", r)
+	}
+	if n, err := acme.Count(ctx, activitylog.Filter{Kind: activitylog.KindCustom}); err != nil || n != 0 {
+		t.Fatalf("after purge --all acme's database holds %d custom events, %v", n, err)
 	}
 }

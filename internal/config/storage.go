@@ -72,9 +72,9 @@ var storageSettings = []*Setting{
 		field: func(c *Config) any { return &c.NATSPrefix },
 	},
 	{
-		Key: "database_config_keys", Arg: "ID:BASE64,…", Commands: []string{serve, worker, databaseConfigs}, Secret: true,
+		Key: "database_config_keys", Arg: "ID:BASE64,…", Commands: []string{serve, worker, databaseConfigs, cleanup, purge}, Secret: true,
 		Usage: "Turns on database configurations (/api/v1/database-configs) and the per-tenant router (in serve, or with nats_url in each worker, " +
-			"which reads the configurations from its db): the AES-256-GCM keys " +
+			"which reads the configurations from its db; cleanup and purge then delete in the tenants' databases too): the AES-256-GCM keys " +
 			"that encrypt their passwords, as id:base64 of 32 bytes, comma-separated, the current key first; older keys still decrypt, " +
 			"and database-configs rotate-keys re-encrypts with the current one (docs/database-configs.md). A secret: never printed.",
 		field: func(c *Config) any { return &c.DatabaseConfigKeys },
