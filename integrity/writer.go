@@ -275,7 +275,7 @@ func (w *Writer) write(ctx context.Context, events []activitylog.Event, force bo
 	if err != nil {
 		wait()
 		w.chainer = nil
-		return fmt.Errorf("write sealed events: %w", err)
+		return fmt.Errorf("seal events: %w", err) // the store names its own step
 	}
 	if made != nil {
 		w.lastCP = made.Time

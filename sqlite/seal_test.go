@@ -6,14 +6,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/activitylog/activitylog/internal/benchcpu"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/activitylog/activitylog"
 	"github.com/activitylog/activitylog/integrity"
+	"github.com/activitylog/activitylog/internal/benchcpu"
 	"github.com/activitylog/activitylog/sqlite"
 	"github.com/activitylog/activitylog/storetest"
 )
@@ -319,5 +320,23 @@ func TestSealedOddEvents(t *testing.T) {
 	}
 	if rep := verifyStore(t, s, pub); !rep.OK() || rep.Verified != len(es) {
 		t.Fatalf("OK %v verified %d findings %v", rep.OK(), rep.Verified, rep.Findings)
+	}
+}
+
+// A store's error reaches the Writer's caller once named: the store
+// names its step, the Writer its own.
+func TestSealedWriteErrorNamedOnce(t *testing.T) {
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "a.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := integrity.NewWriter(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	err = w.Write(context.Background(), benchEvents(0, 2, time.Now()))
+	if err == nil || strings.Count(err.Error(), "write sealed events") != 1 || !strings.HasPrefix(err.Error(), "seal events: ") {
+		t.Fatalf("Write on a closed store = %v; want the store's step named once, after the Writer's", err)
 	}
 }
