@@ -42,6 +42,14 @@ type Options struct {
 	// run Migrate themselves. The schema must then exist already.
 	// Default: false, Open migrates.
 	SkipMigrate bool
+	// ReadOnly opens the store for reading only, as a role with no
+	// right but SELECT (an auditor's) can: Open migrates nothing and
+	// makes no partition and no staging table, refuses a schema that
+	// is not at this version's last migration, and every connection's
+	// transactions are read only (default_transaction_read_only), so
+	// the server refuses any write. For verify and export. Default:
+	// false.
+	ReadOnly bool
 }
 
 // Store is an activitylog.Store in a PostgreSQL database. It is safe
@@ -104,9 +112,13 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	// Every connection finds the store's tables first in its schema, and
 	// has a staging table of its own for Write's COPY.
 	cfg.ConnConfig.RuntimeParams["search_path"] = s.qschema
-	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		_, err := c.Exec(ctx, createStage)
-		return err
+	if o.ReadOnly {
+		cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	} else {
+		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			_, err := c.Exec(ctx, createStage)
+			return err
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -116,6 +128,13 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres %s: %w", redact(dsn), unavailable(ctx, err))
+	}
+	if o.ReadOnly {
+		if err := s.openRead(ctx); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		return s, nil
 	}
 	if !o.SkipMigrate {
 		if _, err := s.Migrate(ctx); err != nil {
@@ -137,6 +156,36 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	return s, nil
+}
+
+// openRead is Open's part for Options.ReadOnly: the schema must be this
+// version's, whose partition interval and partitions it reads.
+func (s *Store) openRead(ctx context.Context) error {
+	v, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	if last := ms[len(ms)-1].version; v != last {
+		what := fmt.Sprintf("is at migration %d, and this version reads %d: run activitylog migrate with a role that may", v, last)
+		if v == 0 {
+			what = "holds no activitylog tables (or this role may not read them)"
+		}
+		return activitylog.Invalid("schema", s.schema, what)
+	}
+	var stored string
+	if err := s.pool.QueryRow(ctx, `SELECT value FROM settings WHERE key = 'partition_interval'`).Scan(&stored); err != nil {
+		return fmt.Errorf("read settings: %w", unavailable(ctx, err))
+	}
+	iv, ok := parseInterval(stored)
+	if !ok {
+		return fmt.Errorf("read settings: partition_interval is %q, which this version does not know", stored)
+	}
+	s.interval = iv
+	return s.loadPartitions(ctx)
 }
 
 // settle reads the partition interval the schema was created with, or

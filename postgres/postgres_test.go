@@ -720,3 +720,66 @@ func TestScanAndCountUpTo(t *testing.T) {
 		t.Errorf("Scan with a bad filter: %v", err)
 	}
 }
+
+// ReadOnly opens a migrated schema for reading (and the server refuses
+// its writes); a schema without the tables, or one a migration behind,
+// is refused naming schema, and nothing is made in it.
+func TestOpenReadOnly(t *testing.T) {
+	ctx := context.Background()
+	dsn := testDSN(t)
+	schema := randomSchema(t, dsn)
+	if _, err := Open(ctx, dsn, &Options{Schema: schema, ReadOnly: true}); !errors.Is(err, activitylog.ErrInvalid) || !strings.Contains(err.Error(), "holds no activitylog tables") {
+		t.Fatalf("ReadOnly Open of an empty schema = %v, want a FieldError naming schema", err)
+	}
+	var exists bool
+	if err := pgxQueryRow(t, dsn, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil || exists {
+		t.Fatalf("the read-only Open made the schema (%v, %v)", exists, err)
+	}
+	w, err := Open(ctx, dsn, &Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := storetest.Fixture(5)
+	if err := w.Write(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	r, err := Open(ctx, dsn, &Options{Schema: schema, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if n, err := r.Count(ctx, activitylog.Filter{}); err != nil || n != 5 {
+		t.Fatalf("Count = %d, %v", n, err)
+	}
+	if err := r.Write(ctx, storetest.Fixture(1)); err == nil || !strings.Contains(err.Error(), "read-only transaction") {
+		t.Fatalf("Write through a read-only store = %v, want the server's refusal", err)
+	}
+	if _, err := pgxExec(t, dsn, `DELETE FROM `+quoteIdent(schema)+`.schema_migrations WHERE version = (SELECT max(version) FROM `+quoteIdent(schema)+`.schema_migrations)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, dsn, &Options{Schema: schema, ReadOnly: true}); !errors.Is(err, activitylog.ErrInvalid) || !strings.Contains(err.Error(), "run activitylog migrate") {
+		t.Fatalf("ReadOnly Open of a schema a migration behind = %v", err)
+	}
+}
+
+func pgxQueryRow(t *testing.T, dsn, q string, args ...any) pgx.Row {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c.QueryRow(context.Background(), q, args...)
+}
+
+func pgxExec(t *testing.T, dsn, q string) (int64, error) {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	tag, err := c.Exec(context.Background(), q)
+	return tag.RowsAffected(), err
+}

@@ -46,7 +46,7 @@ func defineArchiveRestore(fs *flag.FlagSet) func(context.Context, *cli) error {
 			}
 			keys = append(keys, k)
 		}
-		store, err := openTrail(ctx, *db, storeURL(c), func(activitylog.Store, string) error { return nil })
+		store, err := openTrail(ctx, *db, storeURL(c), false, func(activitylog.Store, string) error { return nil })
 		if err != nil {
 			return err
 		}

@@ -58,7 +58,7 @@ func defineExport(fs *flag.FlagSet) func(context.Context, *cli) error {
 			keys = append(keys, k)
 		}
 		url := storeURL(c)
-		store, err := openTrail(ctx, *db, url, checkBundleSource)
+		store, err := openTrail(ctx, *db, url, true, checkBundleSource)
 		if err != nil {
 			return err
 		}

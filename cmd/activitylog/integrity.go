@@ -210,7 +210,7 @@ func defineVerify(fs *flag.FlagSet) func(context.Context, *cli) error {
 		if *fix {
 			check = checkFixable
 		}
-		store, err := openTrail(ctx, c.cfg.DB, url, check)
+		store, err := openTrail(ctx, c.cfg.DB, url, !*fix, check)
 		if err != nil {
 			return err
 		}

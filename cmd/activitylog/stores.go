@@ -17,6 +17,11 @@ var openers = map[string]func(ctx context.Context, url string) (activitylog.Stor
 	},
 }
 
+// readOpeners open a server's event store for reading only (verify and
+// export), by scheme, where the store has such
+// a mode: a role with no right but SELECT can then read the trail.
+var readOpeners = map[string]func(ctx context.Context, url string) (activitylog.Store, error){}
+
 // sqlitePath is the file of a sqlite:// URL: what follows the scheme,
 // so that sqlite://./audit.db is ./audit.db and sqlite:///var/a.db is
 // /var/a.db.

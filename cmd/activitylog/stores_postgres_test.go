@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/integrity"
 	"github.com/activitylog/activitylog/postgres"
 	"github.com/jackc/pgx/v5"
 )
@@ -54,4 +55,83 @@ func init() {
 			return s
 		},
 	})
+}
+
+// verify --store and export --with-proofs --store read a sealed trail in
+// PostgreSQL as a role that may only SELECT, as an auditor's is: they
+// migrate nothing, make nothing and write nothing.
+func TestVerifyStorePostgresReadOnlyRole(t *testing.T) {
+	t.Parallel()
+	var storeURL string
+	var open func(*testing.T, string) activitylog.Store
+	for _, c := range storeCases {
+		if c.name == "postgres" {
+			storeURL, open = c.url(t), c.open
+		}
+	}
+	dir := t.TempDir()
+	priv, pub := dir+"/k.key", dir+"/k.pub"
+	if _, err := integrity.GenerateKeyFiles(priv, pub); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, storeURL)
+	sealInto(t, s.(integrity.SealStore), priv, 10)
+	s.Close()
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, storeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	role := "alauditor_" + strings.ReplaceAll(activitylog.NewID(time.Now()).String()[24:], "-", "")
+	for _, q := range []string{
+		"CREATE ROLE " + role + " LOGIN",
+		"GRANT USAGE ON SCHEMA " + postgres.DefaultSchema + " TO " + role,
+		"GRANT SELECT ON ALL TABLES IN SCHEMA " + postgres.DefaultSchema + " TO " + role,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(ctx, storeURL)
+		if err != nil {
+			return
+		}
+		defer c.Close(ctx)
+		c.Exec(ctx, "DROP OWNED BY "+role)
+		c.Exec(ctx, "DROP ROLE "+role)
+	})
+	u, err := url.Parse(storeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(role)
+	ro := u.String()
+
+	r := runBin(t, nil, "verify", "--store", ro, "--public-key", pub)
+	if r.code != 0 || !strings.Contains(r.stdout, "events 10, verified 10, unsealed 0") || !strings.HasSuffix(r.stdout, "\nOK\n") {
+		t.Fatalf("verify --store as a read-only role: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	out := dir + "/custom.bundle"
+	if r := runBin(t, nil, "export", "--with-proofs", "--store", ro, "--out", out, "--kind", "custom", "--public-key", pub); r.code != 0 {
+		t.Fatalf("export --store as a read-only role: %+v", r)
+	}
+	if r := runBin(t, nil, "verify", "--bundle", out, "--public-key", pub); r.code != 0 || !strings.Contains(r.stdout, "events 10, verified 10") {
+		t.Fatalf("verify --bundle of its export: %+v", r)
+	}
+	// The store opened read only refuses to write, whatever the role.
+	rs, err := postgres.Open(ctx, storeURL, &postgres.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	if err := rs.Write(ctx, []activitylog.Event{{ID: activitylog.NewID(time.Now()), Time: time.Now(), Kind: activitylog.KindCustom,
+		Action: "x", Severity: activitylog.SeverityInfo}}); err == nil {
+		t.Fatal("a store opened read only wrote")
+	}
+	if n, err := rs.Count(ctx, activitylog.Filter{}); err != nil || n != 10 {
+		t.Fatalf("count through the read-only store: %d, %v", n, err)
+	}
 }

@@ -99,7 +99,11 @@ func checkSource(s activitylog.Store, url string) error {
 // that check refuses (with a usage error naming its scheme) is refused
 // before it is dialled when its type is known, else once opened. No
 // error shows the URL's password.
-func openTrail(ctx context.Context, db, storeURL string, check func(s activitylog.Store, url string) error) (activitylog.Store, error) {
+//
+// With readOnly, a server's store is opened as a role with no right but
+// SELECT can (readOpeners): nothing migrated, nothing made, and on
+// PostgreSQL every transaction read only.
+func openTrail(ctx context.Context, db, storeURL string, readOnly bool, check func(s activitylog.Store, url string) error) (activitylog.Store, error) {
 	if storeURL == "" {
 		if err := mustExist(db); err != nil {
 			return nil, err
@@ -137,7 +141,17 @@ func openTrail(ctx context.Context, db, storeURL string, check func(s activitylo
 		slices.Sort(names)
 		return nil, usageError("--store %s: scheme %q must be one of %s", shown, scheme, strings.Join(names, ", "))
 	}
-	s, err := openStore(ctx, storeURL)
+	open := openStore
+	if ro, ok := readOpeners[scheme]; ok && readOnly {
+		open = func(ctx context.Context, url string) (activitylog.Store, error) {
+			s, err := ro(ctx, url)
+			if err != nil {
+				return nil, fmt.Errorf("open store %s: %w", scheme, err)
+			}
+			return s, nil
+		}
+	}
+	s, err := open(ctx, storeURL)
 	if err != nil {
 		return nil, fmt.Errorf("--store %s: %w", shown, err)
 	}
