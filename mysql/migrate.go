@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/activitylog/activitylog"
 )
 
 // The migrations are numbered SQL files, applied in order, each once.
@@ -181,6 +183,27 @@ func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
 		applied++
 	}
 	return applied, nil
+}
+
+// checkSchema refuses, for Options.ReadOnly, a database that is not at
+// this version's last migration, naming it.
+func (s *Store) checkSchema(ctx context.Context) error {
+	v, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	if last := ms[len(ms)-1].version; v != last {
+		what := fmt.Sprintf("is at migration %d, and this version reads %d: run activitylog migrate with a user that may", v, last)
+		if v == 0 {
+			what = "holds no activitylog tables (or this user may not read them)"
+		}
+		return activitylog.Invalid("database", s.dbName, what)
+	}
+	return nil
 }
 
 // SchemaVersion returns the number of the last migration applied, or 0

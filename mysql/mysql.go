@@ -42,6 +42,13 @@ type Options struct {
 	// want to run Migrate themselves and report what it applied.
 	// Default: false, Open migrates.
 	SkipMigrate bool
+	// ReadOnly opens the store for reading only, as a user with no
+	// privilege but SELECT (an auditor's) can: Open migrates nothing,
+	// refuses a database that is not at this version's last migration,
+	// and every connection's transactions are read only (the session's
+	// transaction_read_only, tx_read_only on older servers), so the
+	// server refuses any write. For verify and export. Default: false.
+	ReadOnly bool
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -143,15 +150,22 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 		cfg.Params = map[string]string{}
 	}
 	cfg.Params["sql_mode"] = sqlMode
-	conn, err := driver.NewConnector(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open mysql: %w", activitylog.Invalid("dsn", redact(dsn), err.Error()))
+	openDB := func() (*sql.DB, error) {
+		conn, err := driver.NewConnector(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open mysql: %w", activitylog.Invalid("dsn", redact(dsn), err.Error()))
+		}
+		db := sql.OpenDB(conn)
+		db.SetMaxOpenConns(o.MaxConns)
+		db.SetMaxIdleConns(o.MaxConns)
+		if o.ConnMaxLifetime > 0 {
+			db.SetConnMaxLifetime(o.ConnMaxLifetime)
+		}
+		return db, nil
 	}
-	db := sql.OpenDB(conn)
-	db.SetMaxOpenConns(o.MaxConns)
-	db.SetMaxIdleConns(o.MaxConns)
-	if o.ConnMaxLifetime > 0 {
-		db.SetConnMaxLifetime(o.ConnMaxLifetime)
+	db, err := openDB()
+	if err != nil {
+		return nil, err
 	}
 	s := &Store{db: db, dbName: cfg.DBName, addr: cfg.Addr}
 	var packet int64
@@ -182,6 +196,25 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	// Leave room for the packet header and the statement's own text.
 	s.maxBytes = int(min(int64(o.BatchBytes), packet-(64<<10)))
 	s.maxPacket = int(min(packet-1024, 1<<30))
+	if o.ReadOnly {
+		// Every connection's session read only, by the variable's name
+		// on this server, then the schema checked.
+		name := "transaction_read_only"
+		var v sql.NullString
+		if err := db.QueryRowContext(ctx, "SELECT @@transaction_read_only").Scan(&v); err != nil {
+			name = "tx_read_only" // MariaDB before 11.1
+		}
+		db.Close()
+		cfg.Params[name] = "1"
+		if s.db, err = openDB(); err != nil {
+			return nil, err
+		}
+		if err := s.checkSchema(ctx); err != nil {
+			s.db.Close()
+			return nil, fmt.Errorf("open mysql %s/%s: %w", cfg.Addr, cfg.DBName, err)
+		}
+		return s, nil
+	}
 	if !o.SkipMigrate {
 		if _, err := s.Migrate(ctx); err != nil {
 			db.Close()

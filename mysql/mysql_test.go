@@ -512,3 +512,38 @@ func TestRetryAcrossStatements(t *testing.T) {
 		t.Errorf("a stored event changed: %q, %v", got.Message, err)
 	}
 }
+
+// ReadOnly opens a migrated database for reading, and the server
+// refuses its writes; a database without the tables, or a migration
+// behind, is refused naming it, and nothing is made in it.
+func TestOpenReadOnly(t *testing.T) {
+	dsn := newDatabase(t)
+	if _, err := mysql.Open(ctx, dsn, &mysql.Options{ReadOnly: true}); !errors.Is(err, activitylog.ErrInvalid) || !strings.Contains(err.Error(), "holds no activitylog tables") {
+		t.Fatalf("ReadOnly Open of an empty database = %v, want a FieldError naming database", err)
+	}
+	w, err := mysql.Open(ctx, dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(ctx, storetest.Fixture(5)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := mysql.Open(ctx, dsn, &mysql.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if n, err := r.Count(ctx, activitylog.Filter{}); err != nil || n != 5 {
+		t.Fatalf("Count = %d, %v", n, err)
+	}
+	if err := r.Write(ctx, storetest.Fixture(1)); err == nil || !strings.Contains(strings.ToLower(err.Error()), "read only") {
+		t.Fatalf("Write through a read-only store = %v, want the server's refusal", err)
+	}
+	if _, err := w.DB().ExecContext(ctx, `DELETE FROM schema_migrations ORDER BY version DESC LIMIT 1`); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if _, err := mysql.Open(ctx, dsn, &mysql.Options{ReadOnly: true}); !errors.Is(err, activitylog.ErrInvalid) || !strings.Contains(err.Error(), "run activitylog migrate") {
+		t.Fatalf("ReadOnly Open of a database a migration behind = %v", err)
+	}
+}

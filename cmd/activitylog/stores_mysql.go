@@ -9,8 +9,7 @@ import (
 
 func init() {
 	openers["mysql"] = func(ctx context.Context, url string) (activitylog.Store, error) { return mysql.Open(ctx, url, nil) }
-	// Migrating needs CREATE; reading does not.
 	readOpeners["mysql"] = func(ctx context.Context, url string) (activitylog.Store, error) {
-		return mysql.Open(ctx, url, &mysql.Options{SkipMigrate: true})
+		return mysql.Open(ctx, url, &mysql.Options{ReadOnly: true})
 	}
 }
