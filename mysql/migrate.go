@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/schemaver"
 )
 
 // The migrations are numbered SQL files, applied in order, each once.
@@ -196,14 +196,7 @@ func (s *Store) checkSchema(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if last := ms[len(ms)-1].version; v != last {
-		what := fmt.Sprintf("is at migration %d, and this version reads %d: run activitylog migrate with a user that may", v, last)
-		if v == 0 {
-			what = "holds no activitylog tables (or this user may not read them)"
-		}
-		return activitylog.Invalid("database", s.dbName, what)
-	}
-	return nil
+	return schemaver.Check("database", s.dbName, v, ms[len(ms)-1].version)
 }
 
 // SchemaVersion returns the number of the last migration applied, or 0

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/schemaver"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -169,12 +170,8 @@ func (s *Store) openRead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if last := ms[len(ms)-1].version; v != last {
-		what := fmt.Sprintf("is at migration %d, and this version reads %d: run activitylog migrate with a role that may", v, last)
-		if v == 0 {
-			what = "holds no activitylog tables (or this role may not read them)"
-		}
-		return activitylog.Invalid("schema", s.schema, what)
+	if err := schemaver.Check("schema", s.schema, v, ms[len(ms)-1].version); err != nil {
+		return err
 	}
 	var stored string
 	if err := s.pool.QueryRow(ctx, `SELECT value FROM settings WHERE key = 'partition_interval'`).Scan(&stored); err != nil {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
-	"github.com/activitylog/activitylog/integrity"
 	"github.com/activitylog/activitylog/postgres"
 	"github.com/jackc/pgx/v5"
 )
@@ -62,21 +61,7 @@ func init() {
 // migrate nothing, make nothing and write nothing.
 func TestVerifyStorePostgresReadOnlyRole(t *testing.T) {
 	t.Parallel()
-	var storeURL string
-	var open func(*testing.T, string) activitylog.Store
-	for _, c := range storeCases {
-		if c.name == "postgres" {
-			storeURL, open = c.url(t), c.open
-		}
-	}
-	dir := t.TempDir()
-	priv, pub := dir+"/k.key", dir+"/k.pub"
-	if _, err := integrity.GenerateKeyFiles(priv, pub); err != nil {
-		t.Fatal(err)
-	}
-	s := open(t, storeURL)
-	sealInto(t, s.(integrity.SealStore), priv, 10)
-	s.Close()
+	storeURL, pub := sealedCase(t, "postgres")
 
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, storeURL)
@@ -110,17 +95,7 @@ func TestVerifyStorePostgresReadOnlyRole(t *testing.T) {
 	u.User = url.User(role)
 	ro := u.String()
 
-	r := runBin(t, nil, "verify", "--store", ro, "--public-key", pub)
-	if r.code != 0 || !strings.Contains(r.stdout, "events 10, verified 10, unsealed 0") || !strings.HasSuffix(r.stdout, "\nOK\n") {
-		t.Fatalf("verify --store as a read-only role: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
-	}
-	out := dir + "/custom.bundle"
-	if r := runBin(t, nil, "export", "--with-proofs", "--store", ro, "--out", out, "--kind", "custom", "--public-key", pub); r.code != 0 {
-		t.Fatalf("export --store as a read-only role: %+v", r)
-	}
-	if r := runBin(t, nil, "verify", "--bundle", out, "--public-key", pub); r.code != 0 || !strings.Contains(r.stdout, "events 10, verified 10") {
-		t.Fatalf("verify --bundle of its export: %+v", r)
-	}
+	readsAsAuditor(t, ro, pub)
 	// The store opened read only refuses to write, whatever the role.
 	rs, err := postgres.Open(ctx, storeURL, &postgres.Options{ReadOnly: true})
 	if err != nil {
