@@ -24,6 +24,7 @@ import (
 	"github.com/activitylog/activitylog/dbconfig/dbconfighttp"
 	"github.com/activitylog/activitylog/server"
 	"github.com/activitylog/activitylog/sqlite"
+	"github.com/activitylog/activitylog/storetest"
 )
 
 // The principals of the tests, by bearer token.
@@ -46,25 +47,6 @@ func auth(r *http.Request) (*activitylog.Principal, error) {
 	return nil, errors.New("unknown bearer token")
 }
 
-// auditor keeps what is recorded.
-type auditor struct {
-	mu     sync.Mutex
-	events []activitylog.Event
-}
-
-func (a *auditor) Record(ctx context.Context, e activitylog.Event) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.events = append(a.events, e)
-	return nil
-}
-
-func (a *auditor) all() []activitylog.Event {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]activitylog.Event(nil), a.events...)
-}
-
 // The password every test config is given, and must never see again.
 const secretPassword = "Sup3r:Secret/Pw@x"
 
@@ -74,7 +56,7 @@ type env struct {
 	store   *sqlite.Store
 	repo    *sqlite.DatabaseConfigs
 	keys    *dbconfig.Keyring
-	audit   *auditor
+	audit   *storetest.Collector
 	router  *dbconfig.Router
 	h       http.Handler
 	bodies  [][]byte // every answer's body
@@ -84,7 +66,7 @@ type env struct {
 
 func newEnv(t *testing.T, opts *dbconfighttp.Options) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), audit: &auditor{}}
+	e := &env{t: t, dir: t.TempDir(), audit: &storetest.Collector{}}
 	s, err := sqlite.Open(filepath.Join(e.dir, "control.db"), &sqlite.Options{CheckpointInterval: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +173,7 @@ func (e *env) noPassword() {
 			}
 		}
 	}
-	for _, ev := range e.audit.all() {
+	for _, ev := range e.audit.Events() {
 		b, _ := json.Marshal(ev)
 		for _, s := range secrets {
 			if bytes.Contains(b, []byte(s)) {
@@ -415,7 +397,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	// The audit trail: create, four updates, delete; the first update
 	// with what changed, the third saying the password changed.
-	evs := e.audit.all()
+	evs := e.audit.Events()
 	var ops []string
 	for _, ev := range evs {
 		if ev.Kind != activitylog.KindSystem || ev.Category != dbconfighttp.Category || ev.Object.ID != id || ev.Tenant != "acme" {
@@ -542,7 +524,7 @@ func TestChecks(t *testing.T) {
 	}
 	// Every test-connection is recorded; a failed one as a warning.
 	var tests, warnings int
-	for _, ev := range e.audit.all() {
+	for _, ev := range e.audit.Events() {
 		if ev.Extra["operation"] == "test_connection" {
 			tests++
 			if ev.Action == "warning" {

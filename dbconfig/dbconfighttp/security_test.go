@@ -160,7 +160,7 @@ func TestCheckErrorsGenericForNonSuperusers(t *testing.T) {
 	}
 	// The tenant admin's test (the first) is recorded without the
 	// detail either.
-	for _, ev := range e.audit.all() {
+	for _, ev := range e.audit.Events() {
 		if ev.Extra["operation"] == "test_connection" {
 			if ev.Extra["error"] != "could not connect" {
 				t.Fatalf("the audit event of a tenant admin's test holds %q", ev.Extra["error"])

@@ -9,27 +9,14 @@ import (
 	"io"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/activitylog/activitylog"
 	"github.com/activitylog/activitylog/integrity"
 	"github.com/activitylog/activitylog/integrity/integrityhttp"
 	"github.com/activitylog/activitylog/sqlite"
+	"github.com/activitylog/activitylog/storetest"
 )
-
-// auditLog keeps what the Service records.
-type auditLog struct {
-	mu sync.Mutex
-	es []activitylog.Event
-}
-
-func (a *auditLog) Record(_ context.Context, e activitylog.Event) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.es = append(a.es, e)
-	return nil
-}
 
 // readBundle reads a downloaded bundle and verifies it offline with the
 // trail's public key.
@@ -50,7 +37,7 @@ func readBundle(t *testing.T, e *env, w *httptest.ResponseRecorder) (*integrity.
 // GET /api/v1/integrity/bundle: who may download it, what it holds, and
 // the bad requests refused before a byte is sent.
 func TestBundleDownload(t *testing.T) {
-	audit := &auditLog{}
+	audit := &storetest.Collector{}
 	e := newEnv(t, &integrityhttp.Options{Audit: audit})
 
 	for _, c := range []struct {
@@ -119,10 +106,8 @@ func TestBundleDownload(t *testing.T) {
 	}
 
 	// Every download is recorded, with what it held.
-	audit.mu.Lock()
-	defer audit.mu.Unlock()
 	var downloads []activitylog.Event
-	for _, ev := range audit.es {
+	for _, ev := range audit.Events() {
 		if ev.Kind == activitylog.KindExport && ev.Extra["format"] == "integrity_bundle" {
 			downloads = append(downloads, ev)
 		}
