@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -23,6 +25,12 @@ import (
 //	name, preferred_username  → Principal.Name
 //	TenantClaim               → Principal.Tenant (a string)
 //	PermissionsClaim          → Principal.Permissions
+//
+// The id, name and tenant end up in events and resolutions, so a token
+// whose claim for one of them is longer than activitylog.MaxShortField
+// bytes, is not UTF-8 or holds a control character is refused, naming
+// the claim; so is a permissions claim (or one of its names) longer
+// than that.
 //
 // The permissions claim is an array of permission names, or one string
 // of names separated by spaces (as OAuth's scope). A name that is not
@@ -91,10 +99,16 @@ func actorFromClaims(claims jwt.MapClaims, tenantClaim, permsClaim string, allow
 	if sub == "" {
 		return activitylog.Actor{}, fmt.Errorf("no sub claim naming the principal")
 	}
+	if err := checkClaim("sub", sub); err != nil {
+		return activitylog.Actor{}, err
+	}
 	var tenant string
 	switch t := claims[tenantClaim].(type) {
 	case nil:
 	case string:
+		if err := checkClaim(tenantClaim, t); err != nil {
+			return activitylog.Actor{}, err
+		}
 		tenant = t
 	default:
 		return activitylog.Actor{}, fmt.Errorf("claim %s must be a string", strconv.Quote(tenantClaim))
@@ -103,12 +117,18 @@ func actorFromClaims(claims jwt.MapClaims, tenantClaim, permsClaim string, allow
 	switch p := claims[permsClaim].(type) {
 	case nil:
 	case string:
+		if err := checkClaimLen(permsClaim, p); err != nil {
+			return activitylog.Actor{}, err
+		}
 		names = strings.Fields(p)
 	case []any:
 		for _, x := range p {
 			s, ok := x.(string)
 			if !ok {
 				return activitylog.Actor{}, fmt.Errorf("claim %s must be an array of strings or a string", strconv.Quote(permsClaim))
+			}
+			if err := checkClaimLen(permsClaim, s); err != nil {
+				return activitylog.Actor{}, err
 			}
 			names = append(names, s)
 		}
@@ -129,9 +149,14 @@ func actorFromClaims(claims jwt.MapClaims, tenantClaim, permsClaim string, allow
 			perms = append(perms, p)
 		}
 	}
-	name, _ := claims["name"].(string)
+	nameClaim := "name"
+	name, _ := claims[nameClaim].(string)
 	if name == "" {
-		name, _ = claims["preferred_username"].(string)
+		nameClaim = "preferred_username"
+		name, _ = claims[nameClaim].(string)
+	}
+	if err := checkClaim(nameClaim, name); err != nil {
+		return activitylog.Actor{}, err
 	}
 	return activitylog.Actor{
 		ID:    sub,
@@ -139,6 +164,31 @@ func actorFromClaims(claims jwt.MapClaims, tenantClaim, permsClaim string, allow
 		Type:  activitylog.ActorUser,
 		Extra: map[string]any{extraTenant: tenant, extraPermissions: perms},
 	}, nil
+}
+
+// checkClaim refuses the value v of claim when it could not be stored
+// as an actor's id, name or tenant: longer than MaxShortField bytes,
+// not UTF-8, or holding a control character. The error names the claim
+// and a clipped, quoted value.
+func checkClaim(claim, v string) error {
+	if err := checkClaimLen(claim, v); err != nil {
+		return err
+	}
+	if !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+		return fmt.Errorf("claim %s: %s must be UTF-8 without control characters",
+			strconv.Quote(claim), strconv.Quote(clip(strings.ToValidUTF8(v, "\uFFFD"), 64)))
+	}
+	return nil
+}
+
+// checkClaimLen refuses the value v of claim when it is longer than
+// MaxShortField bytes.
+func checkClaimLen(claim, v string) error {
+	if len(v) > activitylog.MaxShortField {
+		return fmt.Errorf("claim %s: %s is longer than %d bytes",
+			strconv.Quote(claim), strconv.Quote(clip(v, 64)), activitylog.MaxShortField)
+	}
+	return nil
 }
 
 func permissionList() string {
