@@ -298,7 +298,7 @@ func oaDBConfigOps(bad jobj) []oaOp {
 			method: "POST", path: "/api/v1/database-configs/{id}/health-check", id: "checkDatabaseConfigHealth", tag: tag,
 			summary: "Check a database config's health",
 			desc: desc("Checks the config as it is stored, like test-connection without a body, and adds the router's view of it (`route`) when the server routes events. " +
-				"The body must be empty (or `{}`); a field in it is a 400 naming `body`. A stored password that no configured key opens is not a 409 here: " +
+				"The body must be empty (or `{}`): a field of a database config in it is a 400 naming `body`, while a name that is not a field of a database config, or a value of the wrong JSON type, is a 400 naming that field, as for create. A stored password that no configured key opens is not a 409 here: " +
 				"the answer has `ok` false and an error naming the missing key id. A health check is a read, and is not recorded."),
 			need:   oaDBConfigNeed,
 			params: []any{idParam, csrf},

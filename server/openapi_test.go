@@ -640,7 +640,7 @@ func oaSchemaList(event, input jobj) jobj {
 				{"additionalProperties", false},
 				{"required", []any{"code", "message"}},
 				{"properties", jobj{
-					{"code", jobj{{"type", "string"}, {"description", "invalid (400), unauthorized (401), forbidden (403), not_found and not_resolved (404), method_not_allowed (405), too_large (413), unsupported_media_type (415), rate_limited (429), internal (500), not_implemented (501), queue_full and unavailable (503)."},
+					{"code", jobj{{"type", "string"}, {"description", "invalid (400), unauthorized (401), forbidden (403), not_found and not_resolved (404), method_not_allowed (405), conflict, no_archiver, undecryptable, unsealed, not_checkpointed, untrusted_checkpoint and proof_failed (409), too_large (413), unsupported_media_type (415), rate_limited and busy (429), internal (500), not_implemented (501), queue_full and unavailable (503)."},
 						{"examples", []any{"invalid", "not_found"}}}},
 					{"message", oaStr("What went wrong, for people.")},
 					{"field", oaStr("The parameter, header or body field that was refused, as in `page_size` or `events[3].kind`.")},
