@@ -23,6 +23,9 @@ var Orderings = []string{"time", "kind", "action", "status", "duration", "actor_
 // DefaultOrdering is newest first.
 const DefaultOrdering = "-time"
 
+// maxLastHours bounds Filter.LastHours: 100 years of 365.25 days.
+const maxLastHours = 876600
+
 // Filter selects events. The zero Filter matches every event, newest
 // first, 50 to a page. String fields match exactly; Search matches a
 // substring, case-insensitively, of the message, path, object repr and
@@ -33,7 +36,7 @@ type Filter struct {
 	Action     string    // exact action
 	From       time.Time // inclusive; zero means no lower bound
 	To         time.Time // exclusive; zero means no upper bound
-	LastHours  int       // events of the last N hours; sets From at query time; 0 means unset
+	LastHours  int       // events of the last N hours, 1 to 876600; sets From at query time, not before MinTime; 0 means unset
 	ActorID    string    // exact actor id
 	Tenant     string    // exact tenant
 	NoTenant   bool      // only events without a tenant; excludes Tenant
@@ -67,34 +70,44 @@ type Page struct {
 }
 
 // Normalize checks f and fills in its defaults: Ordering, Page,
-// PageSize, and From from LastHours (relative to now); it upper-cases
-// Method. Every Querier calls it first, so that every store refuses the
-// same bad filters with the same *FieldError, naming the query
-// parameter (date_from, page_size, method, …) and the value.
+// PageSize, and From from LastHours (relative to now, and MinTime when
+// the hours reach back further); it upper-cases Method. Every Querier
+// calls it first, so that every store refuses the same bad filters with
+// the same *FieldError, naming the query parameter (date_from,
+// page_size, method, …) and the value.
 func (f Filter) Normalize(now time.Time) (Filter, error) {
 	if f.Kind != "" && !f.Kind.Valid() {
 		return f, invalid("kind", string(f.Kind), "must be one of crud, auth, request, cors, external, system, export, custom")
 	}
-	if f.LastHours < 0 || f.LastHours > 24*366*100 {
-		return f, invalid("last_hours", strconv.Itoa(f.LastHours), "must be between 1 and 876600")
+	if f.LastHours < 0 || f.LastHours > maxLastHours {
+		return f, invalid("last_hours", strconv.Itoa(f.LastHours), "must be between 1 and "+strconv.Itoa(maxLastHours))
 	}
+	start := "date_from " // what From is, in the date_to error below
 	if f.LastHours > 0 {
+		hours := strconv.Itoa(f.LastHours)
 		if !f.From.IsZero() {
-			return f, invalid("last_hours", strconv.Itoa(f.LastHours), "cannot be combined with date_from")
+			return f, invalid("last_hours", hours, "cannot be combined with date_from")
 		}
-		f.From = now.Add(-time.Duration(f.LastHours) * time.Hour)
-		f.LastHours = 0
+		// No event is older than MinTime (Event.Validate), so the last
+		// N hours that reach back further begin there, with the same
+		// events: the bound stays 876600 whatever the date.
+		from := now.Add(-time.Duration(f.LastHours) * time.Hour)
+		if from.Before(MinTime) {
+			from = MinTime
+		}
+		if from.After(MaxTime) { // a now after 2200: no client sends that
+			return f, invalid("last_hours", hours, "starts at "+from.Format(time.RFC3339Nano)+", after 2200")
+		}
+		f.From, f.LastHours = from, 0
+		start = "the start of last_hours=" + hours + ", "
+	} else if !f.From.IsZero() && (f.From.Before(MinTime) || f.From.After(MaxTime)) {
+		return f, invalid("date_from", f.From.Format(time.RFC3339Nano), "must be between 1970 and 2200")
 	}
-	for _, t := range []struct {
-		name string
-		v    time.Time
-	}{{"date_from", f.From}, {"date_to", f.To}} {
-		if !t.v.IsZero() && (t.v.Before(MinTime) || t.v.After(MaxTime)) {
-			return f, invalid(t.name, t.v.Format(time.RFC3339Nano), "must be between 1970 and 2200")
-		}
+	if !f.To.IsZero() && (f.To.Before(MinTime) || f.To.After(MaxTime)) {
+		return f, invalid("date_to", f.To.Format(time.RFC3339Nano), "must be between 1970 and 2200")
 	}
 	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
-		return f, invalid("date_to", f.To.Format(time.RFC3339Nano), "must be after date_from "+f.From.Format(time.RFC3339Nano))
+		return f, invalid("date_to", f.To.Format(time.RFC3339Nano), "must be after "+start+f.From.Format(time.RFC3339Nano))
 	}
 	if f.NoTenant && f.Tenant != "" {
 		return f, invalid("tenant", f.Tenant, "cannot be combined with events without a tenant")

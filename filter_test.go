@@ -178,3 +178,57 @@ func FuzzDecodeCursor(f *testing.F) {
 		}
 	})
 }
+
+// TestFilterNormalizeLastHoursBeforeMinTime: last hours that reach back
+// before MinTime, which no event predates, begin at MinTime rather than
+// being refused as a date_from the caller never gave; the bound is
+// 876600 hours whatever the date.
+func TestFilterNormalizeLastHoursBeforeMinTime(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		hours int
+		want  time.Time
+	}{
+		{1, now.Add(-time.Hour)},
+		{400_000, now.Add(-400_000 * time.Hour)}, // 1980-05-16
+		{490_000, now.Add(-490_000 * time.Hour)}, // 1970-02-08
+		{491_000, activitylog.MinTime},           // 1969-12-28
+		{498_000, activitylog.MinTime},           // 1969-03-12
+		{876_600, activitylog.MinTime},           // 1926-01-02
+	} {
+		f, err := activitylog.Filter{LastHours: c.hours}.Normalize(now)
+		if err != nil {
+			t.Errorf("last_hours %d: %v, want it accepted", c.hours, err)
+			continue
+		}
+		if !f.From.Equal(c.want) || f.LastHours != 0 {
+			t.Errorf("last_hours %d: From %v, LastHours %d; want From %v", c.hours, f.From, f.LastHours, c.want)
+		}
+	}
+	for _, c := range []struct {
+		f                   activitylog.Filter
+		now                 time.Time
+		field, value, words string
+	}{
+		{activitylog.Filter{LastHours: 876_601}, now, "last_hours", "876601", "between 1 and 876600"},
+		{activitylog.Filter{LastHours: 24 * 366 * 100}, now, "last_hours", "878400", "between 1 and 876600"},
+		{activitylog.Filter{LastHours: 1}, time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), "last_hours", "1", "after 2200"},
+		// The error names what the caller gave, and says where From came from.
+		{activitylog.Filter{LastHours: 876_600, To: activitylog.MinTime}, now, "date_to", "1970-01-01T00:00:00Z",
+			"must be after the start of last_hours=876600, 1970-01-01T00:00:00Z"},
+		{activitylog.Filter{LastHours: 1, To: now.Add(-2 * time.Hour)}, now, "date_to", "2026-01-02T01:00:00Z",
+			"must be after the start of last_hours=1, 2026-01-02T02:00:00Z"},
+	} {
+		_, err := c.f.Normalize(c.now)
+		var fe *activitylog.FieldError
+		if !errors.As(err, &fe) || fe.Field != c.field || fe.Value != c.value || !strings.Contains(fe.Reason, c.words) {
+			t.Errorf("%+v at %v: %v; want a FieldError naming %s %q, saying %q", c.f, c.now, err, c.field, c.value, c.words)
+		}
+	}
+	// The start is MinTime: a date_to after it leaves a range to query.
+	f, err := activitylog.Filter{LastHours: 876_600, To: activitylog.MinTime.Add(time.Second)}.Normalize(now)
+	if err != nil || !f.From.Equal(activitylog.MinTime) {
+		t.Errorf("last_hours 876600 with date_to 1970-01-01T00:00:01Z: From %v, %v", f.From, err)
+	}
+}

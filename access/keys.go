@@ -3,7 +3,6 @@ package access
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -59,14 +58,7 @@ func (s *Service) createKey(w http.ResponseWriter, r *http.Request) {
 		ExpiresIn string                   `json:"expires_in"`
 		ExpiresAt *time.Time               `json:"expires_at"`
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxKeyBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid", "the body must be a JSON object {\"name\", \"scopes\", \"tenant\", \"expires_in\" or \"expires_at\"}: "+jsonProblem(err), "body")
-		return
-	}
-	if dec.Decode(new(json.RawMessage)) != io.EOF {
-		writeError(w, http.StatusBadRequest, "invalid", "the body must hold one JSON object", "body")
+	if !decodeStrict(w, r, maxKeyBody, &body, `{"name", "scopes", "tenant", "expires_in" or "expires_at"}`) {
 		return
 	}
 	nk := NewAPIKey{Name: body.Name, Scopes: body.Scopes, Tenant: body.Tenant, By: activitylog.PrincipalFrom(r.Context())}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/strictjson"
 )
 
 // maxLoginBody bounds a sign-in's body.
@@ -274,13 +275,19 @@ func readLogin(w http.ResponseWriter, r *http.Request) (username, password, next
 			Username *string `json:"username"`
 			Password *string `json:"password"`
 		}
-		dec := json.NewDecoder(r.Body)
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&body); err != nil {
+		raw, err := io.ReadAll(r.Body)
+		if err != nil {
 			return "", "", "", &requestError{http.StatusBadRequest, "invalid", "body", "the body must be a JSON object {\"username\": …, \"password\": …}: " + jsonProblem(err)}
 		}
-		if dec.Decode(new(json.RawMessage)) != io.EOF {
-			return "", "", "", &requestError{http.StatusBadRequest, "invalid", "body", "the body must hold one JSON object"}
+		// Strictly (internal/strictjson), without quoting the input: a
+		// sign-in's values are credentials.
+		if err := strictjson.Unmarshal(raw, &body); err != nil {
+			fe, _ := errors.AsType[*activitylog.FieldError](err)
+			field, reason := "body", "cannot be decoded"
+			if fe != nil {
+				field, reason = fe.Field, fe.Reason
+			}
+			return "", "", "", &requestError{http.StatusBadRequest, "invalid", field, "the body must be a JSON object {\"username\": …, \"password\": …}: " + field + " " + reason}
 		}
 		if body.Username != nil {
 			username = *body.Username

@@ -1,13 +1,13 @@
 package access
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/strictjson"
 )
 
 // maxUserBody bounds the body of POST /api/v1/users and
@@ -34,17 +34,19 @@ func ToUserJSON(u User) UserJSON {
 	return UserJSON{ID: u.ID, Username: u.Username, Tenant: u.Tenant, Permissions: ps, CreatedAt: u.CreatedAt.UTC(), Disabled: u.Disabled}
 }
 
-// decodeStrict decodes one JSON object into v, refusing unknown fields
-// and anything after it; the error names what was wrong.
+// decodeStrict decodes one JSON object into v strictly
+// (internal/strictjson: unknown members, members given twice or in
+// another case, and strings that are not UTF-8 are refused), and
+// answers 400 naming the member and its value (never a secret's) when
+// it cannot. shape shows what to send.
 func decodeStrict(w http.ResponseWriter, r *http.Request, limit int64, v any, shape string) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid", "the body must be a JSON object "+shape+": "+jsonProblem(err), "body")
 		return false
 	}
-	if dec.Decode(new(json.RawMessage)) != io.EOF {
-		writeError(w, http.StatusBadRequest, "invalid", "the body must hold one JSON object", "body")
+	if err := strictjson.Unmarshal(body, v); err != nil {
+		writeFieldError(w, err)
 		return false
 	}
 	return true

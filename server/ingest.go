@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/strictjson"
 )
 
 // ingest handles POST /api/v1/events.
@@ -321,25 +322,20 @@ func decodeEvent(raw json.RawMessage, i int) (activitylog.Event, error) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return activitylog.Event{}, activitylog.Invalid(at, clip(string(raw)), "must be a JSON object")
 	}
+	// Members given twice, in another case than the field's, unknown,
+	// or with strings that are not UTF-8 (which encoding/json would
+	// store as U+FFFD) are refused, not taken.
+	if err := strictjson.Check(raw, wireEventType, strictjson.Options{Prefix: at, What: "an event"}); err != nil {
+		return activitylog.Event{}, err
+	}
 	var w wireEvent
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil {
-		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-			field := strings.TrimPrefix(te.Field, "Event.")
-			if field == "" {
-				field = at
-			} else {
-				field = at + "." + field
-			}
-			return activitylog.Event{}, activitylog.Invalid(field, te.Value, "has the wrong type: want "+typeName(te.Type))
-		}
-		if key, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			path, value := unknownField(raw, eventType)
-			if path == "" {
-				path, _ = strconv.Unquote(key)
-			}
-			return activitylog.Event{}, activitylog.Invalid(at+"."+path, value, "is not a field of an event")
+		// A wrong type, or (should Check have missed it) an unknown
+		// member: named with its path and the value sent.
+		if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok || strings.HasPrefix(err.Error(), "json: unknown field ") {
+			return activitylog.Event{}, strictjson.DecodeError(raw, err, at)
 		}
 		return activitylog.Event{}, syntaxError(at, "", raw, err)
 	}
@@ -359,131 +355,4 @@ func decodeEvent(raw json.RawMessage, i int) (activitylog.Event, error) {
 	return e, nil
 }
 
-var eventType = reflect.TypeFor[activitylog.Event]()
-
-// typeName says in JSON terms what a Go type takes.
-func typeName(t reflect.Type) string {
-	if t == nil {
-		return "a JSON value"
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Struct, reflect.Map:
-		return "an object"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	}
-	return "a JSON value"
-}
-
-// unknownField finds the first key in the JSON object raw, in document
-// order, that type t has no field for, matching keys as encoding/json
-// does (exactly, else ignoring case). It returns the key's dotted path,
-// as in "actor.nick", and its value, or "" when every key is known.
-func unknownField(raw []byte, t reflect.Type) (path, value string) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	path, value, _ = walk(dec, t, "")
-	return path, value
-}
-
-func walk(dec *json.Decoder, t reflect.Type, path string) (string, string, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return "", "", err
-	}
-	d, ok := tok.(json.Delim)
-	if !ok {
-		return "", "", nil // a scalar
-	}
-	if t != nil && (t.Kind() == reflect.Interface || leaf(t)) {
-		t = nil // anything goes below here
-	}
-	switch d {
-	case '[':
-		var elem reflect.Type
-		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
-			elem = t.Elem()
-		}
-		for i := 0; dec.More(); i++ {
-			if p, v, err := walk(dec, elem, path+"["+strconv.Itoa(i)+"]"); p != "" || err != nil {
-				return p, v, err
-			}
-		}
-	case '{':
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return "", "", err
-			}
-			key, _ := kt.(string)
-			p := key
-			if path != "" {
-				p = path + "." + key
-			}
-			var ft reflect.Type
-			if t != nil {
-				switch t.Kind() {
-				case reflect.Struct:
-					f, ok := jsonField(t, key)
-					if !ok {
-						var v json.RawMessage
-						dec.Decode(&v)
-						var s string
-						if json.Unmarshal(v, &s) != nil {
-							s = string(v)
-						}
-						return p, clip(s), nil
-					}
-					ft = f
-				case reflect.Map:
-					ft = t.Elem()
-				}
-			}
-			if p, v, err := walk(dec, ft, p); p != "" || err != nil {
-				return p, v, err
-			}
-		}
-	}
-	_, err = dec.Token() // the closing delimiter
-	return "", "", err
-}
-
-// leaf reports whether t decodes itself, so its JSON shape is its own.
-func leaf(t reflect.Type) bool {
-	p := reflect.PointerTo(t)
-	return p.Implements(reflect.TypeFor[json.Unmarshaler]()) || p.Implements(reflect.TypeFor[interface{ UnmarshalText([]byte) error }]())
-}
-
-// jsonField returns the type of t's field that encoding/json decodes
-// key into.
-func jsonField(t reflect.Type, key string) (reflect.Type, bool) {
-	var fold reflect.Type
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		if name == key {
-			return f.Type, true
-		}
-		if fold == nil && strings.EqualFold(name, key) {
-			fold = f.Type
-		}
-	}
-	return fold, fold != nil
-}
+var wireEventType = reflect.TypeFor[wireEvent]()

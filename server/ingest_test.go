@@ -97,8 +97,26 @@ func TestIngest(t *testing.T) {
 			},
 		},
 		{
-			name: "keys match case-insensitively as encoding/json does", method: post, url: events, contentType: jsonCT,
-			body: `{"Kind":"custom","ACTION":"x"}`, wantStatus: 201, wantStored: 1,
+			// encoding/json would take "Kind" for kind; what is
+			// stored must be what was sent, so the name must match.
+			name: "names are case-sensitive", method: post, url: events, contentType: jsonCT,
+			body:       `{"kind":"custom","ACTION":"x"}`,
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].ACTION", value: "x"},
+		},
+		{
+			name: "a member given twice", method: post, url: events, contentType: jsonCT,
+			body:       `[{"kind":"custom","action":"read"},{"kind":"custom","action":"read","action":"delete"}]`,
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[1].action", value: ""},
+		},
+		{
+			name: "a string that is not UTF-8", method: post, url: events, contentType: jsonCT,
+			body:       "{\"kind\":\"custom\",\"message\":\"caf\xe9\"}",
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].message", value: `caf\xe9`},
+		},
+		{
+			name: "a lone surrogate", method: post, url: events, contentType: jsonCT,
+			body:       `{"kind":"custom","action":"\ud800"}`,
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].action", value: `\ud800`},
 		},
 
 		// Refused before decoding.
@@ -201,34 +219,34 @@ func TestIngest(t *testing.T) {
 		},
 		{
 			name: "wrong type", method: post, url: events, contentType: jsonCT, body: `{"kind":5,"action":"x"}`,
-			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].kind", value: "number"},
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].kind", value: "5"},
 			wantContent: []string{"want a string"},
 		},
 		{
 			name: "wrong nested type", method: post, url: events, contentType: jsonCT,
 			body:       `[` + ev("a") + `,{"kind":"request","action":"GET","response":{"status":"200"}}]`,
-			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[1].response.status", value: "string"},
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[1].response.status", value: "200"},
 			wantContent: []string{"want an integer"},
 		},
 		{
 			name: "fraction for an integer", method: post, url: events, contentType: jsonCT,
 			body:       `{"kind":"request","action":"GET","response":{"duration_ns":1.5}}`,
-			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].response.duration_ns", value: "number 1.5"},
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].response.duration_ns", value: "1.5"},
 		},
 		{
 			name: "wrong type in a header map", method: post, url: events, contentType: jsonCT,
 			body:       `{"kind":"request","action":"GET","request":{"headers":{"X-N":1}}}`,
-			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].request.headers", value: "number"},
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].request.headers.X-N", value: "1"},
 		},
 		{
 			name: "number out of range", method: post, url: events, contentType: jsonCT,
 			body:       `{"kind":"custom","action":"x","extra":{"n":1e400}}`,
-			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].extra", value: "number 1e400"},
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].extra.n", value: "1e400"},
 		},
 		{
 			name: "object where a string goes", method: post, url: events, contentType: jsonCT,
 			body:       `{"kind":"custom","action":{"a":1}}`,
-			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].action", value: "object"},
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].action", value: `{"a":1}`},
 		},
 		{
 			name: "malformed id", method: post, url: events, contentType: jsonCT,
@@ -238,7 +256,7 @@ func TestIngest(t *testing.T) {
 		{
 			name: "id of the wrong type", method: post, url: events, contentType: jsonCT,
 			body:       `[` + ev("a") + `,{"id":7,"kind":"custom","action":"x"}]`,
-			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[1].id", value: "number"},
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[1].id", value: "7"},
 		},
 		{
 			name: "malformed time", method: post, url: events, contentType: jsonCT,

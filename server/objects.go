@@ -12,7 +12,7 @@ import (
 // unless ordering says otherwise. It takes the parameters of
 // GET /api/v1/events and answers in the same shape; object_type and
 // object_id come from the path, and a query parameter that names
-// another object is refused.
+// another object is refused, as a path segment that is not UTF-8.
 func (s *server) objectEvents(w http.ResponseWriter, r *http.Request) {
 	typ, id := r.PathValue("type"), r.PathValue("id")
 	v := r.URL.Query()
@@ -27,6 +27,10 @@ func (s *server) objectEvents(w http.ResponseWriter, r *http.Request) {
 	} {
 		if p.path == "" { // ServeMux matches no empty segment; this is a backstop
 			s.fail(w, r, activitylog.Invalid(p.name, "", "is required in the path"))
+			return
+		}
+		if err := checkUTF8(p.name, p.path); err != nil { // a %ff in the path arrives as the byte
+			s.fail(w, r, err)
 			return
 		}
 		if p.query != "" && p.query != p.path {

@@ -48,6 +48,10 @@ func TestPurgeRoute(t *testing.T) {
 		{"kinds of the wrong type", "acme-retain", `{"kinds":"crud","confirm":"purge crud"}`, 400, []string{`"field":"kinds"`}},
 		{"an unknown field", "acme-retain", `{"confirm":"purge all","everything":true}`, 400, []string{`"field":"everything"`}},
 		{"not JSON", "acme-retain", `purge all`, 400, []string{`"field":"body"`}},
+		// encoding/json would take the last of two, and "Confirm" for
+		// confirm: the purge would run on a body that reads otherwise.
+		{"the confirmation twice", "acme-retain", `{"kinds":["crud"],"confirm":"x","confirm":"purge crud"}`, 400, []string{`"field":"confirm"`, `twice`}},
+		{"the confirmation in another case", "acme-retain", `{"kinds":["crud"],"confirm":"x","Confirm":"purge crud"}`, 400, []string{`"field":"Confirm"`, `did you mean`}},
 		{"another tenant", "acme-retain", `{"tenant":"globex","confirm":"purge all"}`, 403, []string{`"field":"tenant"`, `globex`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/activitylog/activitylog"
 )
@@ -42,12 +43,15 @@ var FilterParams = []string{
 // The per-kind resources (GET /api/v1/request-events, …) take the
 // parameters that suit their kind; see kindResources.
 //
-// It checks syntax only: an unknown parameter, a repeated one, a value
-// that is not an integer or a time, and an explicit 0 for an integer
-// (which a Filter cannot tell from "unset"). An empty value means the
-// parameter is unset. Ranges and combinations are checked by
-// Filter.Normalize, which every Querier calls. Every error is a
-// *activitylog.FieldError naming the parameter and the value.
+// It checks syntax: an unknown parameter, a repeated one, a value that
+// is not UTF-8 (shown with Go's escapes, like a\xffb, rather than
+// U+FFFD), a value that is not an integer or a time; and what a Filter
+// cannot tell from "unset": an explicit 0 for an integer, and a time
+// out of activitylog.MinTime..MaxTime (0001-01-01T00:00:00Z is the
+// zero time.Time). An empty value means the parameter is unset. Other
+// ranges and combinations are checked by Filter.Normalize, which every
+// Querier calls. Every error is a *activitylog.FieldError naming the
+// parameter and the value.
 func ParseFilter(v url.Values) (activitylog.Filter, error) {
 	var f activitylog.Filter
 	names := make([]string, 0, len(v))
@@ -62,14 +66,17 @@ func ParseFilter(v url.Values) (activitylog.Filter, error) {
 			if len(vs) > 0 {
 				first = vs[0]
 			}
-			return activitylog.Filter{}, activitylog.Invalid(paramField(name), clip(first),
+			return activitylog.Filter{}, activitylog.Invalid(paramField(name), showValue(first),
 				"is not a known parameter; known are "+strings.Join(FilterParams, ", "))
 		}
 		if len(vs) > 1 {
-			return activitylog.Filter{}, activitylog.Invalid(name, clip(vs[1]), "is given more than once")
+			return activitylog.Filter{}, activitylog.Invalid(name, showValue(vs[1]), "is given more than once")
 		}
 		if len(vs) == 0 || vs[0] == "" {
 			continue
+		}
+		if err := checkUTF8(name, vs[0]); err != nil {
+			return activitylog.Filter{}, err
 		}
 		if err := setParam(&f, name, vs[0]); err != nil {
 			return activitylog.Filter{}, err
@@ -156,7 +163,38 @@ func parseTime(name, v string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, activitylog.Invalid(name, clip(v), "is not an RFC 3339 time, like 2025-01-02T15:04:05Z")
 	}
+	// Checked here, as Filter.Normalize checks a time it is given, for
+	// the zero time.Time: a Filter takes it for "no bound".
+	if t.Before(activitylog.MinTime) || t.After(activitylog.MaxTime) {
+		return time.Time{}, activitylog.Invalid(name, clip(v), "must be between 1970 and 2200")
+	}
 	return t, nil
+}
+
+// checkUTF8 refuses v, the value of the parameter or path segment name,
+// when it is not UTF-8, as a *activitylog.FieldError whose value shows
+// the bytes sent (showValue): the answers are JSON, which holds text
+// only, and in which those bytes would become U+FFFD.
+func checkUTF8(name, v string) error {
+	for i := 0; i < len(v); {
+		r, n := utf8.DecodeRuneInString(v[i:])
+		if r == utf8.RuneError && n == 1 {
+			return activitylog.Invalid(name, showValue(v),
+				"is not UTF-8: byte "+strconv.Itoa(i)+" is 0x"+strconv.FormatUint(uint64(v[i]), 16)+"; percent-encode text as UTF-8")
+		}
+		i += n
+	}
+	return nil
+}
+
+// showValue is clip for a value that may not be UTF-8: such a value is
+// shown with Go's escapes (a\xffb), which JSON carries as they are.
+func showValue(s string) string {
+	if utf8.ValidString(s) {
+		return clip(s)
+	}
+	q := strconv.Quote(clip(s))
+	return q[1 : len(q)-1]
 }
 
 // list handles GET /api/v1/events.

@@ -395,3 +395,165 @@ func TestListStoreClosed(t *testing.T) {
 		}
 	}
 }
+
+// TestListLastHoursBefore1970: last_hours up to its documented 876600
+// is taken even when the hours reach back before 1970, the earliest time
+// an event can have: they begin there. Beyond 876600, and a date_to
+// before the start, the error names what the client sent.
+func TestListLastHoursBefore1970(t *testing.T) {
+	t.Parallel()
+	seed := seedEvents()
+	ls := func(q string) string { return "/api/v1/events" + q }
+	all := []int{7, 6, 5, 4, 3, 2, 1, 0}
+	for _, sc := range []scenario{
+		{name: "100 years", url: ls("?last_hours=876600"), wantStatus: 200, wantResults: all},
+		{name: "back to 1950", url: ls("?last_hours=660000"), wantStatus: 200, wantResults: all},
+		{name: "back to 1980", url: ls("?last_hours=400000"), wantStatus: 200, wantResults: all},
+		{name: "with date_to", url: ls("?last_hours=876600&date_to=2025-01-01T03:00:00Z"), wantStatus: 200, wantResults: []int{1, 0}},
+		{name: "with date_to in 1970", url: ls("?last_hours=876600&date_to=1970-01-01T00:00:01Z"), wantStatus: 200, wantResults: []int{}},
+		{name: "just over 100 years", url: ls("?last_hours=876601"), wantStatus: 400,
+			wantError: &wantError{code: "invalid", field: "last_hours", value: "876601"}, wantContent: []string{"between 1 and 876600"}},
+		{name: "366-day years", url: ls("?last_hours=878400"), wantStatus: 400,
+			wantError: &wantError{code: "invalid", field: "last_hours", value: "878400"}},
+		{name: "date_to at its start", url: ls("?last_hours=876600&date_to=1970-01-01T00:00:00Z"), wantStatus: 400,
+			wantError:   &wantError{code: "invalid", field: "date_to", value: "1970-01-01T00:00:00Z"},
+			wantContent: []string{"must be after the start of last_hours=876600, 1970-01-01T00:00:00Z"}},
+		{name: "date_to before its start", url: ls("?last_hours=1&date_to=2025-01-01T00:00:00Z"), wantStatus: 400,
+			wantError: &wantError{code: "invalid", field: "date_to", value: "2025-01-01T00:00:00Z"}, wantContent: []string{"the start of last_hours=1, "}},
+	} {
+		sc.seed = seed
+		t.Run(sc.name, sc.run)
+	}
+}
+
+// TestListGivenTimes: a time given is checked whatever it is; the zero
+// time.Time (0001-01-01T00:00:00Z, in any offset) is not taken for an
+// unset bound, and the error shows the value as sent.
+func TestListGivenTimes(t *testing.T) {
+	t.Parallel()
+	seed := seedEvents()
+	ls := func(q string) string { return "/api/v1/events" + q }
+	refused := func(name, q, field, value string) scenario {
+		return scenario{name: name, url: ls("?" + q), wantStatus: 400,
+			wantError: &wantError{code: "invalid", field: field, value: value}, wantContent: []string{"must be between 1970 and 2200"}}
+	}
+	for _, sc := range []scenario{
+		refused("zero date_to", "date_to=0001-01-01T00:00:00Z", "date_to", "0001-01-01T00:00:00Z"),
+		refused("zero date_from", "date_from=0001-01-01T00:00:00Z", "date_from", "0001-01-01T00:00:00Z"),
+		refused("zero date_to in another offset", "date_to=0001-01-01T01:00:00%2B01:00", "date_to", "0001-01-01T01:00:00+01:00"),
+		refused("zero date_to with fractions", "date_to=0001-01-01T00:00:00.000Z", "date_to", "0001-01-01T00:00:00.000Z"),
+		refused("zero date_from with a date_to", "date_from=0001-01-01T00:00:00Z&date_to=2025-01-01T03:00:00Z", "date_from", "0001-01-01T00:00:00Z"),
+		refused("a second after zero", "date_to=0001-01-01T00:00:01Z", "date_to", "0001-01-01T00:00:01Z"),
+		refused("before 1970, as sent", "date_from=1969-12-31T23:59:59.000Z", "date_from", "1969-12-31T23:59:59.000Z"),
+		refused("after 2200", "date_to=2200-01-01T00:00:00.000000001Z", "date_to", "2200-01-01T00:00:00.000000001Z"),
+		refused("zero date_to with last_hours", "last_hours=1&date_to=0001-01-01T00:00:00Z", "date_to", "0001-01-01T00:00:00Z"),
+		{name: "1970", url: ls("?date_from=1970-01-01T00:00:00Z"), wantStatus: 200, wantResults: []int{7, 6, 5, 4, 3, 2, 1, 0}},
+		{name: "2200", url: ls("?date_to=2200-01-01T00:00:00Z"), wantStatus: 200, wantResults: []int{7, 6, 5, 4, 3, 2, 1, 0}},
+		{name: "empty is unset", url: ls("?date_to=&date_from="), wantStatus: 200, wantResults: []int{7, 6, 5, 4, 3, 2, 1, 0}},
+	} {
+		sc.seed = seed
+		t.Run(sc.name, sc.run)
+	}
+}
+
+// TestQueryNotUTF8: a query value that is not UTF-8 is refused on every
+// route that parses a filter, naming the parameter, its value shown
+// with Go's \x escapes rather than U+FFFD, and the first bad byte.
+func TestQueryNotUTF8(t *testing.T) {
+	t.Parallel()
+	seed := seedEvents()
+	bad := func(name, url, field, value, msg string) scenario {
+		return scenario{name: name, url: url, wantStatus: 400,
+			wantError: &wantError{code: "invalid", field: field, value: value}, wantContent: []string{msg}}
+	}
+	for _, sc := range []scenario{
+		bad("tenant", "/api/v1/events?tenant=%ff", "tenant", `\xff`, `is not UTF-8: byte 0 is 0xff`),
+		bad("search, Latin-1", "/api/v1/events?search=caf%e9", "search", `caf\xe9`, `is not UTF-8: byte 3 is 0xe9`),
+		bad("user_id, cut short", "/api/v1/events?user_id=u%c3", "user_id", `u\xc3`, `byte 1 is 0xc3`),
+		bad("tool, a surrogate", "/api/v1/events?tool=%ed%a0%80", "tool", `\xed\xa0\x80`, `byte 0 is 0xed`),
+		bad("origin", "/api/v1/events?origin=https://%ff.example", "origin", `https://\xff.example`, `byte 8 is 0xff`),
+		bad("action", "/api/v1/events?action=%fe", "action", `\xfe`, `byte 0 is 0xfe`),
+		bad("kind", "/api/v1/events?kind=%ff", "kind", `\xff`, `is not UTF-8`),
+		bad("ordering", "/api/v1/events?ordering=%ff", "ordering", `\xff`, `is not UTF-8`),
+		bad("date_from", "/api/v1/events?date_from=%ff", "date_from", `\xff`, `is not UTF-8`),
+		bad("the first parameter in name order", "/api/v1/events?tool=%ff&search=%fe", "search", `\xfe`, `is not UTF-8`),
+		bad("long, clipped", "/api/v1/events?search="+strings.Repeat("a", 40)+"%ff", "search", strings.Repeat("a", 32)+"…", `byte 40 is 0xff`),
+		bad("unknown parameter", "/api/v1/events?colour=%ff", "colour", `\xff`, `is not a known parameter`),
+		bad("repeated parameter", "/api/v1/events?tenant=t1&tenant=%ff", "tenant", `\xff`, `is given more than once`),
+		bad("export", "/api/v1/events/export?format=csv&tenant=%ff", "tenant", `\xff`, `is not UTF-8`),
+		bad("kind export", "/api/v1/request-events/export?format=ndjson&search=%ff", "search", `\xff`, `is not UTF-8`),
+		bad("kind list", "/api/v1/request-events?origin=%ff", "origin", `\xff`, `is not UTF-8`),
+		bad("failed logins", "/api/v1/login-events/failed?user_id=%ff", "user_id", `\xff`, `is not UTF-8`),
+		bad("slow requests", "/api/v1/request-events/slow?tool=%ff", "tool", `\xff`, `is not UTF-8`),
+		bad("critical events", "/api/v1/system-events/critical?tenant=%ff", "tenant", `\xff`, `is not UTF-8`),
+		bad("object history", "/api/v1/objects/invoice/INV-1/events?search=%ff", "search", `\xff`, `is not UTF-8`),
+		{name: "UTF-8 is taken", url: "/api/v1/events?search=caf%C3%A9&tenant=%E2%9C%93", wantStatus: 200, wantResults: []int{}},
+		{name: "U+FFFD sent as UTF-8 is taken", url: "/api/v1/events?tenant=%EF%BF%BD", wantStatus: 200, wantResults: []int{}},
+	} {
+		sc.seed = seed
+		t.Run(sc.name, sc.run)
+	}
+}
+
+// TestQueryRoutesGivenTimes: the fixes to last_hours and to explicit
+// zero times hold on every route that parses a filter, exports
+// included (whose answer is not JSON).
+func TestQueryRoutesGivenTimes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.seed(t, seedEvents())
+	for _, route := range []string{
+		"/api/v1/events",
+		"/api/v1/events/export?format=csv",
+		"/api/v1/crud-events",
+		"/api/v1/system-events/export?format=ndjson",
+		"/api/v1/objects/invoice/INV-1/events",
+		"/api/v1/login-events/failed",
+		"/api/v1/request-events/slow",
+		"/api/v1/system-events/critical",
+	} {
+		sep := "?"
+		if strings.Contains(route, "?") {
+			sep = "&"
+		}
+		if w := e.do(t, "GET", route+sep+"last_hours=876600", "", nil); w.Code != 200 {
+			t.Errorf("GET %s with last_hours=876600: %d %s", route, w.Code, w.Body)
+		}
+		for _, p := range []string{"date_to", "date_from"} {
+			w := e.do(t, "GET", route+sep+p+"=0001-01-01T00:00:00Z", "", nil)
+			if w.Code != 400 {
+				t.Errorf("GET %s with %s=0001-01-01T00:00:00Z: %d, want 400", route, p, w.Code)
+				continue
+			}
+			checkError(t, w.Body.Bytes(), wantError{code: "invalid", field: p, value: "0001-01-01T00:00:00Z"})
+		}
+	}
+}
+
+// TestParseFilterGiven: ParseFilter refuses what a Filter would take
+// for unset, and values that are not UTF-8, naming the parameter.
+func TestParseFilterGiven(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		q                   url.Values
+		field, value, words string
+	}{
+		{url.Values{"date_to": {"0001-01-01T00:00:00Z"}}, "date_to", "0001-01-01T00:00:00Z", "between 1970 and 2200"},
+		{url.Values{"date_from": {"0001-01-01T00:00:00Z"}}, "date_from", "0001-01-01T00:00:00Z", "between 1970 and 2200"},
+		{url.Values{"date_from": {"0001-01-01T00:00:00 01:00"}}, "date_from", "0001-01-01T00:00:00 01:00", "between 1970 and 2200"},
+		{url.Values{"tenant": {"a\xffb"}}, "tenant", `a\xffb`, "is not UTF-8: byte 1 is 0xff"},
+		{url.Values{"cursor": {"\x80"}}, "cursor", `\x80`, "is not UTF-8: byte 0 is 0x80"},
+		{url.Values{"page": {"1\xff"}}, "page", `1\xff`, "is not UTF-8"},
+		{url.Values{"x": {"\"\xff\\"}}, "x", `\"\xff\\`, "is not a known parameter"},
+	} {
+		_, err := server.ParseFilter(c.q)
+		var fe *activitylog.FieldError
+		if !errors.As(err, &fe) || fe.Field != c.field || fe.Value != c.value || !strings.Contains(fe.Reason, c.words) {
+			t.Errorf("ParseFilter(%q) = %v; want a FieldError naming %s %q, saying %q", c.q, err, c.field, c.value, c.words)
+		}
+	}
+	f, err := server.ParseFilter(url.Values{"date_from": {"1970-01-01T00:00:00Z"}, "date_to": {"2200-01-01T00:00:00Z"}, "search": {"\uFFFD"}})
+	if err != nil || !f.From.Equal(activitylog.MinTime) || !f.To.Equal(activitylog.MaxTime) || f.Search != "\uFFFD" {
+		t.Errorf("the bounds and U+FFFD: %+v, %v", f, err)
+	}
+}

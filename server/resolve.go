@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/strictjson"
 )
 
 // resolveRequest is the body of POST /api/v1/events/{id}/resolve.
@@ -168,18 +169,16 @@ func decodeObject(body []byte, v any, t reflect.Type, example, what, known strin
 	if err != nil {
 		return syntaxError("body", "", body, err)
 	}
+	// Members given twice, in another case than the field's, unknown,
+	// or with strings that are not UTF-8 are refused, not taken.
+	if err := strictjson.Check(raw, t, strictjson.Options{What: what, Known: known}); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field != "" {
-			return activitylog.Invalid(te.Field, te.Value, "has the wrong type: want "+typeName(te.Type))
-		}
-		if key, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			path, value := unknownField(raw, t)
-			if path == "" {
-				path, _ = strconv.Unquote(key)
-			}
-			return activitylog.Invalid(clip(path), value, "is not a field of "+what+"; known are "+known)
+		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field != "" || strings.HasPrefix(err.Error(), "json: unknown field ") {
+			return strictjson.DecodeError(raw, err, "")
 		}
 		return syntaxError("body", "", raw, err)
 	}

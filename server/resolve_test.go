@@ -166,7 +166,7 @@ func TestResolve(t *testing.T) {
 			wantStatus: 400, wantError: &wantError{code: "invalid", field: "resolved_at", value: "2025-01-01T00:00:00Z"},
 			wantContent: []string{"not a field of a resolution"}},
 		{name: "wrong type", method: "POST", url: resolve, body: `{"resolved_by":42}`,
-			wantStatus: 400, wantError: &wantError{code: "invalid", field: "resolved_by", value: "number"}},
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "resolved_by", value: "42"}},
 		{name: "empty body", method: "POST", url: resolve,
 			wantStatus: 400, wantError: &wantError{code: "invalid", field: "body", value: ""}},
 		{name: "an array", method: "POST", url: resolve, body: `[{"resolved_by":"ann"}]`,

@@ -1,6 +1,7 @@
 package dbconfighttp
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/activitylog/activitylog"
 	"github.com/activitylog/activitylog/dbconfig"
+	"github.com/activitylog/activitylog/internal/strictjson"
 	"github.com/activitylog/activitylog/server"
 )
 
@@ -206,17 +209,32 @@ func (in *input) apply(c *dbconfig.Config) (passwordGiven bool) {
 	return false
 }
 
-// decode reads one JSON object into in, strictly. An empty body is
+// decode reads one JSON object into in, strictly (internal/strictjson:
+// members given twice, in another case than the field's, unknown, null,
+// or with strings that are not UTF-8 are refused). An empty body is
 // allowed when optional. Every error is a *activitylog.FieldError
-// naming the field, or "body".
+// naming the field, or "body", and the value sent (never a password's).
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request, in *input, optional bool) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, h.maxBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(in)
-	if optional && errors.Is(err, io.EOF) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err != nil {
+		return jsonError(err)
+	}
+	if optional && len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	if err != nil {
+	if err := strictjson.Check(body, inputType, strictjson.Options{What: "a database config", Known: fieldList, NoNull: true}); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(in); err != nil {
+		if fe, ok := errors.AsType[*activitylog.FieldError](jsonError(err)); ok && fe.Field != "body" && fe.Value == "" {
+			// The value sent, as strictjson shows it (a password's never).
+			if se, ok := errors.AsType[*activitylog.FieldError](strictjson.DecodeError(body, err, "")); ok && se.Field == fe.Field {
+				return activitylog.Invalid(fe.Field, se.Value, fe.Reason)
+			}
+			return fe
+		}
 		return jsonError(err)
 	}
 	if dec.Decode(new(json.RawMessage)) != io.EOF {
@@ -224,6 +242,8 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, in *input, opti
 	}
 	return nil
 }
+
+var inputType = reflect.TypeFor[input]()
 
 // jsonError names what was wrong with a body, without quoting it (it
 // may hold a password).

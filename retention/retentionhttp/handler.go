@@ -1,6 +1,7 @@
 package retentionhttp
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -9,12 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/strictjson"
 	"github.com/activitylog/activitylog/retention"
 	"github.com/activitylog/activitylog/server"
 )
@@ -139,23 +142,43 @@ func (in *input) apply(p *retention.Policy) {
 	}
 }
 
-// decode reads one JSON object into in, strictly. Every error is a
-// *activitylog.FieldError naming the field, or "body".
+// decode reads one JSON object into in, strictly (internal/strictjson:
+// members given twice, in another case than the field's, unknown, null,
+// or with strings that are not UTF-8 are refused). Every error is a
+// *activitylog.FieldError naming the field, or "body", and the value
+// sent.
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request, in *input) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, h.maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(in); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err != nil {
+		if mbe, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return activitylog.Invalid("body", "", "is larger than "+strconv.FormatInt(mbe.Limit, 10)+" bytes")
 		}
-		return retention.JSONError(err, "a retention policy", fieldList)
+		return activitylog.Invalid("body", "", "cannot be read")
+	}
+	if len(bytes.TrimSpace(body)) > 0 && bytes.TrimSpace(body)[0] != '{' {
+		return activitylog.Invalid("body", "", "must be a JSON object with the fields "+fieldList)
+	}
+	if err := strictjson.Check(body, inputType, strictjson.Options{What: "a retention policy", Known: fieldList, NoNull: true, Nullable: []string{"last_run"}}); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(in); err != nil {
+		re := retention.JSONError(err, "a retention policy", fieldList)
+		if fe, ok := errors.AsType[*activitylog.FieldError](re); ok && fe.Field != "body" && fe.Value == "" {
+			if se, ok := errors.AsType[*activitylog.FieldError](strictjson.DecodeError(body, err, "")); ok && se.Field == fe.Field {
+				return activitylog.Invalid(fe.Field, se.Value, fe.Reason)
+			}
+		}
+		return re
 	}
 	if dec.Decode(new(json.RawMessage)) != io.EOF {
 		return activitylog.Invalid("body", "", "must hold one JSON object")
 	}
 	return nil
 }
+
+var inputType = reflect.TypeFor[input]()
 
 // visible reports whether p may see, change and run pol: a principal
 // without a tenant every policy, as for purges; one with a tenant its

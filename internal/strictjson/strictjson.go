@@ -1,0 +1,730 @@
+// Package strictjson decodes request bodies more strictly than
+// encoding/json does. encoding/json, even with DisallowUnknownFields,
+// takes without a word three things that make an audited request say
+// one thing and do another:
+//
+//   - a member given twice in one object: the last one wins, so
+//     {"scopes":["ingest"],"scopes":["view_logs"]} makes a key that
+//     the request body, as captured, seems to restrict;
+//   - a member named in another case than its field's: "Confirm" fills
+//     confirm, "Scopes" fills scopes;
+//   - a string with bytes that are not UTF-8, or an escaped lone
+//     surrogate (\ud800): each becomes U+FFFD, so what is stored is not
+//     what was sent.
+//
+// Check refuses each, and also unknown members, and a value of a type
+// that decodes itself (a time, an id) that does not decode, naming the
+// member by its path. Unmarshal is Check followed by encoding/json, with
+// every error an *activitylog.FieldError that names the member and the
+// value sent.
+package strictjson
+
+import (
+	"bytes"
+	"encoding"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/activitylog/activitylog"
+)
+
+// maxDepth bounds the nesting Check follows, as encoding/json's own
+// limit does (10000); deeper documents are refused.
+const maxDepth = 1000
+
+// Unmarshal decodes data, which must hold exactly one JSON value, into
+// v, a pointer, strictly: Check's refusals first, then encoding/json
+// with unknown members refused. Every error is an
+// *activitylog.FieldError: the field is the member's path ("scopes",
+// "actor.id", "events[2].kind") or "body" for the document as a whole,
+// and the value is what was sent there, clipped.
+func Unmarshal(data []byte, v any) error {
+	return hide(unmarshal(data, v))
+}
+
+func unmarshal(data []byte, v any) error {
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Pointer {
+		return activitylog.Invalid("body", "", "cannot be decoded into a non-pointer")
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return activitylog.Invalid("body", "", "is empty")
+	}
+	if err := syntax(data); err != nil {
+		return err
+	}
+	if err := check(data, t.Elem(), Options{}); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(data, err, "")
+	}
+	return nil
+}
+
+// syntax returns nil when data is one valid JSON value, else an error
+// naming "body" with where it goes wrong.
+func syntax(data []byte) error {
+	if json.Valid(data) {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+			return activitylog.Invalid("body", "", "is not valid JSON near byte "+strconv.FormatInt(se.Offset, 10)+": "+se.Error())
+		}
+		return activitylog.Invalid("body", "", "ends in the middle of a JSON value")
+	}
+	off := dec.InputOffset()
+	rest := bytes.TrimSpace(data[off:])
+	return activitylog.Invalid("body", clip(string(rest)), "must hold one JSON value; more follows after byte "+strconv.FormatInt(off, 10))
+}
+
+// DecodeError turns an error of encoding/json decoding data into an
+// *activitylog.FieldError naming the member (under prefix) and the
+// value sent there. An error it cannot place names prefix, or "body".
+func DecodeError(data []byte, err error, prefix string) error {
+	return hide(decodeError(data, err, prefix))
+}
+
+func decodeError(data []byte, err error, prefix string) error {
+	if fe, ok := errors.AsType[*activitylog.FieldError](err); ok {
+		return fe
+	}
+	whole := prefix
+	if whole == "" {
+		whole = "body"
+	}
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		field := te.Field
+		if te.Struct != "" && strings.HasPrefix(field, te.Struct+".") {
+			field = strings.TrimPrefix(field, te.Struct+".")
+		}
+		value := ""
+		raw, path, ok := valueAt(data, field)
+		if ok {
+			// encoding/json names a map, not its member: find the
+			// member of the kind it refused ("number 1e400").
+			raw, path = refused(raw, path, te)
+			value, field = display(raw), path
+		}
+		if field == "" {
+			field = whole
+		} else if prefix != "" {
+			field = prefix + "." + field
+		}
+		return activitylog.Invalid(field, value, "has the wrong type: want "+typeName(te.Type))
+	}
+	if key, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name, _ := strconv.Unquote(key)
+		return activitylog.Invalid(join(prefix, name), "", "is not a known field")
+	}
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return activitylog.Invalid(whole, "", "is not valid JSON near byte "+strconv.FormatInt(se.Offset, 10)+": "+se.Error())
+	}
+	return activitylog.Invalid(whole, "", "cannot be decoded: "+err.Error())
+}
+
+// Check walks data, one JSON value, as it will be decoded into a value
+// of type t (nil: anything), and returns the first of these as an
+// *activitylog.FieldError whose field is the member's path under
+// prefix:
+//
+//   - a member named twice in one object;
+//   - a member of a struct that is no field of it, or that is one only
+//     when case is ignored ("Confirm" for "confirm");
+//   - a value of a type that decodes itself (json.Unmarshaler or
+//     encoding.TextUnmarshaler, like time.Time), below the top, that
+//     does not decode: its error, with the member's name;
+//   - a string, or a member's name, holding bytes that are not UTF-8 or
+//     an escaped lone surrogate;
+//   - nesting deeper than 1000.
+//
+// An unknown member of the top object is "not a field of " what, when
+// what is set. Data that is not valid JSON is left to the decoder:
+// Check returns nil.
+func Check(data []byte, t reflect.Type, o Options) error {
+	return hide(check(data, t, o))
+}
+
+// Options adjust Check.
+type Options struct {
+	// Prefix starts every path: "events[3]".
+	Prefix string
+	// What names the top object in an unknown member's error: "an
+	// event" makes it "is not a field of an event".
+	What string
+	// Known, when set, lists the top object's fields in an unknown
+	// member's error instead of every field Check knows: the ones a
+	// client should send, say, without those only echoed back.
+	Known string
+	// NoNull refuses null as the value of a struct's member, which
+	// encoding/json takes as leaving the field as it is: for an update,
+	// where {"port": null} would change nothing without a word. Members
+	// of the top object named in Nullable may still be null.
+	NoNull   bool
+	Nullable []string
+}
+
+func check(data []byte, t reflect.Type, o Options) error {
+	if !json.Valid(data) {
+		return nil
+	}
+	s := scanner{data: data, o: o}
+	return s.value(t, o.Prefix, 0)
+}
+
+type scanner struct {
+	data []byte
+	i    int
+	o    Options
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.data) {
+		switch s.data[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) value(t reflect.Type, path string, depth int) error {
+	if depth > maxDepth {
+		return activitylog.Invalid(orBody(path), "", "nests deeper than "+strconv.Itoa(maxDepth))
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	s.ws()
+	start := s.i
+	if t != nil && (t.Kind() == reflect.Interface || decodesItself(t)) {
+		if t.Kind() != reflect.Interface && path != "" {
+			if err := s.value(nil, path, depth); err != nil {
+				return err
+			}
+			raw := s.data[start:s.i]
+			if !bytes.Equal(raw, []byte("null")) {
+				if err := json.Unmarshal(raw, reflect.New(t).Interface()); err != nil {
+					if fe, ok := errors.AsType[*activitylog.FieldError](err); ok {
+						return activitylog.Invalid(path, fe.Value, fe.Reason)
+					}
+					return activitylog.Invalid(path, display(raw), "cannot be decoded: "+err.Error())
+				}
+			}
+			return nil
+		}
+		t = nil // anything goes below here, but still checked
+	}
+	switch s.data[s.i] {
+	case '{':
+		return s.object(t, path, depth)
+	case '[':
+		s.i++
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		s.ws()
+		if s.data[s.i] == ']' {
+			s.i++
+			return nil
+		}
+		for n := 0; ; n++ {
+			if err := s.value(elem, path+"["+strconv.Itoa(n)+"]", depth+1); err != nil {
+				return err
+			}
+			s.ws()
+			if s.data[s.i] == ']' {
+				s.i++
+				return nil
+			}
+			s.i++ // ','
+		}
+	case '"':
+		_, err := s.str(path)
+		return err
+	default:
+		for s.i < len(s.data) && !strings.ContainsRune(",]} \t\n\r", rune(s.data[s.i])) {
+			s.i++
+		}
+		return nil
+	}
+}
+
+func (s *scanner) object(t reflect.Type, path string, depth int) error {
+	s.i++ // '{'
+	var fs *fields
+	var elem reflect.Type
+	if t != nil {
+		switch t.Kind() {
+		case reflect.Struct:
+			fs = fieldsOf(t)
+		case reflect.Map:
+			elem = t.Elem()
+		}
+	}
+	var seen []string
+	var seenMap map[string]struct{}
+	s.ws()
+	if s.data[s.i] == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		s.ws()
+		key, err := s.str(orBody(path))
+		if err != nil {
+			return err
+		}
+		at := join(path, key)
+		switch {
+		case seenMap != nil:
+			if _, dup := seenMap[key]; dup {
+				return activitylog.Invalid(at, "", "is given twice in one object")
+			}
+			seenMap[key] = struct{}{}
+		case slices.Contains(seen, key):
+			return activitylog.Invalid(at, "", "is given twice in one object")
+		case len(seen) == 32:
+			seenMap = make(map[string]struct{}, 64)
+			for _, k := range seen {
+				seenMap[k] = struct{}{}
+			}
+			seenMap[key] = struct{}{}
+		default:
+			seen = append(seen, key)
+		}
+		s.ws()
+		s.i++ // ':'
+		vt := elem
+		if fs != nil {
+			f, ok := fs.byName[key]
+			if !ok {
+				vstart := s.i
+				if err := s.value(nil, at, depth+1); err != nil {
+					return err
+				}
+				value := display(s.data[vstart:s.i])
+				if name, ok := fs.folded[strings.ToLower(key)]; ok {
+					return activitylog.Invalid(at, value, "is not a field: names are case-sensitive; did you mean "+strconv.Quote(name)+"?")
+				}
+				known := fs.known
+				if depth == 0 && s.o.Known != "" {
+					known = s.o.Known
+				}
+				if depth == 0 && s.o.What != "" {
+					return activitylog.Invalid(at, value, "is not a field of "+s.o.What+"; known are "+known)
+				}
+				return activitylog.Invalid(at, value, "is not a field; known are "+known)
+			}
+			vt = f
+			if s.o.NoNull && !(depth == 0 && slices.Contains(s.o.Nullable, key)) {
+				s.ws()
+				if bytes.HasPrefix(s.data[s.i:], []byte("null")) {
+					return activitylog.Invalid(at, "null", "cannot be null: leave it out to keep it as it is")
+				}
+			}
+		}
+		if err := s.value(vt, at, depth+1); err != nil {
+			return err
+		}
+		s.ws()
+		if s.data[s.i] == '}' {
+			s.i++
+			return nil
+		}
+		s.i++ // ','
+	}
+}
+
+// str reads the string at s.i and returns its decoded contents, refusing
+// bytes that are not UTF-8 and escaped lone surrogates.
+func (s *scanner) str(path string) (string, error) {
+	s.i++ // '"'
+	start := s.i
+	escaped := false
+	for {
+		c := s.data[s.i]
+		switch {
+		case c == '"':
+			raw := s.data[start:s.i]
+			s.i++
+			if !escaped {
+				return string(raw), nil
+			}
+			var out string
+			json.Unmarshal(s.data[start-1:s.i], &out) // valid: json.Valid passed
+			return out, nil
+		case c == '\\':
+			escaped = true
+			if s.data[s.i+1] != 'u' {
+				s.i += 2
+				continue
+			}
+			r := hex4(s.data[s.i+2 : s.i+6])
+			s.i += 6
+			switch {
+			case utf16.IsSurrogate(r) && r < 0xdc00:
+				if s.i+6 <= len(s.data) && s.data[s.i] == '\\' && s.data[s.i+1] == 'u' {
+					if lo := hex4(s.data[s.i+2 : s.i+6]); lo >= 0xdc00 && lo <= 0xdfff {
+						s.i += 6
+						continue
+					}
+				}
+				return "", activitylog.Invalid(orBody(path), s.whole(start), "holds an escaped lone surrogate (\\ud800 to \\udfff unpaired), which is no character")
+			case utf16.IsSurrogate(r):
+				return "", activitylog.Invalid(orBody(path), s.whole(start), "holds an escaped lone surrogate (\\ud800 to \\udfff unpaired), which is no character")
+			}
+		case c < utf8.RuneSelf:
+			s.i++
+		default:
+			r, n := utf8.DecodeRune(s.data[s.i:])
+			if r == utf8.RuneError && n == 1 {
+				return "", activitylog.Invalid(orBody(path), s.whole(start), "is not UTF-8")
+			}
+			s.i += n
+		}
+	}
+}
+
+// whole returns, for an error's value, the string whose contents start
+// at start, as display shows it.
+func (s *scanner) whole(start int) string {
+	i := start
+	for i < len(s.data) && s.data[i] != '"' {
+		if s.data[i] == '\\' {
+			i++
+		}
+		i++
+	}
+	return display(s.data[start-1 : min(i+1, len(s.data))])
+}
+
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		}
+	}
+	return r
+}
+
+// refused returns, when raw is an object or array that te did not
+// expect as such, its first member (at any depth) of the kind te
+// refused, with its path; else raw and path.
+func refused(raw []byte, path string, te *json.UnmarshalTypeError) ([]byte, string) {
+	want := typeName(te.Type)
+	got, _, _ := strings.Cut(te.Value, " ")
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || (t[0] != '{' && t[0] != '[') || want == "an object" || want == "an array" || got == "object" || got == "array" {
+		return raw, path
+	}
+	kind := func(v []byte) string {
+		switch v = bytes.TrimSpace(v); {
+		case len(v) == 0:
+			return ""
+		case v[0] == '"':
+			return "string"
+		case v[0] == 't' || v[0] == 'f':
+			return "bool"
+		case v[0] == '{':
+			return "object"
+		case v[0] == '[':
+			return "array"
+		case v[0] == 'n':
+			return "null"
+		}
+		return "number"
+	}
+	var find func(v []byte, p string, depth int) ([]byte, string, bool)
+	find = func(v []byte, p string, depth int) ([]byte, string, bool) {
+		if depth > 20 {
+			return nil, "", false
+		}
+		switch kind(v) {
+		case got:
+			return v, p, true
+		case "object":
+			dec := json.NewDecoder(bytes.NewReader(v))
+			dec.Token()
+			for dec.More() {
+				k, _ := dec.Token()
+				var m json.RawMessage
+				if dec.Decode(&m) != nil {
+					return nil, "", false
+				}
+				if r, rp, ok := find(m, join(p, k.(string)), depth+1); ok {
+					return r, rp, true
+				}
+			}
+		case "array":
+			var a []json.RawMessage
+			json.Unmarshal(v, &a)
+			for i, m := range a {
+				if r, rp, ok := find(m, p+"["+strconv.Itoa(i)+"]", depth+1); ok {
+					return r, rp, true
+				}
+			}
+		}
+		return nil, "", false
+	}
+	if r, rp, ok := find(raw, path, 0); ok && rp != path {
+		return r, rp
+	}
+	return raw, path
+}
+
+// valueAt returns the raw JSON value that field (dotted names, as
+// encoding/json's UnmarshalTypeError.Field, which also names embedded
+// structs by their Go names) leads to in data, and its path in member
+// names.
+func valueAt(data []byte, field string) (raw []byte, path string, ok bool) {
+	var cur json.RawMessage
+	if json.Unmarshal(data, &cur) != nil {
+		return nil, "", false
+	}
+	if field == "" {
+		return cur, "", true
+	}
+	var names []string
+	for name := range strings.SplitSeq(field, ".") {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(cur, &m) != nil {
+			return nil, "", false
+		}
+		v, ok := m[name]
+		if !ok {
+			for k, kv := range m { // encoding/json matched it ignoring case
+				if strings.EqualFold(k, name) {
+					v, ok, name = kv, true, k
+					break
+				}
+			}
+		}
+		if !ok {
+			continue // an embedded struct's Go name
+		}
+		names = append(names, name)
+		cur = v
+	}
+	if len(names) == 0 {
+		return nil, "", false
+	}
+	return cur, strings.Join(names, "."), true
+}
+
+// fields are the members a struct type decodes, as encoding/json
+// chooses them: tag names, promoted fields of embedded structs, the
+// shallowest winning.
+type fields struct {
+	byName map[string]reflect.Type
+	folded map[string]string // lower case → the name
+	known  string            // the names, comma-separated, for errors
+}
+
+var fieldCache sync.Map // reflect.Type → *fields
+
+func fieldsOf(t reflect.Type) *fields {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.(*fields)
+	}
+	fs := &fields{byName: map[string]reflect.Type{}, folded: map[string]string{}}
+	type cand struct {
+		t      reflect.Type
+		tagged bool
+		n      int
+	}
+	depthOf := map[string]int{}
+	cands := map[string]*cand{}
+	var names []string
+	var walk func(t reflect.Type, depth int, visited map[reflect.Type]bool)
+	walk = func(t reflect.Type, depth int, visited map[reflect.Type]bool) {
+		if visited[t] {
+			return
+		}
+		visited[t] = true
+		defer delete(visited, t)
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag := f.Tag.Get("json")
+			name, _, _ := strings.Cut(tag, ",")
+			if tag == "-" {
+				continue
+			}
+			ft := f.Type
+			if f.Anonymous && name == "" {
+				et := ft
+				if et.Kind() == reflect.Pointer {
+					et = et.Elem()
+				}
+				if et.Kind() == reflect.Struct {
+					walk(et, depth+1, visited)
+					continue
+				}
+			}
+			if !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			if d, ok := depthOf[name]; ok && d < depth {
+				continue
+			}
+			if d, ok := depthOf[name]; ok && d == depth {
+				c := cands[name]
+				c.n++
+				if name != "" && tag != "" && !c.tagged {
+					c.t, c.tagged = ft, true
+					c.n = 1
+				}
+				continue
+			}
+			if _, ok := depthOf[name]; !ok {
+				names = append(names, name)
+			}
+			depthOf[name] = depth
+			cands[name] = &cand{t: ft, tagged: tag != "" && !strings.HasPrefix(tag, ","), n: 1}
+		}
+	}
+	walk(t, 0, map[reflect.Type]bool{})
+	var known []string
+	for _, name := range names {
+		c := cands[name]
+		if c.n > 1 {
+			continue // ambiguous: encoding/json drops it
+		}
+		fs.byName[name] = c.t
+		fs.folded[strings.ToLower(name)] = name
+		known = append(known, name)
+	}
+	fs.known = strings.Join(known, ", ")
+	f, _ := fieldCache.LoadOrStore(t, fs)
+	return f.(*fields)
+}
+
+// decodesItself reports whether values of t decode themselves, so that
+// their JSON shape is their own.
+func decodesItself(t reflect.Type) bool {
+	p := reflect.PointerTo(t)
+	return p.Implements(reflect.TypeFor[json.Unmarshaler]()) || p.Implements(reflect.TypeFor[encoding.TextUnmarshaler]())
+}
+
+func typeName(t reflect.Type) string {
+	if t == nil {
+		return "a JSON value"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "a JSON value"
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+func orBody(path string) string {
+	if path == "" {
+		return "body"
+	}
+	return path
+}
+
+// redactor decides which values an error may show.
+var redactor = activitylog.NewRedactor(nil)
+
+// hide keeps secrets out of an error's value: none is shown for a
+// member whose name, or whose parents' names, is sensitive (a password,
+// a token: activitylog.DefaultSensitiveKeys), and card and IBAN numbers
+// are masked in the others. Errors are logged and may be recorded; the
+// request's own body is redacted the same way.
+func hide(err error) error {
+	fe, ok := err.(*activitylog.FieldError)
+	if !ok || fe.Value == "" {
+		return err
+	}
+	for name := range strings.SplitSeq(fe.Field, ".") {
+		if i := strings.IndexByte(name, '['); i >= 0 {
+			name = name[:i]
+		}
+		if redactor.Sensitive(name) {
+			return activitylog.Invalid(fe.Field, "", fe.Reason)
+		}
+	}
+	if v := redactor.String(fe.Value); v != fe.Value {
+		return activitylog.Invalid(fe.Field, v, fe.Reason)
+	}
+	return err
+}
+
+// display shows raw JSON text as an error's value: a string as its
+// contents, anything else as its text, with bytes that are not UTF-8 as
+// \x escapes, clipped.
+func display(raw []byte) string {
+	s := string(bytes.TrimSpace(raw))
+	if len(s) > 0 && (s[0] == '{' || s[0] == '[') {
+		s = redactor.Body(s) // {"password": …} inside is masked
+	}
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		var u string
+		if utf8.ValidString(s) && json.Unmarshal([]byte(s), &u) == nil && !strings.ContainsRune(u, utf8.RuneError) {
+			s = u
+		} else {
+			s = s[1 : len(s)-1]
+		}
+	}
+	if !utf8.ValidString(s) {
+		q := strconv.Quote(s)
+		s = q[1 : len(q)-1]
+	}
+	return clip(s)
+}
+
+func clip(s string) string {
+	const n = 64
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
+}
