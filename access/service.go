@@ -434,16 +434,30 @@ func isForm(r *http.Request) bool {
 // outlives its maker's session: only a principal that may do
 // everything already may mint one, and even it may not mint a
 // superuser key (only the command line may).
+//
+// None of them takes a query parameter: one is refused, 400 naming it,
+// before anything is done (a DELETE with ?dry_run=1 must not revoke).
 func (s *Service) Routes() []server.Route {
 	return []server.Route{
-		{Pattern: "POST /api/v1/auth/login", Need: server.Public, Handler: s.login},
-		{Pattern: "POST /api/v1/auth/logout", Need: server.Public, Handler: s.logout},
-		{Pattern: "GET /api/v1/auth/session", Need: server.SignedIn, Handler: s.sessionInfo},
-		{Pattern: "POST /api/v1/api-keys", Need: activitylog.Superuser, Handler: s.createKey},
-		{Pattern: "GET /api/v1/api-keys", Need: activitylog.Superuser, Handler: s.listKeys},
-		{Pattern: "DELETE /api/v1/api-keys/{id}", Need: activitylog.Superuser, Handler: s.revokeKey},
-		{Pattern: "GET /api/v1/users", Need: activitylog.Superuser, Handler: s.listUsers},
-		{Pattern: "POST /api/v1/users", Need: activitylog.Superuser, Handler: s.createUser},
-		{Pattern: "PATCH /api/v1/users/{username}", Need: activitylog.Superuser, Handler: s.updateUser},
+		{Pattern: "POST /api/v1/auth/login", Need: server.Public, Handler: noParams(s.login)},
+		{Pattern: "POST /api/v1/auth/logout", Need: server.Public, Handler: noParams(s.logout)},
+		{Pattern: "GET /api/v1/auth/session", Need: server.SignedIn, Handler: noParams(s.sessionInfo)},
+		{Pattern: "POST /api/v1/api-keys", Need: activitylog.Superuser, Handler: noParams(s.createKey)},
+		{Pattern: "GET /api/v1/api-keys", Need: activitylog.Superuser, Handler: noParams(s.listKeys)},
+		{Pattern: "DELETE /api/v1/api-keys/{id}", Need: activitylog.Superuser, Handler: noParams(s.revokeKey)},
+		{Pattern: "GET /api/v1/users", Need: activitylog.Superuser, Handler: noParams(s.listUsers)},
+		{Pattern: "POST /api/v1/users", Need: activitylog.Superuser, Handler: noParams(s.createUser)},
+		{Pattern: "PATCH /api/v1/users/{username}", Need: activitylog.Superuser, Handler: noParams(s.updateUser)},
+	}
+}
+
+// noParams refuses a request with any query parameter, naming it.
+func noParams(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := server.NoParams(r); err != nil {
+			writeFieldError(w, err)
+			return
+		}
+		h(w, r)
 	}
 }

@@ -1,6 +1,7 @@
 package access
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -38,12 +39,20 @@ func ToUserJSON(u User) UserJSON {
 // (internal/strictjson: unknown members, members given twice or in
 // another case, and strings that are not UTF-8 are refused), and
 // answers 400 naming the member and its value (never a secret's) when
-// it cannot. shape shows what to send.
+// it cannot. A Content-Type other than JSON's is answered 415. shape
+// shows what to send.
 func decodeStrict(w http.ResponseWriter, r *http.Request, limit int64, v any, shape string) bool {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid", "the body must be a JSON object "+shape+": "+jsonProblem(err), "body")
 		return false
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := strictjson.ContentType(r.Header.Get("Content-Type")); err != nil {
+			me, _ := errors.AsType[*strictjson.MediaTypeError](err)
+			writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", err.Error(), "Content-Type", me.Value)
+			return false
+		}
 	}
 	if err := strictjson.Unmarshal(body, v); err != nil {
 		writeFieldError(w, err)
@@ -116,6 +125,10 @@ func (s *Service) updateUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("username")
+	if err := checkUsername(name); err != nil {
+		writeFieldError(w, err) // no user can have it: a malformed path, not a missing user
+		return
+	}
 	ctx := r.Context()
 	u, err := s.store.UserByName(ctx, name)
 	if errors.Is(err, activitylog.ErrNotFound) {

@@ -344,6 +344,10 @@ func secretOption(k string) bool {
 	return k == "pass"
 }
 
+// ValidID reports whether s can be an id: letters, digits, _ and -, at
+// most 64 bytes.
+func ValidID(s string) bool { return validID(s) }
+
 func validID(s string) bool {
 	if len(s) > maxIDLen {
 		return false

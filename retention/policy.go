@@ -245,6 +245,10 @@ func kindNames() string {
 	return strings.Join(names, ", ")
 }
 
+// ValidID reports whether s can be an id: letters, digits, _ and -, at
+// most 64 bytes.
+func ValidID(s string) bool { return validID(s) }
+
 func validID(s string) bool {
 	if len(s) > maxIDLen {
 		return false

@@ -212,15 +212,23 @@ func (in *input) apply(c *dbconfig.Config) (passwordGiven bool) {
 // decode reads one JSON object into in, strictly (internal/strictjson:
 // members given twice, in another case than the field's, unknown, null,
 // or with strings that are not UTF-8 are refused). An empty body is
-// allowed when optional. Every error is a *activitylog.FieldError
+// allowed when optional; a body needs the Content-Type
+// application/json (a *strictjson.MediaTypeError, answered 415). Every
+// other error is a *activitylog.FieldError
 // naming the field, or "body", and the value sent (never a password's).
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request, in *input, optional bool) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
 		return jsonError(err)
 	}
-	if optional && len(bytes.TrimSpace(body)) == 0 {
-		return nil
+	if len(bytes.TrimSpace(body)) == 0 {
+		if optional {
+			return nil
+		}
+		return activitylog.Invalid("body", "", "is empty or cut short: send a JSON object")
+	}
+	if err := strictjson.ContentType(r.Header.Get("Content-Type")); err != nil {
+		return err
 	}
 	if err := strictjson.Check(body, inputType, strictjson.Options{What: "a database config", Known: fieldList, NoNull: true}); err != nil {
 		return err
@@ -230,8 +238,9 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, in *input, opti
 	if err := dec.Decode(in); err != nil {
 		if fe, ok := errors.AsType[*activitylog.FieldError](jsonError(err)); ok && fe.Field != "body" && fe.Value == "" {
 			// The value sent, as strictjson shows it (a password's never).
-			if se, ok := errors.AsType[*activitylog.FieldError](strictjson.DecodeError(body, err, "")); ok && se.Field == fe.Field {
-				return activitylog.Invalid(fe.Field, se.Value, fe.Reason)
+			if se, ok := errors.AsType[*activitylog.FieldError](strictjson.DecodeError(body, err, "")); ok &&
+				(se.Field == fe.Field || strings.HasPrefix(se.Field, fe.Field+".")) {
+				return activitylog.Invalid(se.Field, se.Value, fe.Reason)
 			}
 			return fe
 		}
@@ -296,6 +305,9 @@ func visible(p *activitylog.Principal, c dbconfig.Config) bool {
 // the principal may not see it.
 func (h *Handler) load(r *http.Request) (dbconfig.Config, error) {
 	id := r.PathValue("id")
+	if !dbconfig.ValidID(id) {
+		return dbconfig.Config{}, activitylog.Invalid("id", server.Clip(id), "is not a database config id (letters, digits, _ and -, at most 64)")
+	}
 	c, err := h.repo.Get(r.Context(), id)
 	if err != nil {
 		return c, err
@@ -722,6 +734,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) { h.fa
 func (h *Handler) newFailer() server.Failer {
 	return server.Failer{Log: h.log, What: "dbconfig", NotFound: "no database config has that id", Internal: "",
 		Map: func(w http.ResponseWriter, r *http.Request, err error) bool {
+			if me, ok := errors.AsType[*strictjson.MediaTypeError](err); ok {
+				server.WriteError(w, http.StatusUnsupportedMediaType, server.APIError{Code: "unsupported_media_type", Message: me.Error(), Field: "Content-Type", Value: &me.Value})
+				return true
+			}
 			if errors.Is(err, dbconfig.ErrUnknownKey) || errors.Is(err, dbconfig.ErrDecrypt) {
 				h.log.ErrorContext(r.Context(), "activitylog dbconfig: stored password does not decrypt", "method", r.Method, "path", r.URL.Path, "err", err)
 				server.WriteError(w, http.StatusConflict, server.APIError{Code: "undecryptable", Message: "the stored password does not decrypt with the configured keys; set it again"})

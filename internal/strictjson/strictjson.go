@@ -24,6 +24,7 @@ import (
 	"encoding"
 	"encoding/json"
 	"errors"
+	"mime"
 	"reflect"
 	"slices"
 	"strconv"
@@ -727,4 +728,35 @@ func clip(s string) string {
 		i--
 	}
 	return s[:i] + "…"
+}
+
+// MediaTypeError refuses a request body's Content-Type; a handler
+// answers it 415 naming the Content-Type header.
+type MediaTypeError struct {
+	Value string // the Content-Type sent, clipped
+}
+
+func (e *MediaTypeError) Error() string {
+	return "Content-Type " + strconv.Quote(e.Value) + " is not supported: send application/json, in UTF-8"
+}
+
+// ContentType returns nil for application/json, with no charset or
+// UTF-8's, and a *MediaTypeError for anything else, none included: a
+// body sent as text/plain or a form is not read as JSON by accident.
+func ContentType(ct string) error {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err == nil && mt == "application/json" {
+		if cs, has := params["charset"]; !has || strings.EqualFold(cs, "utf-8") || strings.EqualFold(cs, "utf8") {
+			return nil
+		}
+	}
+	v := ct
+	if len(v) > 128 {
+		v = clip(v[:128])
+	}
+	if !utf8.ValidString(v) {
+		q := strconv.Quote(v)
+		v = q[1 : len(q)-1]
+	}
+	return &MediaTypeError{Value: v}
 }

@@ -169,3 +169,20 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+func TestContentType(t *testing.T) {
+	for ct, ok := range map[string]bool{
+		"application/json": true, "application/json; charset=utf-8": true, "Application/JSON; charset=UTF-8": true,
+		"application/json;charset=utf8": true,
+		"":                              false, "text/plain": false, "application/x-www-form-urlencoded": false, "application/json; charset=latin1": false,
+		"application/json-seq": false, "application/json; charset=\"": false,
+	} {
+		err := strictjson.ContentType(ct)
+		if (err == nil) != ok {
+			t.Errorf("%q: %v, want accepted %v", ct, err, ok)
+		}
+		if me, isMe := errors.AsType[*strictjson.MediaTypeError](err); err != nil && (!isMe || me.Value != ct) {
+			t.Errorf("%q: %v, want a *MediaTypeError naming it", ct, err)
+		}
+	}
+}

@@ -146,7 +146,8 @@ func (in *input) apply(p *retention.Policy) {
 // members given twice, in another case than the field's, unknown, null,
 // or with strings that are not UTF-8 are refused). Every error is a
 // *activitylog.FieldError naming the field, or "body", and the value
-// sent.
+// sent; a Content-Type other than application/json is a
+// *strictjson.MediaTypeError, answered 415.
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request, in *input) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
@@ -154,6 +155,11 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, in *input) erro
 			return activitylog.Invalid("body", "", "is larger than "+strconv.FormatInt(mbe.Limit, 10)+" bytes")
 		}
 		return activitylog.Invalid("body", "", "cannot be read")
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := strictjson.ContentType(r.Header.Get("Content-Type")); err != nil {
+			return err
+		}
 	}
 	if len(bytes.TrimSpace(body)) > 0 && bytes.TrimSpace(body)[0] != '{' {
 		return activitylog.Invalid("body", "", "must be a JSON object with the fields "+fieldList)
@@ -207,6 +213,9 @@ func checkTenant(p *activitylog.Principal, pol retention.Policy) error {
 // principal may not see it.
 func (h *Handler) load(r *http.Request) (retention.Policy, error) {
 	id := r.PathValue("id")
+	if !retention.ValidID(id) {
+		return retention.Policy{}, activitylog.Invalid("id", server.Clip(id), "is not a retention policy id (letters, digits, _ and -, at most 64)")
+	}
 	pol, err := h.repo.Get(r.Context(), id)
 	if err != nil {
 		return pol, err
@@ -525,6 +534,9 @@ func (h *Handler) newFailer() server.Failer {
 		Map: func(w http.ResponseWriter, r *http.Request, err error) bool {
 			var ce *retention.ConflictError
 			switch {
+			case errors.As(err, new(*strictjson.MediaTypeError)):
+				me, _ := errors.AsType[*strictjson.MediaTypeError](err)
+				server.WriteError(w, http.StatusUnsupportedMediaType, server.APIError{Code: "unsupported_media_type", Message: me.Error(), Field: "Content-Type", Value: &me.Value})
 			case errors.As(err, &ce):
 				v := ce.Value
 				server.WriteError(w, http.StatusConflict, server.APIError{Code: "conflict", Message: ce.Error(), Field: ce.Field, Value: &v})

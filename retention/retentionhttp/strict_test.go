@@ -1,0 +1,46 @@
+package retentionhttp_test
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// A body sent as anything but JSON is refused 415, and an id no policy
+// can have is a 400 naming id, not a 404.
+func TestRefusedMediaTypeAndID(t *testing.T) {
+	e := newEnv(t, nil)
+	id := e.create("root", `{"name": "acme", "retain_days": 30, "tenant": "acme"}`)
+	for _, tc := range []struct {
+		name, method, path, ctype, body string
+		status                          int
+		want                            []string
+	}{
+		{"create as text/plain", "POST", "", "text/plain", `{"name": "n", "retain_days": 3}`, 415, []string{`"code":"unsupported_media_type"`, `"field":"Content-Type"`, `"value":"text/plain"`}},
+		{"update as a form", "PUT", "/" + id, "application/x-www-form-urlencoded", `{"retain_days": 1}`, 415, []string{`"field":"Content-Type"`}},
+		{"an id with a space", "GET", "/bad%20id", "", "", 400, []string{`"field":"id"`, `"value":"bad id"`}},
+		{"an id too long", "DELETE", "/" + strings.Repeat("x", 65), "", "", 400, []string{`"field":"id"`}},
+		{"a well-formed id that is not there", "GET", "/rtp_0000000000000000", "", "", 404, []string{`"code":"not_found"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(tc.method, "/api/v1/retention-policies"+tc.path, strings.NewReader(tc.body))
+			r.Header.Set("Authorization", "Bearer root")
+			if tc.ctype != "" {
+				r.Header.Set("Content-Type", tc.ctype)
+			}
+			w := httptest.NewRecorder()
+			e.h.ServeHTTP(w, r)
+			if w.Code != tc.status {
+				t.Fatalf("%d %s, want %d", w.Code, w.Body, tc.status)
+			}
+			for _, s := range tc.want {
+				if !strings.Contains(w.Body.String(), s) {
+					t.Errorf("answer %s lacks %s", w.Body, s)
+				}
+			}
+		})
+	}
+	if w := e.do("GET", "/api/v1/retention-policies/"+id, "root", ""); !strings.Contains(w.Body.String(), `"retain_days":30`) {
+		t.Errorf("a refused update changed the policy: %s", w.Body)
+	}
+}
