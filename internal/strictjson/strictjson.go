@@ -26,6 +26,7 @@ import (
 	"errors"
 	"mime"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -176,20 +177,79 @@ type Options struct {
 	// of the top object named in Nullable may still be null.
 	NoNull   bool
 	Nullable []string
+	// Valid says the caller has checked that data is one valid JSON
+	// value (a json.Decoder that decoded it into a json.RawMessage
+	// has), so Check does not check it again.
+	Valid bool
 }
 
-func check(data []byte, t reflect.Type, o Options) error {
-	if !json.Valid(data) {
+func check(data []byte, t reflect.Type, o Options) (err error) {
+	if o.Valid {
+		// The caller vouches for data; should it be wrong, a read past
+		// the end leaves data to the decoder, as invalid JSON is.
+		defer func() {
+			if r := recover(); r != nil {
+				if _, ok := r.(runtime.Error); !ok {
+					panic(r)
+				}
+				err = nil
+			}
+		}()
+	} else if !json.Valid(data) {
 		return nil
 	}
 	s := scanner{data: data, o: o}
-	return s.value(t, o.Prefix, 0)
+	return s.value(t, 0)
 }
 
 type scanner struct {
-	data []byte
-	i    int
-	o    Options
+	data  []byte
+	i     int
+	o     Options
+	stack []step // the path to the value being read, under o.Prefix
+}
+
+// step is one step of the path to a value: a member's name, or an
+// element's index. The path is spelled out only for an error, so a
+// document that passes costs no string per member.
+type step struct {
+	raw   []byte // the member's name as it stands in the document, without escapes
+	name  string // or decoded, when it has one
+	index int    // or an element's index, when isIdx
+	isIdx bool
+}
+
+func (st *step) key() string {
+	if st.raw != nil {
+		return string(st.raw)
+	}
+	return st.name
+}
+
+func (st *step) same(o *step) bool {
+	switch {
+	case st.raw != nil && o.raw != nil:
+		return bytes.Equal(st.raw, o.raw)
+	case st.raw != nil:
+		return string(st.raw) == o.name
+	case o.raw != nil:
+		return st.name == string(o.raw)
+	}
+	return st.name == o.name
+}
+
+// path spells out the path to the value being read:
+// "events[2].actor.id".
+func (s *scanner) path() string {
+	p := s.o.Prefix
+	for i := range s.stack {
+		if st := &s.stack[i]; st.isIdx {
+			p += "[" + strconv.Itoa(st.index) + "]"
+		} else {
+			p = join(p, st.key())
+		}
+	}
+	return p
 }
 
 func (s *scanner) ws() {
@@ -203,9 +263,9 @@ func (s *scanner) ws() {
 	}
 }
 
-func (s *scanner) value(t reflect.Type, path string, depth int) error {
+func (s *scanner) value(t reflect.Type, depth int) error {
 	if depth > maxDepth {
-		return activitylog.Invalid(orBody(path), "", "nests deeper than "+strconv.Itoa(maxDepth))
+		return activitylog.Invalid(orBody(s.path()), "", "nests deeper than "+strconv.Itoa(maxDepth))
 	}
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -213,17 +273,17 @@ func (s *scanner) value(t reflect.Type, path string, depth int) error {
 	s.ws()
 	start := s.i
 	if t != nil && (t.Kind() == reflect.Interface || decodesItself(t)) {
-		if t.Kind() != reflect.Interface && path != "" {
-			if err := s.value(nil, path, depth); err != nil {
+		if t.Kind() != reflect.Interface && depth > 0 {
+			if err := s.value(nil, depth); err != nil {
 				return err
 			}
 			raw := s.data[start:s.i]
 			if !bytes.Equal(raw, []byte("null")) {
 				if err := json.Unmarshal(raw, reflect.New(t).Interface()); err != nil {
 					if fe, ok := errors.AsType[*activitylog.FieldError](err); ok {
-						return activitylog.Invalid(path, fe.Value, fe.Reason)
+						return activitylog.Invalid(s.path(), fe.Value, fe.Reason)
 					}
-					return activitylog.Invalid(path, display(raw), "cannot be decoded: "+err.Error())
+					return activitylog.Invalid(s.path(), display(raw), "cannot be decoded: "+err.Error())
 				}
 			}
 			return nil
@@ -232,7 +292,7 @@ func (s *scanner) value(t reflect.Type, path string, depth int) error {
 	}
 	switch s.data[s.i] {
 	case '{':
-		return s.object(t, path, depth)
+		return s.object(t, depth)
 	case '[':
 		s.i++
 		var elem reflect.Type
@@ -244,29 +304,37 @@ func (s *scanner) value(t reflect.Type, path string, depth int) error {
 			s.i++
 			return nil
 		}
+		s.stack = append(s.stack, step{isIdx: true})
+		top := len(s.stack) - 1
 		for n := 0; ; n++ {
-			if err := s.value(elem, path+"["+strconv.Itoa(n)+"]", depth+1); err != nil {
+			s.stack[top].index = n
+			if err := s.value(elem, depth+1); err != nil {
 				return err
 			}
 			s.ws()
 			if s.data[s.i] == ']' {
 				s.i++
+				s.stack = s.stack[:top]
 				return nil
 			}
 			s.i++ // ','
 		}
 	case '"':
-		_, err := s.str(path)
+		_, _, err := s.str()
 		return err
-	default:
-		for s.i < len(s.data) && !strings.ContainsRune(",]} \t\n\r", rune(s.data[s.i])) {
+	default: // a number, true, false or null
+		for s.i < len(s.data) {
+			switch s.data[s.i] {
+			case ',', ']', '}', ' ', '\t', '\n', '\r':
+				return nil
+			}
 			s.i++
 		}
 		return nil
 	}
 }
 
-func (s *scanner) object(t reflect.Type, path string, depth int) error {
+func (s *scanner) object(t reflect.Type, depth int) error {
 	s.i++ // '{'
 	var fs *fields
 	var elem reflect.Type
@@ -278,98 +346,121 @@ func (s *scanner) object(t reflect.Type, path string, depth int) error {
 			elem = t.Elem()
 		}
 	}
-	var seen []string
+	var seenBuf [16]step
+	seen := seenBuf[:0]
 	var seenMap map[string]struct{}
 	s.ws()
 	if s.data[s.i] == '}' {
 		s.i++
 		return nil
 	}
+	top := len(s.stack)
 	for {
 		s.ws()
-		key, err := s.str(orBody(path))
+		raw, escaped, err := s.str()
 		if err != nil {
 			return err
 		}
-		at := join(path, key)
+		var at step
+		if escaped {
+			at.name = unquote(raw)
+		} else {
+			at.raw = raw[1 : len(raw)-1]
+		}
+		s.stack = append(s.stack[:top], at)
 		switch {
 		case seenMap != nil:
-			if _, dup := seenMap[key]; dup {
-				return activitylog.Invalid(at, "", "is given twice in one object")
+			k := at.key()
+			if _, dup := seenMap[k]; dup {
+				return activitylog.Invalid(s.path(), "", "is given twice in one object")
 			}
-			seenMap[key] = struct{}{}
-		case slices.Contains(seen, key):
-			return activitylog.Invalid(at, "", "is given twice in one object")
-		case len(seen) == 32:
-			seenMap = make(map[string]struct{}, 64)
-			for _, k := range seen {
-				seenMap[k] = struct{}{}
-			}
-			seenMap[key] = struct{}{}
+			seenMap[k] = struct{}{}
 		default:
-			seen = append(seen, key)
+			for i := range seen {
+				if seen[i].same(&at) {
+					return activitylog.Invalid(s.path(), "", "is given twice in one object")
+				}
+			}
+			if len(seen) < 32 {
+				seen = append(seen, at)
+				break
+			}
+			seenMap = make(map[string]struct{}, 64)
+			for i := range seen {
+				seenMap[seen[i].key()] = struct{}{}
+			}
+			seenMap[at.key()] = struct{}{}
 		}
 		s.ws()
 		s.i++ // ':'
 		vt := elem
 		if fs != nil {
-			f, ok := fs.byName[key]
+			var f reflect.Type
+			var ok bool
+			if at.raw != nil {
+				f, ok = fs.byName[string(at.raw)] // no allocation
+			} else {
+				f, ok = fs.byName[at.name]
+			}
 			if !ok {
 				vstart := s.i
-				if err := s.value(nil, at, depth+1); err != nil {
+				if err := s.value(nil, depth+1); err != nil {
 					return err
 				}
 				value := display(s.data[vstart:s.i])
-				if name, ok := fs.folded[strings.ToLower(key)]; ok {
-					return activitylog.Invalid(at, value, "is not a field: names are case-sensitive; did you mean "+strconv.Quote(name)+"?")
+				if name, ok := fs.folded[strings.ToLower(at.key())]; ok {
+					return activitylog.Invalid(s.path(), value, "is not a field: names are case-sensitive; did you mean "+strconv.Quote(name)+"?")
 				}
 				known := fs.known
 				if depth == 0 && s.o.Known != "" {
 					known = s.o.Known
 				}
 				if depth == 0 && s.o.What != "" {
-					return activitylog.Invalid(at, value, "is not a field of "+s.o.What+"; known are "+known)
+					return activitylog.Invalid(s.path(), value, "is not a field of "+s.o.What+"; known are "+known)
 				}
-				return activitylog.Invalid(at, value, "is not a field; known are "+known)
+				return activitylog.Invalid(s.path(), value, "is not a field; known are "+known)
 			}
 			vt = f
-			if s.o.NoNull && !(depth == 0 && slices.Contains(s.o.Nullable, key)) {
+			if s.o.NoNull && !(depth == 0 && slices.Contains(s.o.Nullable, at.key())) {
 				s.ws()
 				if bytes.HasPrefix(s.data[s.i:], []byte("null")) {
-					return activitylog.Invalid(at, "null", "cannot be null: leave it out to keep it as it is")
+					return activitylog.Invalid(s.path(), "null", "cannot be null: leave it out to keep it as it is")
 				}
 			}
 		}
-		if err := s.value(vt, at, depth+1); err != nil {
+		if err := s.value(vt, depth+1); err != nil {
 			return err
 		}
 		s.ws()
 		if s.data[s.i] == '}' {
 			s.i++
+			s.stack = s.stack[:top]
 			return nil
 		}
 		s.i++ // ','
 	}
 }
 
-// str reads the string at s.i and returns its decoded contents, refusing
-// bytes that are not UTF-8 and escaped lone surrogates.
-func (s *scanner) str(path string) (string, error) {
+// unquote decodes a JSON string that holds an escape; rare, so it may
+// allocate.
+func unquote(raw []byte) string {
+	var v string
+	json.Unmarshal(raw, &v) // valid JSON: checked or vouched for
+	return v
+}
+
+// str moves past the string at s.i and returns it as it stands in the
+// document, quotes included, and whether it holds an escape; it
+// refuses bytes that are not UTF-8 and escaped lone surrogates.
+func (s *scanner) str() (raw []byte, escaped bool, err error) {
 	s.i++ // '"'
 	start := s.i
-	escaped := false
 	for {
 		c := s.data[s.i]
 		switch {
 		case c == '"':
-			raw := s.data[start:s.i]
 			s.i++
-			if !escaped {
-				return string(raw), nil
-			}
-			var out string
-			json.Unmarshal(s.data[start-1:s.i], &out) // valid: json.Valid passed
-			return out, nil
+			return s.data[start-1 : s.i], escaped, nil
 		case c == '\\':
 			escaped = true
 			if s.data[s.i+1] != 'u' {
@@ -386,16 +477,16 @@ func (s *scanner) str(path string) (string, error) {
 						continue
 					}
 				}
-				return "", activitylog.Invalid(orBody(path), s.whole(start), "holds an escaped lone surrogate (\\ud800 to \\udfff unpaired), which is no character")
+				return nil, false, activitylog.Invalid(orBody(s.path()), s.whole(start), "holds an escaped lone surrogate (\\ud800 to \\udfff unpaired), which is no character")
 			case utf16.IsSurrogate(r):
-				return "", activitylog.Invalid(orBody(path), s.whole(start), "holds an escaped lone surrogate (\\ud800 to \\udfff unpaired), which is no character")
+				return nil, false, activitylog.Invalid(orBody(s.path()), s.whole(start), "holds an escaped lone surrogate (\\ud800 to \\udfff unpaired), which is no character")
 			}
 		case c < utf8.RuneSelf:
 			s.i++
 		default:
 			r, n := utf8.DecodeRune(s.data[s.i:])
 			if r == utf8.RuneError && n == 1 {
-				return "", activitylog.Invalid(orBody(path), s.whole(start), "is not UTF-8")
+				return nil, false, activitylog.Invalid(orBody(s.path()), s.whole(start), "is not UTF-8")
 			}
 			s.i += n
 		}
@@ -628,9 +719,16 @@ func fieldsOf(t reflect.Type) *fields {
 // decodesItself reports whether values of t decode themselves, so that
 // their JSON shape is their own.
 func decodesItself(t reflect.Type) bool {
+	if v, ok := selfCache.Load(t); ok {
+		return v.(bool)
+	}
 	p := reflect.PointerTo(t)
-	return p.Implements(reflect.TypeFor[json.Unmarshaler]()) || p.Implements(reflect.TypeFor[encoding.TextUnmarshaler]())
+	self := p.Implements(reflect.TypeFor[json.Unmarshaler]()) || p.Implements(reflect.TypeFor[encoding.TextUnmarshaler]())
+	selfCache.Store(t, self)
+	return self
 }
+
+var selfCache sync.Map // reflect.Type → bool
 
 func typeName(t reflect.Type) string {
 	if t == nil {

@@ -186,3 +186,36 @@ func TestContentType(t *testing.T) {
 		}
 	}
 }
+
+// With Options.Valid, data that is not valid JSON after all is left to
+// the decoder, never a panic.
+func TestCheckValidVouchedWrongly(t *testing.T) {
+	for _, s := range []string{`{"name":"a`, `{"name":`, `{`, `[1,`, `"\u12`, `{"a":1,"a"`, `{"name":"\ud800`} {
+		var v request
+		err := strictjson.Check([]byte(s), reflect.TypeOf(v), strictjson.Options{Valid: true})
+		if err != nil {
+			if _, ok := errors.AsType[*activitylog.FieldError](err); !ok {
+				t.Errorf("%q: %v", s, err)
+			}
+		}
+	}
+}
+
+// Check with Options.Valid answers as Check without it, for any data:
+// the same error for valid JSON, and never a panic for invalid.
+func FuzzCheckValid(f *testing.F) {
+	for _, s := range []string{`{"name":"k"}`, `{"a":1,"a":2}`, `{"Name":1}`, `{"name":"\ud800"}`, `[{"x":[1,{"y":2}]}]`, `{"name":"a`} {
+		f.Add([]byte(s))
+	}
+	typ := reflect.TypeFor[request]()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		vouched := strictjson.Check(data, typ, strictjson.Options{Valid: true})
+		if !json.Valid(data) {
+			return
+		}
+		checked := strictjson.Check(data, typ, strictjson.Options{})
+		if (vouched == nil) != (checked == nil) || vouched != nil && vouched.Error() != checked.Error() {
+			t.Fatalf("%q: vouched %v, checked %v", data, vouched, checked)
+		}
+	})
+}
