@@ -226,6 +226,9 @@ func (c *cli) openPurge(ctx context.Context) (*purgeCLI, error) {
 			return fail(err)
 		}
 	}
+	if err := refuseUnsealed(ctx, c.cfg, p.events, "this command"); err != nil {
+		return fail(err)
+	}
 	o := c.cfg.RecorderOptions(newLogger(c.cfg, c.stderr))
 	o.Mode = activitylog.Sync
 	var w activitylog.Writer = p.events

@@ -181,3 +181,53 @@ func TestPurgeSealedCLI(t *testing.T) {
 		t.Fatalf("no chain was pruned: %+v", rep.Chains)
 	}
 }
+
+// A command with sealing off refuses to store unsealed events in a
+// trail that holds sealed chains, where each would show as missing_hash:
+// unless integrity_allow_unsealed says it is meant.
+func TestUnsealedCommandsRefusedOnSealedTrail(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if r := runBin(t, nil, "keys", "generate", "--dir", dir, "--name", "k"); r.code != 0 {
+		t.Fatalf("keys generate: %+v", r)
+	}
+	db, pub, key := filepath.Join(dir, "s.db"), filepath.Join(dir, "k.pub"), filepath.Join(dir, "k.key")
+	s := startServe(t, "--db", db, "--integrity-signing-key", key, "--integrity-checkpoint-interval", "100ms")
+	postEvents(t, s, s.key, 5)
+	time.Sleep(400 * time.Millisecond)
+	s.stop(t)
+	before, rep := verifyReport(t, "--db", db, "--public-key", pub)
+	if before != 0 || !rep.OK() {
+		t.Fatalf("verify of the sealed trail: exit %d, %+v", before, rep)
+	}
+
+	for _, args := range [][]string{
+		{"purge", "--kind", "request", "--confirm", "--db", db},
+		{"cleanup", "--days", "1", "--db", db},
+		{"serve", "--db", db, "--addr", "127.0.0.1:0"},
+	} {
+		r := runBin(t, nil, args...)
+		if r.code == 0 || !strings.Contains(r.stderr, "holds 1 sealed chains") || !strings.Contains(r.stderr, "integrity_allow_unsealed") {
+			t.Errorf("%s with sealing off: %+v", args[0], r)
+		}
+	}
+	r := runBinInput(t, "a long passphrase\n", nil, "users", "create", "--db", db, "--username", "ann", "--password-stdin")
+	if r.code == 0 || !strings.Contains(r.stderr, "sealed chains") {
+		t.Errorf("users create with sealing off: %+v", r)
+	}
+	// Nothing unsealed was stored.
+	if code, rep := verifyReport(t, "--db", db, "--public-key", pub); code != 0 || !rep.OK() || rep.Total != rep.Verified {
+		t.Fatalf("verify after the refusals: exit %d, %+v", code, rep)
+	}
+	// Said on purpose, it is done, and verify shows what it cost.
+	if r := runBin(t, nil, "purge", "--kind", "request", "--confirm", "--db", db, "--integrity-allow-unsealed"); r.code != 0 {
+		t.Fatalf("purge --integrity-allow-unsealed: %+v", r)
+	}
+	if code, rep := verifyReport(t, "--db", db, "--public-key", pub); code == 0 || rep.Unsealed == 0 {
+		t.Fatalf("verify after an unsealed purge: exit %d, %+v", code, rep)
+	}
+	// With sealing on, the setting is refused as a mistake.
+	if r := runBin(t, nil, "purge", "--kind", "request", "--confirm", "--db", db, "--integrity-signing-key", key, "--integrity-allow-unsealed"); r.code == 0 || !strings.Contains(r.stderr, "integrity_allow_unsealed") {
+		t.Errorf("both: %+v", r)
+	}
+}

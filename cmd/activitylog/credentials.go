@@ -198,6 +198,9 @@ func (c *cli) open() (*accessCLI, error) {
 	// With sealing configured, what the command records is sealed too,
 	// into a chain of its own beside serve's (CHAIN.cli), so that a
 	// serve running at the same time never shares a chain with it.
+	if err := refuseUnsealed(context.Background(), c.cfg, store, "this command"); err != nil {
+		return nil, errors.Join(err, store.Close())
+	}
 	var w activitylog.Writer = store
 	var seal *sealer
 	if c.cfg.Sealing() {

@@ -89,6 +89,11 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 	// allows it only on a store that can seal (SQLite, PostgreSQL).
 	// With nats_url, the workers store and seal (worker_seal.go): serve
 	// only serves the integrity API over what they sealed.
+	if cfg.NATSURL == "" {
+		if err := refuseUnsealed(ctx, cfg, events, "serve"); err != nil {
+			return errors.Join(err, store.Close())
+		}
+	}
 	var w activitylog.Writer = events
 	var (
 		seal     *sealer // writes; nil with nats_url

@@ -673,3 +673,30 @@ func everyKind(kinds []activitylog.Kind) bool {
 	}
 	return true
 }
+
+// refuseUnsealed refuses, unless integrity_allow_unsealed is set, to let
+// a command with sealing off store events in a store that holds sealed
+// chains: each event it stored would lack a seal, and verify would
+// report it as missing_hash. what names the command ("serve").
+func refuseUnsealed(ctx context.Context, cfg config.Config, store any, what string) error {
+	if cfg.Sealing() || cfg.IntegrityAllowUnsealed {
+		return nil
+	}
+	src, ok := store.(interface {
+		Chains(ctx context.Context) ([]integrity.ChainInfo, error)
+	})
+	if !ok {
+		return nil
+	}
+	chains, err := src.Chains(ctx)
+	if err != nil {
+		return fmt.Errorf("integrity: list chains: %w", err)
+	}
+	if len(chains) == 0 {
+		return nil
+	}
+	return fmt.Errorf("integrity: the store %s holds %d sealed chains (%s first), and sealing is off: "+
+		"every event %s stored would lack a seal, which verify reports as missing_hash. "+
+		"Configure integrity_signing_key (a flag, ACTIVITYLOG_INTEGRITY_SIGNING_KEY or the file), or set integrity_allow_unsealed to store unsealed events knowingly",
+		storeName(cfg), len(chains), chains[0].ID, what)
+}

@@ -92,6 +92,9 @@ func runWorker(ctx context.Context, cfg config.Config, _, stderr io.Writer) (err
 	// With integrity on, every batch is sealed as it is stored, into a
 	// chain this worker claims (worker_seal.go), by the sealer serve
 	// uses (serve_integrity.go).
+	if err := refuseUnsealed(ctx, cfg, store, "worker"); err != nil {
+		return err
+	}
 	var w activitylog.Writer = store
 	var seal *sealer
 	if cfg.Sealing() {

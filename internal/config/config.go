@@ -94,6 +94,7 @@ type Config struct {
 	IntegrityWitnessTokenFile   string        // file holding that token
 	IntegrityCheckpointInterval time.Duration // how often a checkpoint is stored; 0: every batch
 	IntegrityChain              string        // chain id; "" for the host name's
+	IntegrityAllowUnsealed      bool          // write unsealed events into a store holding sealed chains
 
 	// Operations: retention, archives, the log (docs/retention.md,
 	// docs/archive.md, docs/metrics.md).

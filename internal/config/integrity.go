@@ -129,6 +129,19 @@ var integritySettings = []*Setting{
 		},
 	},
 	{
+		Key: "integrity_allow_unsealed", Commands: []string{serve, worker, cleanup, purge, users, apiKeys},
+		Usage: "Let a command with sealing off store its events in a store that holds sealed chains. " +
+			"Without it, serve, worker, cleanup, purge, users and api-keys refuse to start there: each event they stored would lack a seal, " +
+			"and verify would report it as missing_hash (a deploy that lost integrity_signing_key must not go on unsealed unnoticed).",
+		field: func(c *Config) any { return &c.IntegrityAllowUnsealed },
+		check: func(c *Config) string {
+			if c.IntegrityAllowUnsealed && c.Sealing() {
+				return "has no use with sealing on (integrity or integrity_signing_key)"
+			}
+			return ""
+		},
+	},
+	{
 		Key: "integrity_chain", Arg: "ID", Commands: []string{serve, worker, cleanup, purge},
 		Usage: "Chain serve appends to, continued across restarts from its stored tail: 1 to 128 ASCII letters, digits, '.', '_', ':' and '-'. " +
 			"Empty: serve- and the host name. Give each serve writing to one database its own. " +
