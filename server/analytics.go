@@ -49,9 +49,11 @@ type intParam struct {
 
 // analyticsParams reads the query parameters of an aggregation: each of
 // ints, an integer within its bounds (its default when absent or
-// empty), and each of strs, a string. Any other parameter, and one given
-// twice, is refused, as every value out of bounds, as a
-// *activitylog.FieldError naming the parameter and the value.
+// empty), and each of strs, a string. Any other parameter, one given
+// twice, a value that is not UTF-8 (as ParseFilter refuses it, rather
+// than match U+FFFD) and every value out of bounds is refused, as a
+// *activitylog.FieldError naming the parameter and the value, with
+// bytes that are not UTF-8 shown as Go escapes (showValue).
 func analyticsParams(v url.Values, ints []intParam, strs ...string) (map[string]int, map[string]string, error) {
 	known := make([]string, 0, len(ints)+len(strs))
 	for _, p := range ints {
@@ -70,10 +72,15 @@ func analyticsParams(v url.Values, ints []intParam, strs ...string) (map[string]
 			if len(vs) > 0 {
 				first = vs[0]
 			}
-			return nil, nil, activitylog.Invalid(paramField(name), clip(first), "is not a known parameter; known are "+strings.Join(known, ", "))
+			return nil, nil, activitylog.Invalid(paramField(name), showValue(first), "is not a known parameter; known are "+strings.Join(known, ", "))
 		}
 		if len(vs) > 1 {
-			return nil, nil, activitylog.Invalid(name, clip(vs[1]), "is given more than once")
+			return nil, nil, activitylog.Invalid(name, showValue(vs[1]), "is given more than once")
+		}
+		if len(vs) == 1 {
+			if err := checkUTF8(name, vs[0]); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	is := make(map[string]int, len(ints))
@@ -95,7 +102,7 @@ func analyticsParams(v url.Values, ints []intParam, strs ...string) (map[string]
 // given more than once.
 func (p intParam) from(v url.Values) (int, error) {
 	if vs := v[p.name]; len(vs) > 1 {
-		return 0, activitylog.Invalid(p.name, clip(vs[1]), "is given more than once")
+		return 0, activitylog.Invalid(p.name, showValue(vs[1]), "is given more than once")
 	}
 	return p.parse(v.Get(p.name))
 }
@@ -107,10 +114,10 @@ func (p intParam) parse(s string) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, activitylog.Invalid(p.name, clip(s), "is not an integer")
+		return 0, activitylog.Invalid(p.name, showValue(s), "is not an integer")
 	}
 	if n < p.lo || n > p.hi {
-		return 0, activitylog.Invalid(p.name, clip(s), "must be between "+strconv.Itoa(p.lo)+" and "+strconv.Itoa(p.hi))
+		return 0, activitylog.Invalid(p.name, showValue(s), "must be between "+strconv.Itoa(p.lo)+" and "+strconv.Itoa(p.hi))
 	}
 	return n, nil
 }

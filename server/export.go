@@ -80,7 +80,7 @@ func (s *server) export(w http.ResponseWriter, r *http.Request, audit Auditor) {
 	format := "csv"
 	if vs, ok := v["format"]; ok {
 		if len(vs) > 1 {
-			s.fail(w, r, activitylog.Invalid("format", clip(vs[1]), "is given more than once"))
+			s.fail(w, r, activitylog.Invalid("format", showValue(vs[1]), "is given more than once"))
 			return
 		}
 		if len(vs) == 1 && vs[0] != "" {
@@ -88,7 +88,7 @@ func (s *server) export(w http.ResponseWriter, r *http.Request, audit Auditor) {
 		}
 	}
 	if !slices.Contains(ExportFormats, format) {
-		s.fail(w, r, activitylog.Invalid("format", clip(format), "must be one of "+strings.Join(ExportFormats, ", ")))
+		s.fail(w, r, activitylog.Invalid("format", showValue(format), "must be one of "+strings.Join(ExportFormats, ", ")))
 		return
 	}
 	fv := make(url.Values, len(v))
@@ -101,7 +101,7 @@ func (s *server) export(w http.ResponseWriter, r *http.Request, audit Auditor) {
 			if len(vs) > 0 {
 				first = vs[0]
 			}
-			s.fail(w, r, activitylog.Invalid(name, clip(first), "is not allowed in an export, which returns every matching event"))
+			s.fail(w, r, activitylog.Invalid(name, showValue(first), "is not allowed in an export, which returns every matching event"))
 			return
 		}
 		fv[name] = vs

@@ -26,6 +26,10 @@ func (s *server) ingest(w http.ResponseWriter, r *http.Request) {
 			Message: "principal " + clip(principalName(p)) + " is over its ingest rate; retry after " + wait.Round(time.Millisecond).String()})
 		return
 	}
+	if err := NoParams(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	ndjson, ok := mediaType(r.Header.Get("Content-Type"))
 	if !ok {
 		ct := clipN(r.Header.Get("Content-Type"), 128)
@@ -35,6 +39,9 @@ func (s *server) ingest(w http.ResponseWriter, r *http.Request) {
 			Field:   "Content-Type",
 			Value:   &ct,
 		})
+		return
+	}
+	if !s.identityEncoding(w, r) {
 		return
 	}
 	tooLarge := func() {
@@ -115,6 +122,31 @@ func mediaType(ct string) (ndjson, ok bool) {
 	return false, false
 }
 
+// identityEncoding reports whether r's body is sent as it is: without
+// a Content-Encoding, or with identity only. Otherwise it answers 415
+// naming the header, with Accept-Encoding: identity (RFC 9110, 15.5.16),
+// and returns false: the API decompresses nothing, and compressed bytes
+// must not be read as JSON.
+func (s *server) identityEncoding(w http.ResponseWriter, r *http.Request) bool {
+	vs := r.Header.Values("Content-Encoding")
+	for _, v := range vs {
+		for c := range strings.SplitSeq(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				ce := clipN(strings.Join(vs, ", "), 128)
+				w.Header().Set("Accept-Encoding", "identity")
+				s.writeError(w, http.StatusUnsupportedMediaType, apiError{
+					Code:    "unsupported_media_type",
+					Message: "Content-Encoding " + strconv.Quote(ce) + " is not supported: send the body uncompressed, without a Content-Encoding",
+					Field:   "Content-Encoding",
+					Value:   &ce,
+				})
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // detach returns a context that ends when parent does but carries none
 // of its values.
 func detach(parent context.Context) (context.Context, context.CancelFunc) {
@@ -172,7 +204,7 @@ func decodeEvents(body []byte, ndjson bool, maxBatch int) ([]activitylog.Event, 
 	case '[':
 		return decodeArray(body, maxBatch)
 	}
-	return nil, activitylog.Invalid("body", clip(string(trimmed)), "must be a JSON object or an array of objects")
+	return nil, activitylog.Invalid("body", showValue(string(trimmed)), "must be a JSON object or an array of objects")
 }
 
 func decodeArray(body []byte, maxBatch int) ([]activitylog.Event, error) {
@@ -231,7 +263,7 @@ func decodeNDJSON(body []byte, maxBatch int) ([]activitylog.Event, error) {
 		}
 		where := "line " + strconv.Itoa(lineNo) + ": "
 		if line[0] != '{' {
-			return nil, activitylog.Invalid(index(n-1), clip(string(line)), where+"must be a JSON object")
+			return nil, activitylog.Invalid(index(n-1), showValue(string(line)), where+"must be a JSON object")
 		}
 		raw, err := oneValue(line)
 		if err != nil {
@@ -293,7 +325,7 @@ func trailing(dec *json.Decoder) error {
 func syntaxError(field, where string, b []byte, err error) error {
 	if te, ok := errors.AsType[*trailingError](err); ok {
 		rest := bytes.TrimSpace(b[min(int(te.off), len(b)):])
-		return activitylog.Invalid(field, clip(string(rest)), where+"has data after the end of the JSON value, at byte "+strconv.FormatInt(te.off, 10))
+		return activitylog.Invalid(field, showValue(string(rest)), where+"has data after the end of the JSON value, at byte "+strconv.FormatInt(te.off, 10))
 	}
 	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
 		// The decoder's offsets point near the error, not always at
@@ -320,12 +352,12 @@ const nilUUID = "00000000-0000-0000-0000-000000000000"
 func decodeEvent(raw json.RawMessage, i int) (activitylog.Event, error) {
 	at := index(i)
 	if len(raw) == 0 || raw[0] != '{' {
-		return activitylog.Event{}, activitylog.Invalid(at, clip(string(raw)), "must be a JSON object")
+		return activitylog.Event{}, activitylog.Invalid(at, showValue(string(raw)), "must be a JSON object")
 	}
 	// Members given twice, in another case than the field's, unknown,
 	// or with strings that are not UTF-8 (which encoding/json would
 	// store as U+FFFD) are refused, not taken.
-	if err := strictjson.Check(raw, wireEventType, strictjson.Options{Prefix: at, What: "an event"}); err != nil {
+	if err := strictjson.Check(raw, wireEventType, strictjson.Options{Prefix: at, What: "an event", Valid: true}); err != nil {
 		return activitylog.Event{}, err
 	}
 	var w wireEvent
@@ -352,7 +384,52 @@ func decodeEvent(raw json.RawMessage, i int) (activitylog.Event, error) {
 			return activitylog.Event{}, activitylog.Invalid(at+".time", clip(*w.Time), "is not an RFC 3339 time, like 2025-01-02T15:04:05Z")
 		}
 	}
+	if err := checkIngested(&e, at); err != nil {
+		return activitylog.Event{}, err
+	}
 	return e, nil
+}
+
+// checkIngested refuses, naming the field of event at, what a client
+// may not send though a Recorder's own callers may record it:
+//
+//   - category audit_loss (in any case), which docs/event-schema.md
+//     reserves for the Recorder's own reports of events it lost; a
+//     client could otherwise forge a loss report, or one that says
+//     nothing was lost. The Recorder makes its reports itself, never
+//     through ingest.
+//   - a request.method that is not an HTTP token (RFC 9110, 5.6.2: the
+//     tchar of a method), such as "GE T": no request has it, and the
+//     list's method filter refuses it, so the event could never be
+//     found by its method.
+func checkIngested(e *activitylog.Event, at string) error {
+	if strings.EqualFold(e.Category, activitylog.CategoryAuditLoss) {
+		return activitylog.Invalid(at+".category", clip(e.Category),
+			"is reserved for the reports of lost events that the server's Recorder makes itself; a client may not send one")
+	}
+	if m := e.Request.Method; m != "" && !isToken(m) {
+		return activitylog.Invalid(at+".request.method", clip(m),
+			"is not an HTTP method: a token of letters, digits and !#$%&'*+-.^_`|~, like GET or PROPFIND")
+	}
+	return nil
+}
+
+// isToken reports whether s is an RFC 9110 token (5.6.2), as an HTTP
+// method is: one or more tchar.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 var wireEventType = reflect.TypeFor[wireEvent]()

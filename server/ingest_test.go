@@ -1,11 +1,14 @@
 package server_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -139,6 +142,40 @@ func TestIngest(t *testing.T) {
 		{
 			name: "malformed content type", method: post, url: events, contentType: "application/json; charset", body: ev("a"),
 			wantStatus: 415, wantError: &wantError{code: "unsupported_media_type", field: "Content-Type", value: "application/json; charset"},
+		},
+		// A body with a Content-Encoding but identity: the API
+		// decompresses nothing, and compressed bytes are never read as
+		// JSON; the answer says what it takes (RFC 9110, 15.5.16).
+		{
+			name: "gzip", method: post, url: events, contentType: jsonCT, body: gzipped(ev("a")),
+			header:     http.Header{"Content-Encoding": {"gzip"}},
+			wantStatus: 415, wantError: &wantError{code: "unsupported_media_type", field: "Content-Encoding", value: "gzip"},
+			wantHeader: http.Header{"Accept-Encoding": {"identity"}}, wantContent: []string{"uncompressed"},
+		},
+		{
+			name: "gzip said, JSON sent", method: post, url: events, contentType: jsonCT, body: ev("a"),
+			header:     http.Header{"Content-Encoding": {"gzip"}},
+			wantStatus: 415, wantError: &wantError{code: "unsupported_media_type", field: "Content-Encoding", value: "gzip"},
+		},
+		{
+			name: "ndjson, br", method: post, url: events, contentType: ndjsonCT, body: ev("a"),
+			header:     http.Header{"Content-Encoding": {"br"}},
+			wantStatus: 415, wantError: &wantError{code: "unsupported_media_type", field: "Content-Encoding", value: "br"},
+		},
+		{
+			name: "identity, then gzip", method: post, url: events, contentType: jsonCT, body: ev("a"),
+			header:     http.Header{"Content-Encoding": {"identity", "gzip"}},
+			wantStatus: 415, wantError: &wantError{code: "unsupported_media_type", field: "Content-Encoding", value: "identity, gzip"},
+		},
+		{
+			name: "identity is taken", method: post, url: events, contentType: jsonCT, body: ev("a"),
+			header:     http.Header{"Content-Encoding": {"Identity"}},
+			wantStatus: 201, wantStored: 1,
+		},
+		{
+			name: "an empty Content-Encoding is taken", method: post, url: events, contentType: jsonCT, body: ev("a"),
+			header:     http.Header{"Content-Encoding": {""}},
+			wantStatus: 201, wantStored: 1,
 		},
 		{
 			name: "body too large", opts: &server.Options{MaxBodyBytes: 64}, method: post, url: events, contentType: jsonCT,
@@ -370,9 +407,64 @@ func TestIngest(t *testing.T) {
 			body:       `{"time":"1960-01-01T00:00:00Z","kind":"custom","action":"x"}`,
 			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].time", value: "1960-01-01T00:00:00Z"},
 		},
+
+		// What a client may not send, though the Recorder records it:
+		// a loss report (category audit_loss is the Recorder's own), and
+		// a method that no request has and the list's filter refuses.
+		{
+			name: "a forged loss report", method: post, url: events, contentType: jsonCT,
+			body:       `{"kind":"system","action":"security","severity":"error","category":"audit_loss","extra":{"dropped":0,"refused":0,"failed":0}}`,
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].category", value: "audit_loss"},
+			wantContent: []string{"reserved"},
+		},
+		{
+			name: "a loss report in another case, event 3 of 5", method: post, url: events, contentType: jsonCT,
+			body:       five(`{"kind":"custom","action":"x","category":"Audit_Loss"}`),
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[2].category", value: "Audit_Loss"},
+		},
+		{
+			name: "a loss report on an ndjson line", method: post, url: events, contentType: ndjsonCT,
+			body:       ev("a") + "\n" + `{"kind":"system","action":"security","category":"audit_loss"}`,
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[1].category", value: "audit_loss"},
+		},
+		{
+			name: "another category of a system event", method: post, url: events, contentType: jsonCT,
+			body:       `{"kind":"system","action":"security","category":"audit_loss_drill"}`,
+			wantStatus: 201, wantStored: 1,
+		},
+		{
+			name: "a method with a space", method: post, url: events, contentType: jsonCT,
+			body:       `{"kind":"request","action":"GET","request":{"method":"GE T"}}`,
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].request.method", value: "GE T"},
+			wantContent: []string{"is not an HTTP method"},
+		},
+		{
+			name: "a method with a slash, event 3 of 5", method: post, url: events, contentType: jsonCT,
+			body:       five(`{"kind":"external","action":"call","request":{"method":"GET/1"}}`),
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[2].request.method", value: "GET/1"},
+		},
+		{
+			name: "a method with a control character", method: post, url: events, contentType: jsonCT,
+			body:       `{"kind":"request","action":"GET","request":{"method":"GET\n"}}`,
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].request.method", value: "GET\n"},
+		},
+		{
+			name: "a method that is a token", method: post, url: events, contentType: jsonCT,
+			body:       `[{"kind":"request","action":"PROPFIND","request":{"method":"PROPFIND"}},{"kind":"external","action":"call","request":{"method":"M-SEARCH"}}]`,
+			wantStatus: 201, wantStored: 2,
+		},
 	} {
 		t.Run(sc.name, sc.run)
 	}
+}
+
+// gzipped returns s compressed with gzip.
+func gzipped(s string) string {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write([]byte(s))
+	zw.Close()
+	return b.String()
 }
 
 func mustID(s string) activitylog.ID {

@@ -95,7 +95,8 @@ func (res *kindResource) params(export bool) []string {
 // fixes; a field filter of other kinds, saying which resources take it;
 // and any other parameter it does not know. export says v is the query
 // of the resource's export, which takes format too (and refuses paging
-// itself). Values are ParseFilter's to check.
+// itself). Values are ParseFilter's to check; the values of these
+// errors show bytes that are not UTF-8 as Go escapes (showValue).
 func (res *kindResource) check(v url.Values, export bool) error {
 	names := make([]string, 0, len(v))
 	for name := range v {
@@ -109,13 +110,13 @@ func (res *kindResource) check(v url.Values, export bool) error {
 		}
 		switch {
 		case name == "kind":
-			return activitylog.Invalid(name, clip(first), "is fixed by the resource: "+res.path()+
+			return activitylog.Invalid(name, showValue(first), "is fixed by the resource: "+res.path()+
 				" lists "+string(res.kind)+" events only; for other kinds use their resource or /api/v1/events")
 		case slices.Contains(commonParams, name), slices.Contains(res.fields, name), export && name == "format":
 		case slices.Contains(fieldParams, name):
-			return activitylog.Invalid(name, clip(first), "is not a filter of "+res.path()+"; it is taken by "+takers(name))
+			return activitylog.Invalid(name, showValue(first), "is not a filter of "+res.path()+"; it is taken by "+takers(name))
 		default:
-			return activitylog.Invalid(paramField(name), clip(first), "is not a known parameter of "+res.path()+
+			return activitylog.Invalid(paramField(name), showValue(first), "is not a known parameter of "+res.path()+
 				"; known are "+strings.Join(res.params(export), ", "))
 		}
 	}

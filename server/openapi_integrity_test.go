@@ -238,7 +238,7 @@ func oaIntegrityOps(bad jobj) []oaOp {
 				"or `view_all_logs` held by a principal without a tenant; a principal with a tenant gets 403 naming `tenant`.",
 			need: activitylog.ViewAllLogs,
 			params: []any{
-				q("chain", "Only these chains, by id, separated by commas. Events without a seal are then not read.", jobj{{"type", "string"}}, oaChainID),
+				q("chain", "Only these chains, by id, separated by commas; each must be held by the store or the witness (else a 400 naming `chain`: a mistyped id is never reported as verified). Events without a seal are then not read.", jobj{{"type", "string"}}, oaChainID),
 				q("kind", "Only findings and counts that concern events of these kinds, separated by commas; chains are still read whole.", jobj{{"type", "string"}, {"pattern", "^[a-z]+(,[a-z]+)*$"}}, "crud,auth"),
 				q("from", "Only events at or after this time (RFC 3339).", jobj{{"type", "string"}, {"format", "date-time"}}, "2026-11-01T00:00:00Z"),
 				q("to", "Only events before this time (RFC 3339); after from.", jobj{{"type", "string"}, {"format", "date-time"}}, "2026-12-01T00:00:00Z"),

@@ -662,7 +662,7 @@ func oaSchemaList(event, input jobj) jobj {
 			{"type", "object"},
 			{"additionalProperties", false},
 			{"properties", jobj{
-				{"resolved_by", jobj{{"type", "string"}, {"maxLength", activitylog.MaxShortField}, {"description", "Who resolved it. Default: the principal's name (or id). Anyone but a superuser may only name itself."}}},
+				{"resolved_by", jobj{{"type", "string"}, {"minLength", 1}, {"maxLength", activitylog.MaxShortField}, {"description", "Who resolved it. Left out: the principal's name (or id), as the console sends it. Given, it must name someone: empty, blank (white space only) or null is a 400. Anyone but a superuser may only name itself."}}},
 				{"note", jobj{{"type", "string"}, {"maxLength", activitylog.MaxTextField}, {"description", "What was done."}}},
 			}},
 		}},
@@ -954,7 +954,7 @@ func oaResponses() jobj {
 			jobj{{"Allow", jobj{{"description", "The methods allowed."}, {"schema", jobj{{"type", "string"}}}}}})},
 		{"TooLarge", oaErrResp("The body is larger than the server's limit (10 MiB by default).",
 			`{"error": {"code": "too_large", "message": "the request body is larger than 10485760 bytes"}}`)},
-		{"UnsupportedMediaType", oaErrResp("The Content-Type is not one the operation takes, in UTF-8.",
+		{"UnsupportedMediaType", oaErrResp("The Content-Type is not one the operation takes, in UTF-8 (`field` is `Content-Type`), or the body has a Content-Encoding other than identity: it must be sent uncompressed (`field` is `Content-Encoding`, and the answer has `Accept-Encoding: identity`).",
 			`{"error": {"code": "unsupported_media_type", "message": "Content-Type \"text/plain\" is not supported: send application/json, in UTF-8", "field": "Content-Type", "value": "text/plain"}}`)},
 		{"RateLimited", oaWithHeaders(oaErrResp("The principal is over its ingest rate.",
 			`{"error": {"code": "rate_limited", "message": "principal key-acme is over its ingest rate; retry after 250ms"}}`),
@@ -1058,8 +1058,10 @@ func oaOperations() []oaOp {
 			summary: "Ingest events",
 			desc: "Stores one event, an array of events, or NDJSON (one event per line), all or none: status 201 means every event is committed. " +
 				"The batch is validated whole before anything is stored, and the first bad field is refused with a 400 naming it (`events[3].kind`), as are unknown fields, " +
-				"a wrong type, an id repeated within the batch, a truncated body and trailing data. Writes are idempotent by id: an event whose id is stored already is left as it was, " +
+				"a wrong type, an id repeated within the batch, a truncated body and trailing data; so are the category `audit_loss`, which only the server's own Recorder " +
+				"writes (its reports of lost events), and a `request.method` that is not an HTTP token. Writes are idempotent by id: an event whose id is stored already is left as it was, " +
 				"so a client may retry a batch whose answer it did not get. Events are redacted like every other event, and are not enriched from this request. " +
+				"The body is sent uncompressed: a Content-Encoding other than identity is a 415. It takes no query parameter: one is a 400 naming it. " +
 				"At most 1000 events and 10 MiB per request by default.",
 			need:   activitylog.Ingest,
 			params: []any{csrf},
@@ -1081,7 +1083,7 @@ func oaOperations() []oaOp {
 			},
 			responses: jobj{
 				{"201", oaResp("Every event is stored.", oaJSON(oaSchemaRef("IngestResult"), oaParse(`{"accepted": 1, "ids": ["`+oaID1+`"]}`)))},
-				{"400", oaErrResp("A refused event or body; nothing is stored. `field` names the event's field, `events[N]`, `events` or `body`.",
+				{"400", oaErrResp("A refused event, body or query parameter (it takes none); nothing is stored. `field` names the event's field, `events[N]`, `events`, `body` or the parameter.",
 					`{"error": {"code": "invalid", "message": "invalid events[3].kind \"crudd\": must be one of crud, auth, request, cors, external, system, export, custom", "field": "events[3].kind", "value": "crudd"}}`)},
 				{"405", oaRespRef("MethodNotAllowed")},
 				{"413", oaRespRef("TooLarge")},
@@ -1119,7 +1121,7 @@ func oaOperations() []oaOp {
 		{
 			method: "GET", path: "/api/v1/events/{id}", id: "getEvent", tag: "events",
 			summary: "Get one event",
-			desc:    "The event with this id. An id that is not a UUID is a 400 naming `id`.",
+			desc:    "The event with this id. An id that is not a UUID is a 400 naming `id`. It takes no query parameter: one is a 400 naming it.",
 			need:    activitylog.ViewLogs, scoped: true,
 			params: []any{oaParamRef("EventID")},
 			responses: jobj{
@@ -1134,7 +1136,8 @@ func oaOperations() []oaOp {
 			desc: "Records that someone dealt with the event, typically a system event, with an optional note, and answers the resolution as stored. " +
 				"The event itself never changes. Resolving again is allowed and replaces the event's resolution; every resolution is kept. " +
 				"Only events of the principal's own tenant can be resolved (a superuser's: any); others are answered 404. " +
-				"The body is one JSON object with no other field than `resolved_by` and `note`.",
+				"The body is one JSON object with no other field than `resolved_by` and `note`; without `resolved_by` the event is resolved by the principal. " +
+				"It takes no query parameter: one is a 400 naming it, and nothing is stored.",
 			need:   activitylog.ResolveEvents,
 			params: []any{oaParamRef("EventID"), csrf},
 			body: jobj{
@@ -1143,7 +1146,7 @@ func oaOperations() []oaOp {
 			},
 			responses: jobj{
 				{"200", oaResp("The resolution as stored.", oaJSON(oaSchemaRef("Resolution"), oaParse(oaResolutionExample)))},
-				{"400", oaErrResp("A refused id or body field: `field` names `id`, `resolved_by`, `note`, another field, or `body`.",
+				{"400", oaErrResp("A refused id, query parameter or body field: `field` names `id`, the parameter, `resolved_by`, `note`, another field, or `body`.",
 					`{"error": {"code": "invalid", "message": "invalid resolved_at \"2025-01-01T00:00:00Z\": is not a field of a resolution; known are resolved_by, note", "field": "resolved_at", "value": "2025-01-01T00:00:00Z"}}`)},
 				{"404", notFound},
 				{"405", oaRespRef("MethodNotAllowed")},
@@ -1160,7 +1163,7 @@ func oaOperations() []oaOp {
 				"The purge is recorded before (a system event, category `retention`, `extra.operation` `purge_started`) and after (`purge` with the counts, " +
 				"or `purge_failed`), and those records are never purged; without an audit recorder the route is 501. Sealed events leave only under signed " +
 				"pruning records: `activitylog serve` with a signing key cuts the chains when every kind of every tenant is purged, and otherwise keeps them " +
-				"(`kept_sealed`).",
+				"(`kept_sealed`). It takes no query parameter: one (such as `?dry_run=1`) is a 400 naming it, and nothing is deleted.",
 			need:   activitylog.ManageRetention,
 			params: []any{csrf},
 			body: jobj{
@@ -1171,7 +1174,7 @@ func oaOperations() []oaOp {
 				{"200", oaResp("What was purged.", oaJSON(oaSchemaRef("PurgeResult"), oaParse(
 					`{"before": "2026-11-24T19:50:08Z", "kinds": ["crud"], "tenant": "acme", "started_by": "rita", "purge_started_event": "`+oaID1+`", `+
 						`"deleted": 700, "by_kind": {"crud": 700}, "kept_sealed": 0, "pruned": 0, "pruned_chains": 0}`)))},
-				{"400", oaErrResp("A refused body: `field` names `confirm`, `kinds[i]`, another field, or `body`.",
+				{"400", oaErrResp("A refused body or query parameter: `field` names `confirm`, `kinds[i]`, another field, `body`, or the parameter.",
 					`{"error": {"code": "invalid", "message": "invalid confirm \"purge all\": must be \"purge crud\": type it to confirm that every such event recorded before now is deleted", "field": "confirm", "value": "purge all"}}`)},
 				{"403", oaErrResp("The principal lacks manage_retention, or names a tenant not its own (`field` is then `tenant`).",
 					`{"error": {"code": "forbidden", "message": "forbidden tenant \"globex\": is not the principal's tenant \"acme\"", "field": "tenant", "value": "globex"}}`)},
@@ -1183,7 +1186,7 @@ func oaOperations() []oaOp {
 		{
 			method: "GET", path: "/api/v1/events/{id}/resolution", id: "getEventResolution", tag: "events",
 			summary: "Get an event's resolution",
-			desc:    "The event's latest resolution. An event that exists but was never resolved is a 404 with code `not_resolved`, so that it can be told from an unknown event (`not_found`).",
+			desc:    "The event's latest resolution. An event that exists but was never resolved is a 404 with code `not_resolved`, so that it can be told from an unknown event (`not_found`). It takes no query parameter: one is a 400 naming it.",
 			need:    activitylog.ViewLogs, scoped: true,
 			params: []any{oaParamRef("EventID")},
 			responses: jobj{
@@ -1289,7 +1292,7 @@ func oaOperations() []oaOp {
 			oaOp{
 				method: "GET", path: base + "/{id}", id: "get" + strings.TrimSuffix(k.name, "s"), tag: "events by kind",
 				summary: "Get one " + string(k.kind) + " event",
-				desc:    "The event with this id, if it is of kind `" + string(k.kind) + "`; an event of another kind is a 404.",
+				desc:    "The event with this id, if it is of kind `" + string(k.kind) + "`; an event of another kind is a 404. It takes no query parameter: one is a 400 naming it.",
 				need:    activitylog.ViewLogs, scoped: true,
 				params: []any{oaParamRef("EventID")},
 				responses: jobj{
@@ -1402,10 +1405,11 @@ func oaOperations() []oaOp {
 		oaOp{
 			method: "GET", path: "/api/v1/me", id: "getMe", tag: "access",
 			summary: "The principal making the request",
-			desc:    "Who the request authenticated as, with its tenant and permissions.",
+			desc:    "Who the request authenticated as, with its tenant and permissions. It takes no query parameter: one is a 400 naming it.",
 			need:    SignedIn,
 			responses: jobj{
 				{"200", oaResp("The principal.", oaJSON(oaSchemaRef("Principal"), oaParse(oaPrincipalExample)))},
+				{"400", bad},
 			},
 		},
 		oaOp{

@@ -49,12 +49,18 @@ type purgeAnswer struct {
 // security, category retention) with operation purge_started before
 // anything is deleted (after the cut, so the purge keeps it), and one
 // with operation purge or purge_failed and the counts after. Without Options.Audit the route answers 501:
-// a purge is never unrecorded.
+// a purge is never unrecorded. It takes no query parameter: one (such
+// as ?dry_run=1, which it does not have) is refused before anything is
+// read or deleted.
 func (s *server) purgeHandler(purge PurgeFunc, audit Auditor) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if purge == nil || audit == nil {
 			s.writeError(w, http.StatusNotImplemented, apiError{Code: "not_implemented",
 				Message: "this server cannot purge: its store has no purge, or it has no audit recorder to record the purge with"})
+			return
+		}
+		if err := NoParams(r); err != nil {
+			s.fail(w, r, err)
 			return
 		}
 		body, ok := s.jsonBody(w, r)

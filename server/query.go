@@ -197,6 +197,17 @@ func showValue(s string) string {
 	return q[1 : len(q)-1]
 }
 
+// parseID parses the id of a path, as activitylog.ParseID does, with the
+// value of its error shown by showValue: a segment that is not UTF-8
+// once unescaped (/api/v1/events/%ff) shows the bytes sent, not U+FFFD.
+func parseID(s string) (activitylog.ID, error) {
+	id, err := activitylog.ParseID(s)
+	if fe, ok := errors.AsType[*activitylog.FieldError](err); ok && !utf8.ValidString(s) {
+		return id, activitylog.Invalid(fe.Field, showValue(s), fe.Reason)
+	}
+	return id, err
+}
+
 // list handles GET /api/v1/events.
 func (s *server) list(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
@@ -309,9 +320,14 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 
 // getOfKind answers the event whose id is in the path, when it is of
 // kind k (any kind when k is "") and the principal may see it, and 404
-// otherwise, so that ids cannot be probed across tenants or kinds.
+// otherwise, so that ids cannot be probed across tenants or kinds. It
+// takes no query parameter.
 func (s *server) getOfKind(w http.ResponseWriter, r *http.Request, k activitylog.Kind) {
-	id, err := activitylog.ParseID(r.PathValue("id"))
+	if err := NoParams(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id, err := parseID(r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -457,8 +457,11 @@ func TestListGivenTimes(t *testing.T) {
 }
 
 // TestQueryNotUTF8: a query value that is not UTF-8 is refused on every
-// route that parses a filter, naming the parameter, its value shown
-// with Go's \x escapes rather than U+FFFD, and the first bad byte.
+// route that parses a filter, and on the aggregations, naming the
+// parameter, its value shown with Go's \x escapes rather than U+FFFD,
+// and the first bad byte. Every other error about such a value or path
+// segment (an id, a format, a parameter a resource does not take) shows
+// it the same way.
 func TestQueryNotUTF8(t *testing.T) {
 	t.Parallel()
 	seed := seedEvents()
@@ -487,7 +490,30 @@ func TestQueryNotUTF8(t *testing.T) {
 		bad("slow requests", "/api/v1/request-events/slow?tool=%ff", "tool", `\xff`, `is not UTF-8`),
 		bad("critical events", "/api/v1/system-events/critical?tenant=%ff", "tenant", `\xff`, `is not UTF-8`),
 		bad("object history", "/api/v1/objects/invoice/INV-1/events?search=%ff", "search", `\xff`, `is not UTF-8`),
+		// The aggregations, which read their own parameters.
+		bad("dashboard", "/api/v1/dashboard?tenant=%ff", "tenant", `\xff`, `is not UTF-8: byte 0 is 0xff`),
+		bad("error rates", "/api/v1/request-events/error-rates?tenant=%ff", "tenant", `\xff`, `is not UTF-8`),
+		bad("brute-force suspects", "/api/v1/login-events/brute-force-suspects?tenant=a%ffb", "tenant", `a\xffb`, `byte 1 is 0xff`),
+		bad("summary, user_id", "/api/v1/summary?user_id=%ff", "user_id", `\xff`, `is not UTF-8`),
+		bad("summary, tenant", "/api/v1/summary?tenant=%ff", "tenant", `\xff`, `is not UTF-8`),
+		bad("dashboard, an integer", "/api/v1/dashboard?hours=%ff", "hours", `\xff`, `is not UTF-8`),
+		bad("dashboard, unknown parameter", "/api/v1/dashboard?colour=%ff", "colour", `\xff`, `is not a known parameter`),
+		bad("dashboard, unknown name", "/api/v1/dashboard?%ff=1", `\xff`, "1", `is not a known parameter`),
+		bad("dashboard, repeated", "/api/v1/dashboard?tenant=t1&tenant=%ff", "tenant", `\xff`, `is given more than once`),
+		// Errors that name the right field show the bytes sent too.
+		bad("kind on a kind's resource", "/api/v1/crud-events?kind=%ff", "kind", `\xff`, `is fixed by the resource`),
+		bad("a filter of another kind", "/api/v1/crud-events?method=%ff", "method", `\xff`, `is not a filter of /api/v1/crud-events`),
+		bad("unknown parameter of a kind", "/api/v1/crud-events?colour=%ff", "colour", `\xff`, `is not a known parameter of /api/v1/crud-events`),
+		bad("export format", "/api/v1/events/export?format=%ff", "format", `\xff`, `must be one of csv`),
+		bad("export format repeated", "/api/v1/events/export?format=csv&format=%ff", "format", `\xff`, `is given more than once`),
+		bad("export of a kind, format", "/api/v1/system-events/export?format=x%ff", "format", `x\xff`, `must be one of csv`),
+		bad("export paging", "/api/v1/events/export?cursor=%ff%fe", "cursor", `\xff\xfe`, `is not allowed in an export`),
+		bad("an id", "/api/v1/events/%ff", "id", `\xff`, `is not a UUID`),
+		bad("an id of a kind", "/api/v1/crud-events/%ff%fe", "id", `\xff\xfe`, `is not a UUID`),
+		bad("a resolution's id", "/api/v1/events/%ff/resolution", "id", `\xff`, `is not a UUID`),
 		{name: "UTF-8 is taken", url: "/api/v1/events?search=caf%C3%A9&tenant=%E2%9C%93", wantStatus: 200, wantResults: []int{}},
+		{name: "UTF-8 is taken by the dashboard", url: "/api/v1/dashboard?tenant=%E2%9C%93", wantStatus: 200},
+		{name: "UTF-8 is taken by the summary", url: "/api/v1/summary?user_id=caf%C3%A9", wantStatus: 200, wantContent: []string{`"user_id":"café"`}},
 		{name: "U+FFFD sent as UTF-8 is taken", url: "/api/v1/events?tenant=%EF%BF%BD", wantStatus: 200, wantResults: []int{}},
 	} {
 		sc.seed = seed

@@ -19,6 +19,10 @@ import (
 type resolveRequest struct {
 	ResolvedBy string `json:"resolved_by"`
 	Note       string `json:"note"`
+
+	// byGiven says resolved_by was in the body: left out, it is the
+	// signed-in principal.
+	byGiven bool
 }
 
 var resolveRequestType = reflect.TypeFor[resolveRequest]()
@@ -49,7 +53,11 @@ func (s *server) resolve(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	id, err := activitylog.ParseID(r.PathValue("id"))
+	if err := NoParams(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id, err := parseID(r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -67,10 +75,13 @@ func (s *server) resolve(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	// Who resolved it is who is signed in. A resolved_by in the body
-	// may only repeat that (or, for a superuser, name someone else).
+	// Who resolved it is who is signed in: a body without resolved_by
+	// (the console sends the note alone) is resolved by the principal.
+	// A resolved_by in the body may only repeat that (or, for a
+	// superuser, name someone else); one given empty, blank or null
+	// names no one, and decodeResolveRequest refused it.
 	p := activitylog.PrincipalFrom(r.Context())
-	if req.ResolvedBy == "" {
+	if !req.byGiven {
 		req.ResolvedBy = principalName(p)
 	} else if req.ResolvedBy != p.ID && req.ResolvedBy != p.Name && !p.Has(activitylog.Superuser) {
 		s.fail(w, r, &activitylog.ForbiddenError{Field: "resolved_by", Value: clip(req.ResolvedBy), Reason: "is not the signed-in principal " + clip(principalName(p))})
@@ -98,7 +109,9 @@ func (s *server) resolve(w http.ResponseWriter, r *http.Request) {
 }
 
 // jsonBody reads the body of a request that takes one JSON object,
-// answering an error itself (415, 413, 400) when it cannot.
+// answering an error itself (415, 413, 400) when it cannot: 415 for a
+// Content-Type that is not JSON in UTF-8 or a Content-Encoding but
+// identity.
 func (s *server) jsonBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if ndjson, ok := mediaType(r.Header.Get("Content-Type")); !ok || ndjson {
 		ct := clipN(r.Header.Get("Content-Type"), 128)
@@ -108,6 +121,9 @@ func (s *server) jsonBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 			Field:   "Content-Type",
 			Value:   &ct,
 		})
+		return nil, false
+	}
+	if !s.identityEncoding(w, r) {
 		return nil, false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
@@ -144,12 +160,34 @@ func (s *server) mayResolve(r *http.Request, id activitylog.ID) (bool, error) {
 }
 
 // decodeResolveRequest decodes the body of a resolve strictly: one JSON
-// object with no field but resolved_by and note, each a string. Every
-// error is a *activitylog.FieldError naming "body" or the field.
+// object with no field but resolved_by and note, each a string. A
+// resolved_by that is given must name someone: empty, blank (white
+// space only) or null is refused, where leaving it out means the
+// signed-in principal. Every error is a *activitylog.FieldError naming
+// "body" or the field.
 func decodeResolveRequest(body []byte) (resolveRequest, error) {
 	var req resolveRequest
 	err := decodeObject(body, &req, resolveRequestType, `{"resolved_by": "…", "note": "…"}`, "a resolution", "resolved_by, note")
-	return req, err
+	if err != nil {
+		return req, err
+	}
+	// decodeObject took one object, whose members are named exactly and
+	// once each.
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(body, &members); err != nil {
+		return req, syntaxError("body", "", body, err)
+	}
+	by, given := members["resolved_by"]
+	req.byGiven = given
+	const leaveOut = "name who resolved the event, or leave resolved_by out for the signed-in principal"
+	switch {
+	case !given:
+	case string(bytes.TrimSpace(by)) == "null":
+		return req, activitylog.Invalid("resolved_by", "null", "must be a string: "+leaveOut)
+	case strings.TrimSpace(req.ResolvedBy) == "":
+		return req, activitylog.Invalid("resolved_by", req.ResolvedBy, "is blank: "+leaveOut)
+	}
+	return req, nil
 }
 
 // decodeObject decodes body strictly into v, a pointer to a struct of
@@ -163,7 +201,7 @@ func decodeObject(body []byte, v any, t reflect.Type, example, what, known strin
 		return activitylog.Invalid("body", "", "is empty: send "+example)
 	}
 	if trimmed[0] != '{' {
-		return activitylog.Invalid("body", clip(string(trimmed)), "must be a JSON object")
+		return activitylog.Invalid("body", showValue(string(trimmed)), "must be a JSON object")
 	}
 	raw, err := oneValue(body)
 	if err != nil {
@@ -171,7 +209,7 @@ func decodeObject(body []byte, v any, t reflect.Type, example, what, known strin
 	}
 	// Members given twice, in another case than the field's, unknown,
 	// or with strings that are not UTF-8 are refused, not taken.
-	if err := strictjson.Check(raw, t, strictjson.Options{What: what, Known: known}); err != nil {
+	if err := strictjson.Check(raw, t, strictjson.Options{What: what, Known: known, Valid: true}); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -189,7 +227,11 @@ func decodeObject(body []byte, v any, t reflect.Type, example, what, known strin
 // latest resolution, or 404, with code not_resolved when the event
 // exists but has none.
 func (s *server) resolution(w http.ResponseWriter, r *http.Request) {
-	id, err := activitylog.ParseID(r.PathValue("id"))
+	if err := NoParams(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id, err := parseID(r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return

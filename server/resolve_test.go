@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +26,7 @@ type resolveScenario struct {
 	method      string                   // default GET
 	url         string
 	contentType string // default application/json for POST
+	header      http.Header
 	body        string
 
 	wantStatus  int
@@ -34,6 +36,9 @@ type resolveScenario struct {
 	// then hold exactly the resolution answered, with the time of the
 	// request.
 	wantResolved *activitylog.ID
+	// wantUnresolved is an event the request must leave without a
+	// resolution.
+	wantUnresolved *activitylog.ID
 }
 
 func (sc resolveScenario) run(t *testing.T) {
@@ -70,7 +75,7 @@ func (sc resolveScenario) run(t *testing.T) {
 		body = strings.NewReader(sc.body)
 	}
 	start := time.Now()
-	w := e.doWith(t, h, method, sc.url, ct, body)
+	w := e.doWith(t, h, method, sc.url, ct, sc.header, body)
 	end := time.Now()
 	got := w.Body.Bytes()
 
@@ -105,6 +110,11 @@ func (sc resolveScenario) run(t *testing.T) {
 		}
 		if r.ResolvedAt.Before(start.Truncate(time.Second)) || r.ResolvedAt.After(end) {
 			t.Errorf("resolved_at %v is not the time of the request", r.ResolvedAt)
+		}
+	}
+	if sc.wantUnresolved != nil {
+		if r, err := e.store.Resolution(context.Background(), *sc.wantUnresolved); !errors.Is(err, activitylog.ErrNotResolved) {
+			t.Errorf("the store has a resolution %+v (%v), want none", r, err)
 		}
 	}
 	// Whatever happened, no stored event changed.
@@ -153,11 +163,36 @@ func TestResolve(t *testing.T) {
 			wantStatus: 404, wantError: &wantError{code: "not_found"}, wantContent: []string{unknown}},
 		{name: "malformed id", method: "POST", url: "/api/v1/events/42/resolve", body: `{"resolved_by":"ann"}`,
 			wantStatus: 400, wantError: &wantError{code: "invalid", field: "id", value: "42"}},
-		// resolved_by defaults to the signed-in principal.
-		{name: "no resolved_by", method: "POST", url: resolve, body: `{"note":"x"}`, wantStatus: 200},
-		{name: "null resolved_by", method: "POST", url: resolve, body: `{"resolved_by":null}`, wantStatus: 200},
+		// resolved_by left out is the signed-in principal (root, who
+		// has no name), as the console sends it: the note alone. Given,
+		// it must name someone: empty, blank or null is refused, as is a
+		// body that is null rather than an object.
+		{name: "no resolved_by", method: "POST", url: resolve, body: `{"note":"x"}`,
+			wantStatus: 200, wantResolved: &sys, wantContent: []string{`"resolved_by":"root"`, `"note":"x"`}},
+		{name: "an empty object", method: "POST", url: resolve, body: `{}`,
+			wantStatus: 200, wantResolved: &sys, wantContent: []string{`"resolved_by":"root"`}},
+		{name: "the principal named", method: "POST", url: resolve, body: `{"resolved_by":"root"}`,
+			wantStatus: 200, wantResolved: &sys, wantContent: []string{`"resolved_by":"root"`}},
+		{name: "empty resolved_by", method: "POST", url: resolve, body: `{"resolved_by":"","note":"x"}`,
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "resolved_by", value: ""},
+			wantContent: []string{"is blank", "leave resolved_by out"}, wantUnresolved: &sys},
+		{name: "null resolved_by", method: "POST", url: resolve, body: `{"resolved_by":null}`,
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "resolved_by", value: "null"},
+			wantContent: []string{"must be a string"}, wantUnresolved: &sys},
 		{name: "blank resolved_by", method: "POST", url: resolve, body: `{"resolved_by":"   "}`,
-			wantStatus: 400, wantError: &wantError{code: "invalid", field: "resolved_by", value: "   "}},
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "resolved_by", value: "   "},
+			wantContent: []string{"is blank"}, wantUnresolved: &sys},
+		{name: "blank resolved_by by another principal", method: "POST", url: resolve, body: `{"resolved_by":"\t"}`,
+			header:     http.Header{"Authorization": {"Bearer globex-all"}},
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "resolved_by", value: "\t"}, wantUnresolved: &sys},
+		{name: "a body of null", method: "POST", url: resolve, body: `null`,
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "body", value: "null"}, wantUnresolved: &sys},
+		{name: "gzip", method: "POST", url: resolve, body: gzipped(`{"note":"x"}`), header: http.Header{"Content-Encoding": {"gzip"}},
+			wantStatus: 415, wantError: &wantError{code: "unsupported_media_type", field: "Content-Encoding", value: "gzip"}, wantUnresolved: &sys},
+		{name: "a query parameter", method: "POST", url: resolve + "?dry_run=1", body: `{"note":"x"}`,
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "dry_run", value: "1"}, wantUnresolved: &sys},
+		{name: "an id not UTF-8", method: "POST", url: "/api/v1/events/%ff/resolve", body: `{"note":"x"}`,
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "id", value: `\xff`}},
 		{name: "long resolved_by", method: "POST", url: resolve, body: `{"resolved_by":"` + long + `"}`,
 			wantStatus: 400, wantError: &wantError{code: "invalid", field: "resolved_by", value: long[:32] + "…"}},
 		{name: "long note", method: "POST", url: resolve, body: `{"resolved_by":"ann","note":"` + strings.Repeat("n", activitylog.MaxTextField+1) + `"}`,
@@ -262,11 +297,14 @@ func TestResolveStoreClosed(t *testing.T) {
 }
 
 // doWith serves one request with h rather than e's handler.
-func (e *env) doWith(t testing.TB, h http.Handler, method, url, contentType string, body io.Reader) *httptest.ResponseRecorder {
+func (e *env) doWith(t testing.TB, h http.Handler, method, url, contentType string, header http.Header, body io.Reader) *httptest.ResponseRecorder {
 	t.Helper()
 	r := httptest.NewRequest(method, url, body)
 	if contentType != "" {
 		r.Header.Set("Content-Type", contentType)
+	}
+	for name, vs := range header {
+		r.Header[name] = vs
 	}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/activitylog/activitylog"
@@ -43,12 +44,21 @@ func WriteError(w http.ResponseWriter, status int, e APIError) {
 }
 
 // NoParams refuses any query parameter, naming it, for routes that take
-// none.
+// none: the first in name order (so the same query always gets the same
+// error), with the values sent, in the shape of ParseFilter's unknown
+// parameter (bytes that are not UTF-8 shown as Go escapes).
 func NoParams(r *http.Request) error {
-	for name, vs := range r.URL.Query() {
-		return activitylog.Invalid(clip(name), clip(strings.Join(vs, ",")), "is not a parameter of "+r.URL.Path+", which takes none")
+	v := r.URL.Query()
+	if len(v) == 0 {
+		return nil
 	}
-	return nil
+	names := make([]string, 0, len(v))
+	for name := range v {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	name := names[0]
+	return activitylog.Invalid(paramField(name), showValue(strings.Join(v[name], ",")), "is not a parameter of "+r.URL.Path+", which takes none")
 }
 
 // Clip shortens s for an error message (32 bytes), at a rune boundary.
@@ -113,11 +123,12 @@ func PrincipalName(p *activitylog.Principal) string {
 	return p.ID
 }
 
-// paramField names a query parameter in an error: its name, clipped, or
+// paramField names a query parameter in an error: its name, clipped
+// (bytes that are not UTF-8 shown as Go escapes, as showValue does), or
 // "(empty name)" for a parameter without one ("?=0").
 func paramField(name string) string {
 	if name == "" {
 		return "(empty name)"
 	}
-	return clip(name)
+	return showValue(name)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/activitylog/activitylog"
 )
@@ -163,8 +162,8 @@ func New(q activitylog.Querier, in Ingester, opts *Options) http.Handler {
 // me handles GET /api/v1/me: the principal the request authenticated
 // as, with its permissions.
 func (s *server) me(w http.ResponseWriter, r *http.Request) {
-	for name, vs := range r.URL.Query() {
-		s.fail(w, r, activitylog.Invalid(clip(name), clip(strings.Join(vs, ",")), "is not a parameter of /api/v1/me, which takes none"))
+	if err := NoParams(r); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusOK, activitylog.PrincipalFrom(r.Context()))

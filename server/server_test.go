@@ -79,9 +79,18 @@ func (e *env) seed(t testing.TB, events []activitylog.Event) {
 
 func (e *env) do(t testing.TB, method, url, contentType string, body io.Reader) *httptest.ResponseRecorder {
 	t.Helper()
+	return e.doHeader(t, method, url, contentType, nil, body)
+}
+
+// doHeader is do with more request headers.
+func (e *env) doHeader(t testing.TB, method, url, contentType string, header http.Header, body io.Reader) *httptest.ResponseRecorder {
+	t.Helper()
 	r := httptest.NewRequest(method, url, body)
 	if contentType != "" {
 		r.Header.Set("Content-Type", contentType)
+	}
+	for name, vs := range header {
+		r.Header[name] = vs
 	}
 	w := httptest.NewRecorder()
 	e.h.ServeHTTP(w, r)
@@ -98,10 +107,12 @@ type scenario struct {
 	url         string
 	contentType string
 	body        string
-	chunked     bool // send the body without a Content-Length
+	chunked     bool        // send the body without a Content-Length
+	header      http.Header // more request headers
 
 	wantStatus  int
-	wantContent []string // substrings of the response body
+	wantHeader  http.Header // response headers, each with this value
+	wantContent []string    // substrings of the response body
 	notContent  []string
 	wantStored  int64 // events stored by the request (beyond the seed)
 	wantResults []int // for lists: the seed indexes of the results, in order; nil: not checked
@@ -131,11 +142,16 @@ func (sc scenario) run(t *testing.T) {
 			body = struct{ io.Reader }{body} // hides the length from httptest
 		}
 	}
-	w := e.do(t, method, sc.url, sc.contentType, body)
+	w := e.doHeader(t, method, sc.url, sc.contentType, sc.header, body)
 	got := w.Body.Bytes()
 
 	if w.Code != sc.wantStatus {
 		t.Errorf("status = %d, want %d; body: %s", w.Code, sc.wantStatus, got)
+	}
+	for name, vs := range sc.wantHeader {
+		if g := w.Header().Values(name); strings.Join(g, ", ") != strings.Join(vs, ", ") {
+			t.Errorf("header %s = %q, want %q", name, g, vs)
+		}
 	}
 	if ct := w.Header().Get("Content-Type"); ct != "application/json; charset=utf-8" {
 		t.Errorf("Content-Type = %q", ct)

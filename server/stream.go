@@ -71,13 +71,13 @@ func parseStream(r *http.Request) (streamRequest, error) {
 			if len(vs) > 0 {
 				first = vs[0]
 			}
-			return sr, activitylog.Invalid(name, clip(first), "is not supported on a stream, which is in write order and not paged")
+			return sr, activitylog.Invalid(name, showValue(first), "is not supported on a stream, which is in write order and not paged")
 		}
 	}
 	id, field := r.Header.Get("Last-Event-ID"), "Last-Event-ID"
 	if vs := v["last_event_id"]; len(vs) > 0 {
 		if len(vs) > 1 {
-			return sr, activitylog.Invalid("last_event_id", clip(vs[1]), "is given more than once")
+			return sr, activitylog.Invalid("last_event_id", showValue(vs[1]), "is given more than once")
 		}
 		if id == "" {
 			id, field = vs[0], "last_event_id"
@@ -87,7 +87,7 @@ func parseStream(r *http.Request) (streamRequest, error) {
 	if id = strings.TrimSpace(id); id != "" {
 		n, err := strconv.ParseUint(id, 10, 64)
 		if err != nil {
-			return sr, activitylog.Invalid(field, clip(id), "is not an event sequence number")
+			return sr, activitylog.Invalid(field, showValue(id), "is not an event sequence number")
 		}
 		sr.resume, sr.after = true, n
 	}

@@ -507,11 +507,87 @@ func TestVerifyFilterWiring(t *testing.T) {
 		{[]string{"--to", ms(7)}, 1},
 		{[]string{"--from", ms(5), "--to", ms(9)}, 1},
 		{[]string{"--chain", chain}, 1},
-		{[]string{"--chain", "another-chain"}, 0},
+		// A chain the store does not hold is a usage error, never OK:
+		// TestVerifyUnknownChain.
+		{[]string{"--chain", "another-chain"}, 2},
 	} {
 		r := runBin(t, nil, append([]string{"verify", "--db", db, "--public-key", pub}, tc.args...)...)
 		if r.code != tc.code || (tc.code == 1) != strings.Contains(r.stdout, victim.ID.String()) {
 			t.Errorf("verify %v: exit %d, want %d (finding for %s listed: %v):\n%s%s", tc.args, r.code, tc.code, victim.ID, strings.Contains(r.stdout, victim.ID.String()), r.stdout, r.stderr)
+		}
+	}
+}
+
+// TestVerifyUnknownChain: a --chain that neither the store nor the
+// witness holds is a usage error (exit 2) naming the flag and the
+// chain, with no report and no OK: the verifier reports such a chain
+// as an empty one with no finding, so a mistyped id would have read as
+// a verified trail. A chain that only the witness holds is verified
+// (the store lost it: truncated).
+func TestVerifyUnknownChain(t *testing.T) {
+	start := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	dir, otherDir := t.TempDir(), t.TempDir()
+	db, _, _, pub := sealedStore(t, dir, 20, start)
+	other, _, _, otherPub := sealedStore(t, otherDir, 10, start) // another trail, which the witness holds
+	chainOf := func(db string) (string, []integrity.Checkpoint) {
+		t.Helper()
+		s, err := sqlite.Open(db, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		cs, err := s.Chains(context.Background())
+		if err != nil || len(cs) != 1 {
+			t.Fatalf("chains of %s: %v %v", db, cs, err)
+		}
+		cps, err := s.Checkpoints(context.Background(), cs[0].ID)
+		if err != nil || len(cps) == 0 {
+			t.Fatalf("checkpoints of %s: %v %v", db, cps, err)
+		}
+		return cs[0].ID, cps
+	}
+	chain, _ := chainOf(db)
+	gone, cps := chainOf(other)
+	witness := filepath.Join(dir, "witness")
+	fw, err := integrity.OpenFileWitness(witness)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cp := range cps {
+		if err := fw.Write(context.Background(), cp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fw.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stderr string // in standard error, for exit 2
+		stdout string // in standard output, otherwise
+	}{
+		{[]string{"--chain", "nosuch"}, 2, `--chain "nosuch": no such chain in the store, so nothing would be verified`, ""},
+		{[]string{"--chain", "nosuch", "--json"}, 2, `--chain "nosuch": no such chain in the store`, ""},
+		{[]string{"--chain", chain, "--chain", "nosuch"}, 2, `--chain "nosuch"`, ""},
+		{[]string{"--chain", "nosuch", "--kind", "auth"}, 2, `--chain "nosuch"`, ""},
+		{[]string{"--chain", "nosuch", "--witness", witness}, 2, `--chain "nosuch": no such chain in the store or the witness`, ""},
+		{[]string{"--chain", gone}, 2, `--chain "` + gone + `"`, ""},
+		// Known chains verify as before.
+		{[]string{"--chain", chain}, 0, "", "events 20, verified 20"},
+		{[]string{"--chain", gone, "--witness", witness, "--public-key", otherPub}, 1, "", "truncated"},
+	} {
+		r := runBin(t, nil, append([]string{"verify", "--db", db, "--public-key", pub}, tc.args...)...)
+		if r.code != tc.code {
+			t.Errorf("verify %v: exit %d, want %d:\n%s%s", tc.args, r.code, tc.code, r.stdout, r.stderr)
+			continue
+		}
+		if tc.code == 2 && (!strings.Contains(r.stderr, tc.stderr) || r.stdout != "") {
+			t.Errorf("verify %v: stdout %q, stderr %q; want no report and %q", tc.args, r.stdout, r.stderr, tc.stderr)
+		}
+		if tc.code != 2 && !strings.Contains(r.stdout, tc.stdout) {
+			t.Errorf("verify %v: stdout %q lacks %q", tc.args, r.stdout, tc.stdout)
 		}
 	}
 }

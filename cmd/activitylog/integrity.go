@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -231,6 +232,9 @@ func defineVerify(fs *flag.FlagSet) func(context.Context, *cli) error {
 				return err
 			}
 		}
+		if err := knownChains(ctx, store.(integrity.Source), o); err != nil {
+			return err
+		}
 		// The store itself, not a view of it: the verifier finds its
 		// pruning records by asserting integrity.PruneSource on it.
 		rep, err := integrity.NewVerifier(store.(integrity.Source), o).Verify(ctx)
@@ -239,6 +243,33 @@ func defineVerify(fs *flag.FlagSet) func(context.Context, *cli) error {
 		}
 		return printReport(c.stdout, rep, *asJSON)
 	}
+}
+
+// knownChains refuses, as a usage error naming --chain, a chain of
+// o.Chains that neither src nor o.Witness holds: the verifier would
+// report it as an empty chain with no finding, and print OK for a
+// mistyped id, having verified nothing. A chain that only the witness
+// knows is verified (the store lost it: truncated).
+func knownChains(ctx context.Context, src integrity.Source, o *integrity.VerifierOptions) error {
+	if len(o.Chains) == 0 {
+		return nil
+	}
+	infos, err := src.Chains(ctx)
+	if err != nil {
+		return fmt.Errorf("list chains: %w", err)
+	}
+	for _, id := range o.Chains {
+		if slices.ContainsFunc(infos, func(c integrity.ChainInfo) bool { return c.ID == id }) ||
+			slices.ContainsFunc(o.Witness, func(cp integrity.Checkpoint) bool { return cp.Chain == id }) {
+			continue
+		}
+		where := "in the store"
+		if o.Witness != nil {
+			where = "in the store or the witness"
+		}
+		return usageError("--chain %q: %v %s, so nothing would be verified", id, integrity.ErrNoSuchChain, where)
+	}
+	return nil
 }
 
 // mustExist refuses a database file that does not exist, which opening

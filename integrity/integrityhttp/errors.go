@@ -121,15 +121,33 @@ func onlyParams(r *http.Request, path string, known ...string) error {
 	return nil
 }
 
-// clip shortens s for an error message, at a rune boundary.
+// clip shortens s for an error message, at a rune boundary. Bytes that
+// are not UTF-8 (a query's %ff) are shown as Go escapes (a\xffb), as the
+// server package shows them: JSON holds text only, and would carry them
+// as U+FFFD.
 func clip(s string) string {
 	const n = 32
-	if len(s) <= n {
+	if len(s) > n {
+		i := n
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		s = s[:i] + "…"
+	}
+	if utf8.ValidString(s) {
 		return s
 	}
-	i := n
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
+}
+
+// parseID parses the id of a path, as activitylog.ParseID does, with
+// the value of its error clipped: a segment that is not UTF-8
+// (/api/v1/events/%ff/proof) shows the bytes sent.
+func parseID(s string) (activitylog.ID, error) {
+	id, err := activitylog.ParseID(s)
+	if fe, ok := errors.AsType[*activitylog.FieldError](err); ok && !utf8.ValidString(s) {
+		return id, activitylog.Invalid(fe.Field, clip(s), fe.Reason)
 	}
-	return s[:i] + "…"
+	return id, err
 }

@@ -51,7 +51,7 @@ func (s *Service) proof(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	id, err := activitylog.ParseID(r.PathValue("id"))
+	id, err := parseID(r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -93,6 +93,20 @@ func TestBadParams(t *testing.T) {
 		{"verify, max_findings 0", "/api/v1/integrity/verify?max_findings=0", 400, "max_findings", "0", ""},
 		{"verify, max_findings too many", "/api/v1/integrity/verify?max_findings=100001", 400, "max_findings", "100001", ""},
 		{"verify, max_findings not a number", "/api/v1/integrity/verify?max_findings=ten", 400, "max_findings", "ten", ""},
+		// A chain id the store does not hold: the verifier would report
+		// it as an empty chain and answer ok, having verified nothing.
+		{"verify, unknown chain", "/api/v1/integrity/verify?chain=nosuch", 400, "chain", "nosuch", ""},
+		{"verify, a known and an unknown chain", "/api/v1/integrity/verify?chain=" + e.chainA + ",nosuch", 400, "chain", e.chainA[:32] + "…", ""},
+		{"verify, unknown chain among filters", "/api/v1/integrity/verify?kind=crud&chain=nosuch&max_findings=5", 400, "chain", "nosuch", ""},
+		{"bundle, unknown chain", "/api/v1/integrity/bundle?chain=nosuch", 400, "chain", "nosuch", ""},
+		// Names and values that are not UTF-8 are shown as Go escapes.
+		{"verify, a name not UTF-8", "/api/v1/integrity/verify?%ff=1", 400, `\xff`, "1", ""},
+		{"verify, chain not UTF-8", "/api/v1/integrity/verify?chain=%ff", 400, "chain", `\xff`, ""},
+		{"verify, from not UTF-8", "/api/v1/integrity/verify?from=%ff", 400, "from", `\xff`, ""},
+		{"public key, a value not UTF-8", "/api/v1/integrity/public-key?x=%ff", 400, "x", `\xff`, ""},
+		{"proof, an id not UTF-8", "/api/v1/events/%ff/proof", 400, "id", `\xff`, ""},
+		{"proof, checkpoint not UTF-8", "/api/v1/events/" + id + "/proof?checkpoint=%ff", 400, "checkpoint", `\xff`, ""},
+		{"consistency, to not UTF-8", "/api/v1/integrity/consistency?chain=" + e.chainA + "&from=10&to=%ff", 400, "to", `\xff`, ""},
 		{"proof, not a UUID", "/api/v1/events/nope/proof", 400, "id", "nope", ""},
 		{"proof, unknown parameter", "/api/v1/events/" + id + "/proof?seq=1", 400, "seq", "1", ""},
 		{"proof, checkpoint 0", "/api/v1/events/" + id + "/proof?checkpoint=0", 400, "checkpoint", "0", ""},
@@ -348,9 +362,23 @@ func TestVerifyWitness(t *testing.T) {
 	if rep.Counts[integrity.ReasonTruncated] == 0 || !slices.ContainsFunc(rep.Chains, func(c integrity.ChainReport) bool { return c.ID == gone.chainA }) {
 		t.Fatalf("the witness was not consulted: %+v %+v", rep.Counts, rep.Chains)
 	}
+	// A chain only the witness knows may be asked for: it is verified,
+	// and truncated; one that neither knows is refused.
+	e.getJSON(t, "/api/v1/integrity/verify?chain="+gone.chainA, 200, &rep)
+	if rep.OK || rep.Counts[integrity.ReasonTruncated] == 0 || len(rep.Chains) != 1 || rep.Chains[0].ID != gone.chainA {
+		t.Fatalf("chain=%s, which the witness alone holds: %+v %+v", gone.chainA, rep.Counts, rep.Chains)
+	}
+	w := e.get(t, "/api/v1/integrity/verify?chain=nosuch", "root")
+	if got := decodeErr(t, w); w.Code != 400 || got.Error.Field != "chain" || got.Error.Value == nil || *got.Error.Value != "nosuch" ||
+		!strings.Contains(got.Error.Message, "in the store or the witness") {
+		t.Fatalf("chain=nosuch with a witness: %d %s", w.Code, w.Body)
+	}
 	witness = nil
 	e.getJSON(t, "/api/v1/integrity/verify", 200, &rep)
 	if slices.ContainsFunc(rep.Chains, func(c integrity.ChainReport) bool { return c.ID == gone.chainA }) {
 		t.Fatalf("without the witness: %+v", rep.Chains)
+	}
+	if w := e.get(t, "/api/v1/integrity/verify?chain="+gone.chainA, "root"); w.Code != 400 {
+		t.Fatalf("chain=%s, which nobody holds now: %d %s", gone.chainA, w.Code, w.Body)
 	}
 }

@@ -2,6 +2,7 @@ package integrityhttp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -45,14 +46,21 @@ type verifyAnswer struct {
 // It needs a principal that may read across the trail: a superuser, or
 // view_all_logs without a tenant. One verification runs at a time; a
 // request with the same parameters waits for the one under way and
-// gets its report, one with others gets 429.
+// gets its report, one with others gets 429. A chain that neither the
+// store nor the witness holds is a 400 naming chain, as for the bundle:
+// a mistyped id must not read as a trail verified ok.
 func (s *Service) verify(w http.ResponseWriter, r *http.Request) {
 	if !wholeTrail(w, r, "verification") {
 		return
 	}
 	opts, key, err := s.verifyOptions(r)
+	if err == nil && s.witness == nil {
+		// Without a witness the store alone says which chains exist:
+		// an unknown one is refused before any verification, busy or not.
+		err = s.knownChains(r.Context(), opts.Chains, nil)
+	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, chainParam(r, err))
 		return
 	}
 	run, err := s.joinVerify(opts, key)
@@ -68,10 +76,59 @@ func (s *Service) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if run.err != nil {
-		s.fail(w, r, run.err)
+		s.fail(w, r, chainParam(r, run.err))
 		return
 	}
 	writeJSON(w, http.StatusOK, verifyAnswer{OK: run.rep.OK(), Report: run.rep})
+}
+
+// unknownChain is a chain that a verification names but that neither
+// the store nor the witness holds: the verifier would report it as an
+// empty chain with no finding, and answer ok for a chain id that was
+// mistyped, having verified nothing.
+type unknownChain struct {
+	id      string
+	witness bool // a witness was read, and holds no checkpoint of it either
+}
+
+func (e *unknownChain) Error() string {
+	where := "in the store"
+	if e.witness {
+		where = "in the store or the witness"
+	}
+	return fmt.Sprintf("holds %q: %v %s, so nothing would be verified", e.id, integrity.ErrNoSuchChain, where)
+}
+
+func (e *unknownChain) Unwrap() error { return integrity.ErrNoSuchChain }
+
+// knownChains returns an *unknownChain for the first of chains (which
+// are sorted) that the store does not hold and witness has no
+// checkpoint of; nil when each is known.
+func (s *Service) knownChains(ctx context.Context, chains []string, witness []integrity.Checkpoint) error {
+	if len(chains) == 0 {
+		return nil
+	}
+	infos, err := s.store.Chains(ctx)
+	if err != nil {
+		return fmt.Errorf("verify: list chains: %w", err)
+	}
+	for _, id := range chains {
+		if slices.ContainsFunc(infos, func(c integrity.ChainInfo) bool { return c.ID == id }) ||
+			slices.ContainsFunc(witness, func(cp integrity.Checkpoint) bool { return cp.Chain == id }) {
+			continue
+		}
+		return &unknownChain{id: id, witness: s.witness != nil}
+	}
+	return nil
+}
+
+// chainParam turns an *unknownChain into the 400 that names the chain
+// parameter of r as sent, as GET /api/v1/integrity/bundle answers it.
+func chainParam(r *http.Request, err error) error {
+	if uc, ok := errors.AsType[*unknownChain](err); ok {
+		return activitylog.Invalid("chain", clip(r.URL.Query().Get("chain")), uc.Error())
+	}
+	return err
 }
 
 // wholeTrail reports whether r's principal may read across the trail,
@@ -119,6 +176,12 @@ func (s *Service) joinVerify(opts *integrity.VerifierOptions, key string) (*veri
 				run.err = fmt.Errorf("verify: read the witness: %w", err)
 			}
 			opts.Witness = ws
+		}
+		if run.err == nil && s.witness != nil {
+			// A chain the store lost whole is still verified when the
+			// witness knows it (it is truncated); one that neither knows
+			// is refused.
+			run.err = s.knownChains(ctx, opts.Chains, opts.Witness)
 		}
 		if run.err == nil {
 			run.rep, run.err = integrity.NewVerifier(s.store, opts).Verify(ctx)
