@@ -223,6 +223,7 @@ func oaDBConfigOps(bad jobj) []oaOp {
 				{"400", invalid(`{"error": {"code": "invalid", "message": "invalid name \"acme\": is taken by another config", "field": "name", "value": "acme"}}`)},
 				{"403", forbidden},
 				{"503", unavailable},
+				{"415", oaRespRef("UnsupportedMediaType")},
 			},
 		},
 		{
@@ -253,6 +254,7 @@ func oaDBConfigOps(bad jobj) []oaOp {
 				{"403", forbidden},
 				{"404", notFound},
 				{"503", unavailable},
+				{"415", oaRespRef("UnsupportedMediaType")},
 			},
 		},
 		{
@@ -292,6 +294,7 @@ func oaDBConfigOps(bad jobj) []oaOp {
 				{"404", notFound},
 				{"409", undecryptable},
 				{"503", unavailable},
+				{"415", oaRespRef("UnsupportedMediaType")},
 			},
 		},
 		{

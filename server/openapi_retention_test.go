@@ -247,6 +247,7 @@ func oaRetentionOps(bad jobj) []oaOp {
 				{"403", forbidden},
 				{"409", conflict},
 				{"503", unavailable},
+				{"415", oaRespRef("UnsupportedMediaType")},
 			},
 		},
 		{
@@ -290,6 +291,7 @@ func oaRetentionOps(bad jobj) []oaOp {
 				{"404", notFound},
 				{"409", conflict},
 				{"503", unavailable},
+				{"415", oaRespRef("UnsupportedMediaType")},
 			},
 		},
 		{

@@ -1457,6 +1457,7 @@ func oaOperations() []oaOp {
 				})},
 				{"403", oaRespRef("Forbidden")},
 				{"503", oaRespRef("Unavailable")},
+				{"400", bad},
 			},
 		},
 		oaOp{
@@ -1466,6 +1467,7 @@ func oaOperations() []oaOp {
 			need:    SignedIn,
 			responses: jobj{
 				{"200", oaResp("The session.", oaJSON(oaSchemaRef("Session"), oaParse(oaSessionExample)))},
+				{"400", bad},
 			},
 		},
 		oaOp{
@@ -1481,6 +1483,7 @@ func oaOperations() []oaOp {
 				{"201", oaResp("The key, with its secret, shown this once.", oaJSON(oaSchemaRef("APIKey"), oaParse(
 					`{"id": "alk_0123456789abcdef", "key": "alk_0123456789abcdef_c2VjcmV0IHNlY3JldCBzZWNyZXQgc2VjcmV0IHg", "name": "billing ingest", "tenant": "acme", "scopes": ["ingest"], "created_at": "2026-11-01T09:00:00Z", "created_by": "root", "expires_at": "2026-12-01T09:00:00Z"}`)))},
 				{"400", bad},
+				{"415", oaRespRef("UnsupportedMediaType")},
 			},
 		},
 		oaOp{
@@ -1491,6 +1494,7 @@ func oaOperations() []oaOp {
 			responses: jobj{
 				{"200", oaResp("The keys.", oaJSON(oaSchemaRef("APIKeyList"), oaParse(
 					`{"count": 1, "results": [{"id": "alk_0123456789abcdef", "name": "billing ingest", "tenant": "acme", "scopes": ["ingest"], "created_at": "2026-11-01T09:00:00Z", "created_by": "root", "last_used_at": "2026-11-22T10:15:00Z"}]}`)))},
+				{"400", bad},
 			},
 		},
 		oaOp{
@@ -1513,6 +1517,7 @@ func oaOperations() []oaOp {
 			responses: jobj{
 				{"200", oaResp("The users.", oaJSON(oaSchemaRef("UserList"), oaParse(
 					`{"count": 1, "results": [{"id": "u_0123456789abcdef", "username": "ana", "tenant": "acme", "permissions": ["view_logs"], "created_at": "2026-11-01T09:00:00Z", "disabled": false}]}`)))},
+				{"400", bad},
 			},
 		},
 		oaOp{
@@ -1527,6 +1532,7 @@ func oaOperations() []oaOp {
 				{"201", oaResp("The user.", oaJSON(oaSchemaRef("User"), oaParse(
 					`{"id": "u_0123456789abcdef", "username": "ana", "tenant": "acme", "permissions": ["view_logs"], "created_at": "2026-11-01T09:00:00Z", "disabled": false}`)))},
 				{"400", bad},
+				{"415", oaRespRef("UnsupportedMediaType")},
 			},
 		},
 		oaOp{
@@ -1543,6 +1549,7 @@ func oaOperations() []oaOp {
 					`{"id": "u_0123456789abcdef", "username": "ana", "tenant": "acme", "permissions": ["view_logs"], "created_at": "2026-11-01T09:00:00Z", "disabled": true}`)))},
 				{"400", bad},
 				{"404", oaErrResp("No such user.", `{"error": {"code": "not_found", "message": "no user ana"}}`)},
+				{"415", oaRespRef("UnsupportedMediaType")},
 			},
 		},
 	)
