@@ -82,7 +82,7 @@ func TestAPIKeys(t *testing.T) {
 		{"no name", req{method: "POST", path: "/api/v1/api-keys", bearer: e.root, body: `{"scopes":["ingest"]}`}, 0, 400, `"field":"name"`},
 		{"expiry in the past", req{method: "POST", path: "/api/v1/api-keys", bearer: e.root, body: `{"name":"x","scopes":["ingest"],"expires_at":"2001-01-01T00:00:00Z"}`}, 0, 400, `"field":"expires_at"`},
 		{"bad expires_in", req{method: "POST", path: "/api/v1/api-keys", bearer: e.root, body: `{"name":"x","scopes":["ingest"],"expires_in":"soon"}`}, 0, 400, `"field":"expires_in"`},
-		{"unknown field", req{method: "POST", path: "/api/v1/api-keys", bearer: e.root, body: `{"name":"x","scopes":["ingest"],"superuser":true}`}, 0, 400, `"field":"superuser","value":"true"`},
+		{"unknown field", req{method: "POST", path: "/api/v1/api-keys", bearer: e.root, body: `{"name":"x","scopes":["ingest"],"superuser":true}`}, 0, 400, `"field":"superuser","value":""`},
 		{"scopes twice", req{method: "POST", path: "/api/v1/api-keys", bearer: e.root, body: `{"name":"x","scopes":["ingest"],"scopes":["view_all_logs"]}`}, 0, 400, `is given twice in one object","field":"scopes"`},
 		{"scopes in another case", req{method: "POST", path: "/api/v1/api-keys", bearer: e.root, body: `{"name":"x","scopes":["ingest"],"Scopes":["view_all_logs"]}`}, 0, 400, `did you mean \"scopes\"`},
 		{"a bad expires_at names it", req{method: "POST", path: "/api/v1/api-keys", bearer: e.root, body: `{"name":"x","scopes":["ingest"],"expires_at":"yesterday"}`}, 0, 400, `"field":"expires_at","value":"yesterday"`},

@@ -104,5 +104,5 @@ func ExampleNew_errors() {
 	h.ServeHTTP(w, r)
 	fmt.Print(w.Code, " ", w.Body)
 	// Output:
-	// 400 {"error":{"code":"invalid","message":"invalid events[1].actor.nick \"x\": is not a field; known are id, name, email, type, extra","field":"events[1].actor.nick","value":"x"}}
+	// 400 {"error":{"code":"invalid","message":"invalid events[1].actor.nick \"\": is not a field; known are id, name, email, type, extra","field":"events[1].actor.nick","value":""}}
 }

@@ -222,17 +222,17 @@ func TestIngest(t *testing.T) {
 		{
 			name: "unknown field", method: post, url: events, contentType: jsonCT,
 			body:       `{"kind":"custom","action":"x","colour":"red"}`,
-			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].colour", value: "red"},
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].colour", value: ""},
 		},
 		{
 			name: "unknown nested field", method: post, url: events, contentType: jsonCT,
 			body:       `{"kind":"custom","action":"x","actor":{"id":"1","nick":"ann"}}`,
-			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].actor.nick", value: "ann"},
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].actor.nick", value: ""},
 		},
 		{
 			name: "unknown field deep inside", method: post, url: events, contentType: jsonCT,
 			body:       `{"kind":"request","action":"GET","request":{"geo":{"city":"Oslo","zip":1234}}}`,
-			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].request.geo.zip", value: "1234"},
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].request.geo.zip", value: ""},
 		},
 		{
 			name: "free-form maps take any key", method: post, url: events, contentType: jsonCT,
@@ -242,17 +242,17 @@ func TestIngest(t *testing.T) {
 		{
 			name: "unknown field in a change", method: post, url: events, contentType: jsonCT,
 			body:       `{"kind":"crud","action":"update","changes":{"status":{"old":"a","new":"b","was":"c"}}}`,
-			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].changes.status.was", value: "c"},
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[0].changes.status.was", value: ""},
 		},
 		{
 			name: "unknown field in the third event of an array", method: post, url: events, contentType: jsonCT,
 			body:       five(`{"kind":"custom","action":"c","bogus":true}`),
-			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[2].bogus", value: "true"},
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[2].bogus", value: ""},
 		},
 		{
 			name: "unknown field on an ndjson line", method: post, url: events, contentType: ndjsonCT,
 			body:       ev("a") + "\n\n" + `{"kind":"custom","action":"b","x":1}`,
-			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[1].x", value: "1"},
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "events[1].x", value: ""},
 		},
 		{
 			name: "wrong type", method: post, url: events, contentType: jsonCT, body: `{"kind":5,"action":"x"}`,

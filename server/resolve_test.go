@@ -198,7 +198,7 @@ func TestResolve(t *testing.T) {
 		{name: "long note", method: "POST", url: resolve, body: `{"resolved_by":"ann","note":"` + strings.Repeat("n", activitylog.MaxTextField+1) + `"}`,
 			wantStatus: 400, wantError: &wantError{code: "invalid", field: "note", value: strings.Repeat("n", 32) + "…"}},
 		{name: "unknown field", method: "POST", url: resolve, body: `{"resolved_by":"ann","resolved_at":"2025-01-01T00:00:00Z"}`,
-			wantStatus: 400, wantError: &wantError{code: "invalid", field: "resolved_at", value: "2025-01-01T00:00:00Z"},
+			wantStatus: 400, wantError: &wantError{code: "invalid", field: "resolved_at", value: ""},
 			wantContent: []string{"not a field of a resolution"}},
 		{name: "wrong type", method: "POST", url: resolve, body: `{"resolved_by":42}`,
 			wantStatus: 400, wantError: &wantError{code: "invalid", field: "resolved_by", value: "42"}},

@@ -285,7 +285,7 @@ func TestValidation(t *testing.T) {
 		{"empty", "POST", "", ``, "body", ""},
 		{"update to a second primary", "PUT", "/" + id, `{"primary": true, "read_only": false}`, "primary", "true"},
 		{"update another id", "PUT", "/" + id, `{"id": "dbc_other"}`, "id", "dbc_other"},
-		{"update unknown field", "PUT", "/" + id, `{"hostname": "x"}`, "hostname", "x"},
+		{"update unknown field", "PUT", "/" + id, `{"hostname": "x"}`, "hostname", ""},
 		{"update with null", "PUT", "/" + id, `{"database": null}`, "database", "null"},
 		{"test with a bad override", "POST", "/" + id + "/test-connection", `{"port": -1}`, "port", "-1"},
 		{"health check with a body", "POST", "/" + id + "/health-check", `{"port": 1}`, "body", ""},

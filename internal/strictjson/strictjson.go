@@ -31,11 +31,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/activitylog/activitylog"
 )
+
+// maxShown is the largest object or array an error shows (redacted,
+// then clipped); a larger one is named by its size.
+const maxShown = 4096
 
 // maxDepth bounds the nesting Check follows, as encoding/json's own
 // limit does (10000); deeper documents are refused.
@@ -90,7 +95,7 @@ func syntax(data []byte) error {
 	}
 	off := dec.InputOffset()
 	rest := bytes.TrimSpace(data[off:])
-	return activitylog.Invalid("body", clip(string(rest)), "must hold one JSON value; more follows after byte "+strconv.FormatInt(off, 10))
+	return activitylog.Invalid("body", display(rest), "must hold one JSON value; more follows after byte "+strconv.FormatInt(off, 10))
 }
 
 // DecodeError turns an error of encoding/json decoding data into an
@@ -186,13 +191,15 @@ type Options struct {
 func check(data []byte, t reflect.Type, o Options) (err error) {
 	if o.Valid {
 		// The caller vouches for data; should it be wrong, a read past
-		// the end leaves data to the decoder, as invalid JSON is.
+		// the end is an error, never a panic.
 		defer func() {
 			if r := recover(); r != nil {
 				if _, ok := r.(runtime.Error); !ok {
 					panic(r)
 				}
-				err = nil
+				// Refused, not waved through: a body Check cannot read
+				// is not one it has checked.
+				err = activitylog.Invalid(orBody(o.Prefix), "", "is not valid JSON")
 			}
 		}()
 	} else if !json.Valid(data) {
@@ -357,6 +364,7 @@ func (s *scanner) object(t reflect.Type, depth int) error {
 	top := len(s.stack)
 	for {
 		s.ws()
+		s.stack = s.stack[:top] // a bad name is the object's error
 		raw, escaped, err := s.str()
 		if err != nil {
 			return err
@@ -409,8 +417,13 @@ func (s *scanner) object(t reflect.Type, depth int) error {
 				}
 				value := display(s.data[vstart:s.i])
 				if name, ok := fs.folded[strings.ToLower(at.key())]; ok {
+					// "Password" for password: hide sees the name.
 					return activitylog.Invalid(s.path(), value, "is not a field: names are case-sensitive; did you mean "+strconv.Quote(name)+"?")
 				}
+				// An unknown member's value is not shown: its name may be
+				// a secret's misspelt ("pasword"), which hide would not
+				// know.
+				value = ""
 				known := fs.known
 				if depth == 0 && s.o.Known != "" {
 					known = s.o.Known
@@ -664,6 +677,10 @@ func fieldsOf(t reflect.Type) *fields {
 			if tag == "-" {
 				continue
 			}
+			if !validTag(name) {
+				name = "" // encoding/json ignores such a name
+			}
+			tagged := name != ""
 			ft := f.Type
 			if f.Anonymous && name == "" {
 				et := ft
@@ -685,11 +702,13 @@ func fieldsOf(t reflect.Type) *fields {
 				continue
 			}
 			if d, ok := depthOf[name]; ok && d == depth {
-				c := cands[name]
-				c.n++
-				if name != "" && tag != "" && !c.tagged {
-					c.t, c.tagged = ft, true
-					c.n = 1
+				// At one depth a field named by its tag wins over those
+				// named by their Go names; two of a kind cancel out.
+				switch c := cands[name]; {
+				case tagged && !c.tagged:
+					c.t, c.tagged, c.n = ft, true, 1
+				case tagged == c.tagged:
+					c.n++
 				}
 				continue
 			}
@@ -697,7 +716,7 @@ func fieldsOf(t reflect.Type) *fields {
 				names = append(names, name)
 			}
 			depthOf[name] = depth
-			cands[name] = &cand{t: ft, tagged: tag != "" && !strings.HasPrefix(tag, ","), n: 1}
+			cands[name] = &cand{t: ft, tagged: tagged, n: 1}
 		}
 	}
 	walk(t, 0, map[reflect.Type]bool{})
@@ -714,6 +733,23 @@ func fieldsOf(t reflect.Type) *fields {
 	fs.known = strings.Join(known, ", ")
 	f, _ := fieldCache.LoadOrStore(t, fs)
 	return f.(*fields)
+}
+
+// validTag reports whether encoding/json takes s as a field's name
+// (its isValidTag): letters, digits and some punctuation, no quotes,
+// backslash or comma.
+func validTag(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		switch {
+		case strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", c):
+		case !unicode.IsLetter(c) && !unicode.IsDigit(c):
+			return false
+		}
+	}
+	return true
 }
 
 // decodesItself reports whether values of t decode themselves, so that
@@ -776,16 +812,29 @@ var redactor = activitylog.NewRedactor(nil)
 // request's own body is redacted the same way.
 func hide(err error) error {
 	fe, ok := err.(*activitylog.FieldError)
-	if !ok || fe.Value == "" {
+	if !ok {
 		return err
 	}
 	for name := range strings.SplitSeq(fe.Field, ".") {
+		cut := name
 		if i := strings.IndexByte(name, '['); i >= 0 {
-			name = name[:i]
+			cut = name[:i]
 		}
-		if redactor.Sensitive(name) {
-			return activitylog.Invalid(fe.Field, "", fe.Reason)
+		if redactor.Sensitive(name) || redactor.Sensitive(cut) {
+			// Nor in the reason: a decoder's error may quote the value
+			// ("parsing time \"hunter2\"").
+			reason := fe.Reason
+			if r, _, ok := strings.Cut(reason, "cannot be decoded: "); ok {
+				reason = r + "cannot be decoded"
+			}
+			if fe.Value == "" && reason == fe.Reason {
+				return err
+			}
+			return activitylog.Invalid(fe.Field, "", reason)
 		}
+	}
+	if fe.Value == "" {
+		return err
 	}
 	if v := redactor.String(fe.Value); v != fe.Value {
 		return activitylog.Invalid(fe.Field, v, fe.Reason)
@@ -799,6 +848,11 @@ func hide(err error) error {
 func display(raw []byte) string {
 	s := string(bytes.TrimSpace(raw))
 	if len(s) > 0 && (s[0] == '{' || s[0] == '[') {
+		if len(s) > maxShown {
+			// Redacting all of it to show 64 bytes would cost more than
+			// the decoding did.
+			return "(" + map[byte]string{'{': "an object", '[': "an array"}[s[0]] + " of " + strconv.Itoa(len(s)) + " bytes)"
+		}
 		s = redactor.Body(s) // {"password": …} inside is masked
 	}
 	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {

@@ -39,7 +39,10 @@ type request struct {
 		Password string `json:"password"`
 	} `json:"secret"`
 	Password string `json:"password"`
-	NoTag    string
+	Token    struct {
+		Until time.Time `json:"until"`
+	} `json:"token"`
+	NoTag string
 }
 
 func TestUnmarshal(t *testing.T) {
@@ -62,11 +65,18 @@ func TestUnmarshal(t *testing.T) {
 		{"duplicate in an any", `{"extra":{"x":{"y":1,"y":2}}}`, "extra.x.y", "", "twice"},
 		{"duplicate through an escape", `{"name":"a","n\u0061me":"b"}`, "name", "", "twice"},
 		{"case variant", `{"Scopes":["view_logs"]}`, "Scopes", `["view_logs"]`, `did you mean "scopes"`},
-		{"case variant beside the field", `{"confirm":"x","Name":"y"}`, "confirm", "x", "known are"},
+		{"case variant beside the field", `{"confirm":"x","Name":"y"}`, "confirm", "", "known are"},
 		{"case variant, nested", `{"actor":{"ID":"u1"}}`, "actor.ID", "u1", `did you mean "id"`},
 		{"case variant in an array", `{"actors":[{"id":"a"},{"Type":"t"}]}`, "actors[1].Type", "t", `did you mean "type"`},
-		{"unknown member", `{"nope":1}`, "nope", "1", "known are tenant, shadow, name, scopes"},
-		{"the - field is unknown", `{"Skipped":"x"}`, "Skipped", "x", "is not a field"},
+		{"unknown member", `{"nope":1}`, "nope", "", "known are tenant, shadow, name, scopes"},
+		{"the - field is unknown", `{"Skipped":"x"}`, "Skipped", "", "is not a field"},
+		// A review's findings.
+		{"a bad name is the object's, not its sibling's", `{"extra":{"ok":1,"k\udc00":2}}`, "extra", "", "lone surrogate"},
+		{"a bad name at the top", "{\"name\":\"a\",\"b\xff\":1}", "body", "", "is not UTF-8"},
+		{"a secret under a key with brackets", `{"extra":{"user[password]":"hunter2\ud800"}}`, "extra.user[password]", "", "lone surrogate"},
+		{"a secret in trailing data", `{"name":"a"} {"password":"hunter2"}`, "body", `{"password":"[REDACTED]"}`, "more follows"},
+		{"a misspelt secret's value", `{"pasword":"hunter2"}`, "pasword", "", "is not a field"},
+		{"a large object is named by its size", `{"name":{"a":"` + strings.Repeat("x", 5000) + `"}}`, "name", "(an object of 5008 bytes)", "want a string"},
 		{"invalid UTF-8", "{\"name\":\"a\xffb\"}", "name", `a\xffb`, "is not UTF-8"},
 		{"invalid UTF-8 in a name", "{\"n\xffme\":1}", "body", "", "is not UTF-8"},
 		{"invalid UTF-8 deep in an any", "{\"extra\":{\"a\":[\"\xc3\"]}}", "extra.a[0]", "", "is not UTF-8"},
@@ -79,6 +89,7 @@ func TestUnmarshal(t *testing.T) {
 		{"wrong type, nested", `{"actor":{"id":7}}`, "actor.id", "7", "want a string"},
 		{"wrong type of the whole", `[1]`, "body", "", "want an object"},
 		{"empty", ` `, "body", "", "is empty"},
+		{"a secret's decoding error does not quote it", `{"token":{"until":"hunter2"}}`, "token.until", "", "cannot be decoded"},
 		{"a password's value is not shown", `{"password":42}`, "password", "", "want a string"},
 		{"nor one below it", `{"password":"x\ud800y"}`, "password", "", "lone surrogate"},
 		{"nor a case variant's", `{"Password":"hunter2"}`, "Password", "", "did you mean"},
@@ -109,7 +120,7 @@ func TestUnmarshal(t *testing.T) {
 			if tc.field != "" && fe.Field != tc.field {
 				t.Errorf("field %q, want %q (%v)", fe.Field, tc.field, err)
 			}
-			if strings.Contains(fe.Value, "hunter2") || strings.Contains(fe.Value, "1111 1111") ||
+			if strings.Contains(fe.Value, "hunter2") || strings.Contains(fe.Reason, "hunter2") || strings.Contains(fe.Value, "1111 1111") ||
 				strings.Contains(strings.ToLower(fe.Field), "password") && fe.Value != "" {
 				t.Errorf("the error shows a secret: %v", err)
 			}
@@ -218,4 +229,60 @@ func FuzzCheckValid(f *testing.F) {
 			t.Fatalf("%q: vouched %v, checked %v", data, vouched, checked)
 		}
 	})
+}
+
+// Field names are resolved as encoding/json resolves them: a review
+// found these shapes resolved otherwise.
+func TestFieldResolutionAsEncodingJSON(t *testing.T) {
+	type A1 struct{ Name string }
+	type B1 struct {
+		Name string `json:",omitempty"`
+	}
+	type omit struct {
+		A1
+		B1
+		N string `json:"name"`
+	}
+	type A2 struct {
+		X string `json:"X"`
+	}
+	type B2 struct{ X string }
+	type tieTagged struct {
+		A2
+		B2
+	}
+	type badTag struct {
+		F string `json:"it's"`
+	}
+	for _, tc := range []struct {
+		name    string
+		v       any
+		body    string
+		refused bool // strict must refuse it
+	}{
+		// encoding/json drops the two Names of one depth and puts
+		// "Name" into N by case: the body says two things.
+		{"a tag with options only is no name", &omit{}, `{"name":"a","Name":"b"}`, true},
+		{"at one depth the tagged field wins", &tieTagged{}, `{"X":"v"}`, false},
+		{"a tag encoding/json rejects is ignored", &badTag{}, `{"F":"v"}`, false},
+		{"and its text is no name", &badTag{}, `{"it's":"v"}`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			strict := strictjson.Unmarshal([]byte(tc.body), tc.v)
+			if (strict != nil) != tc.refused {
+				t.Fatalf("strict: %v, want refused %v", strict, tc.refused)
+			}
+			dec := json.NewDecoder(strings.NewReader(tc.body))
+			dec.DisallowUnknownFields()
+			plain := dec.Decode(reflect.New(reflect.TypeOf(tc.v).Elem()).Interface())
+			// Strict may refuse more (a case variant), never less, and
+			// never refuse as unknown what encoding/json takes exactly.
+			if strict == nil && plain != nil {
+				t.Fatalf("strict took it, encoding/json refused: %v", plain)
+			}
+			if strict != nil && plain == nil && strings.Contains(strict.Error(), "known are") && !strings.Contains(strict.Error(), "did you mean") {
+				t.Fatalf("refused as unknown what encoding/json takes: %v", strict)
+			}
+		})
+	}
 }
