@@ -136,7 +136,7 @@ func (f Filter) Normalize(now time.Time) (Filter, error) {
 		if len(f.Method) > MaxShortField {
 			return f, invalid("method", truncate(f.Method, 32), "is longer than "+strconv.Itoa(MaxShortField)+" bytes")
 		}
-		if !isToken(f.Method) {
+		if !ValidMethod(f.Method) {
 			return f, invalid("method", truncate(f.Method, 32), "is not an HTTP method, like GET or POST")
 		}
 		f.Method = asciiUpper(f.Method)
@@ -340,9 +340,9 @@ func (f Filter) Match(e *Event) bool {
 	return false
 }
 
-// isToken reports whether s is an HTTP token (RFC 9110, section 5.6.2),
-// the syntax of a method.
-func isToken(s string) bool {
+// ValidMethod reports whether s can be an HTTP method: a token (RFC
+// 9110, section 5.6.2), like GET or PROPFIND.
+func ValidMethod(s string) bool {
 	if s == "" {
 		return false
 	}

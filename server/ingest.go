@@ -407,29 +407,11 @@ func checkIngested(e *activitylog.Event, at string) error {
 		return activitylog.Invalid(at+".category", clip(e.Category),
 			"is reserved for the reports of lost events that the server's Recorder makes itself; a client may not send one")
 	}
-	if m := e.Request.Method; m != "" && !isToken(m) {
+	if m := e.Request.Method; m != "" && !activitylog.ValidMethod(m) {
 		return activitylog.Invalid(at+".request.method", clip(m),
 			"is not an HTTP method: a token of letters, digits and !#$%&'*+-.^_`|~, like GET or PROPFIND")
 	}
 	return nil
-}
-
-// isToken reports whether s is an RFC 9110 token (5.6.2), as an HTTP
-// method is: one or more tchar.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 var wireEventType = reflect.TypeFor[wireEvent]()
