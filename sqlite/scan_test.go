@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/activitylog/activitylog/internal/racebuild"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -345,10 +346,14 @@ func TestScanMatchesQuery(t *testing.T) {
 		{Search: "invoice"},
 		{ActorID: "nobody"},
 	}
+	orderings := activitylog.Orderings
+	if racebuild.Enabled {
+		orderings = orderings[:2] // 30 s under the detector with all of them
+	}
 	for _, hold := range []time.Duration{0, time.Hour} {
 		t.Run(fmt.Sprint("hold=", hold), func(t *testing.T) {
 			setScan(t, hold, 1)
-			for _, o := range activitylog.Orderings {
+			for _, o := range orderings {
 				for _, ord := range []string{o, "-" + o} {
 					for _, f := range filters {
 						f.Ordering = ord
