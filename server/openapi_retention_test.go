@@ -97,11 +97,19 @@ func oaRetentionSchemas() jobj {
 	for i, f := range answer {
 		required[i] = f.k
 	}
-	ignored := func(p jobj) jobj {
-		for _, f := range runFields {
-			p = append(p, jkv{f.k, jobj{{"description", "Accepted, so that an answer can be sent back as it is, and ignored."}}})
+	// readOnly adds the fields an answer has and a body may echo: on a
+	// create they are ignored; on an update each must be the policy's
+	// value as it is now, so that a GET's answer can be sent back.
+	readOnly := func(p jobj, update bool) jobj {
+		run, at := "Accepted, so that an answer can be sent back as it is, and ignored.", "Accepted and ignored."
+		if update {
+			run = "Read only: accepted only with the policy's value as it is now (a GET's answer sent back); another value is a 400 naming the field."
+			at = "Read only: accepted only as the same instant as the policy's (any time zone); another is a 400 naming the field."
 		}
-		return append(p, jkv{"created_at", dateTime("Accepted and ignored.")}, jkv{"updated_at", dateTime("Accepted and ignored.")})
+		for _, f := range runFields {
+			p = append(p, jkv{f.k, jobj{{"description", run}}})
+		}
+		return append(p, jkv{"created_at", dateTime(at)}, jkv{"updated_at", dateTime(at)})
 	}
 	rule := oaRetentionRuleFields()
 	ruleNames := make([]any, len(rule))
@@ -146,14 +154,14 @@ func oaRetentionSchemas() jobj {
 				"that names no tenant. `id` is refused: the server makes it. An unknown field is refused, naming it."},
 			{"additionalProperties", false},
 			{"required", []any{"name", "retain_days"}},
-			{"properties", ignored(oaRetentionFields())},
+			{"properties", readOnly(oaRetentionFields(), false)},
 		}},
 		{"RetentionPolicyUpdate", jobj{
 			{"type", "object"},
 			{"description", "Every field is optional: the fields given replace the stored ones, the others keep their values; naming a tenant without " +
 				"all_tenants narrows a policy for every tenant to it. An unknown field is refused, naming it."},
 			{"additionalProperties", false},
-			{"properties", ignored(oaJoin(jobj{{"id", jobj{{"type", "string"}, {"description", "If given, the policy's own id: another is refused."}}}}, oaRetentionFields()))},
+			{"properties", readOnly(oaJoin(jobj{{"id", jobj{{"type", "string"}, {"description", "If given, the policy's own id: another is refused."}}}}, oaRetentionFields()), true)},
 		}},
 		{"RetentionReport", jobj{
 			{"type", "object"},
@@ -208,7 +216,8 @@ func oaRetentionOps(bad jobj) []oaOp {
 		`{"error": {"code": "forbidden", "message": "forbidden tenant \"globex\": is not the tenant of ada", "field": "tenant", "value": "globex"}}`)
 	invalid := func(example string) jobj {
 		return oaErrResp("A refused input: `field` and `value` name the field and the value. An unknown field, a wrong type, "+
-			"a body that is not one JSON object (`field` is `body`), a kind that is not one, retain_days out of 1 to 36500.", example)
+			"a body that is not one JSON object (`field` is `body`), a kind that is not one, retain_days out of 1 to 36500, or, on a change, "+
+			"a read-only field (last_run, records_deleted, last_error, created_at, updated_at) sent with another value than the policy has now.", example)
 	}
 	conflict := oaErrResp("The name is taken (in any ASCII case; `field` is `name`), or another active policy has the same kind and tenants (`field` is `kind`).",
 		`{"error": {"code": "conflict", "message": "conflicting kind \"request\": policy \"requests\" covers it for every tenant already; at most one active policy per kind and tenant", "field": "kind", "value": "request"}}`)

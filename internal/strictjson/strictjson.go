@@ -10,7 +10,15 @@
 //     confirm, "Scopes" fills scopes;
 //   - a string with bytes that are not UTF-8, or an escaped lone
 //     surrogate (\ud800): each becomes U+FFFD, so what is stored is not
-//     what was sent.
+//     what was sent;
+//   - two members of a map keyed by numbers, or by a type that decodes
+//     itself, whose names differ but whose keys do not ("1" and "01"):
+//     the last one wins, as for a member given twice.
+//
+// encoding/json also decodes the JSON inside the string of a field
+// tagged ",string" ("42" for an int64), taking there what it would
+// refuse elsewhere ("01", "-Inf", "0x1p3", a lone surrogate); Check
+// refuses it.
 //
 // Check refuses each, and also unknown members, and a value of a type
 // that decodes itself (a time, an id) that does not decode, naming the
@@ -156,6 +164,15 @@ func decodeError(data []byte, err error, prefix string) error {
 //     does not decode: its error, with the member's name;
 //   - a string, or a member's name, holding bytes that are not UTF-8 or
 //     an escaped lone surrogate;
+//   - a member of a map keyed by integers, or by a type that decodes
+//     itself (encoding.TextUnmarshaler), whose name does not decode as
+//     such a key, or that decodes to the key of a member before it
+//     ("01" after "1");
+//   - the value of a field tagged ",string" that is not a string
+//     holding, as json.Marshal writes it, one JSON value of the field's
+//     kind that fits it: "42" for an int64, "true" for a bool,
+//     "\"text\"" for a string; or, for a type that decodes itself,
+//     whose inside does not decode;
 //   - nesting deeper than 1000.
 //
 // An unknown member of the top object is "not a field of " what, when
@@ -286,12 +303,7 @@ func (s *scanner) value(t reflect.Type, depth int) error {
 			}
 			raw := s.data[start:s.i]
 			if !bytes.Equal(raw, []byte("null")) {
-				if err := json.Unmarshal(raw, reflect.New(t).Interface()); err != nil {
-					if fe, ok := errors.AsType[*activitylog.FieldError](err); ok {
-						return activitylog.Invalid(s.path(), fe.Value, fe.Reason)
-					}
-					return activitylog.Invalid(s.path(), display(raw), "cannot be decoded: "+err.Error())
-				}
+				return s.decodeSelf(raw, t)
 			}
 			return nil
 		}
@@ -341,21 +353,41 @@ func (s *scanner) value(t reflect.Type, depth int) error {
 	}
 }
 
+// decodeSelf decodes raw, a valid JSON value, into a new value of t,
+// which decodes itself, and returns its error as the member's.
+func (s *scanner) decodeSelf(raw []byte, t reflect.Type) error {
+	return s.selfError(raw, json.Unmarshal(raw, reflect.New(t).Interface()))
+}
+
+// selfError is err, of a type decoding raw itself, as the member's.
+func (s *scanner) selfError(raw []byte, err error) error {
+	if err == nil {
+		return nil
+	}
+	if fe, ok := errors.AsType[*activitylog.FieldError](err); ok {
+		return activitylog.Invalid(s.path(), fe.Value, fe.Reason)
+	}
+	return activitylog.Invalid(s.path(), display(raw), "cannot be decoded: "+err.Error())
+}
+
 func (s *scanner) object(t reflect.Type, depth int) error {
 	s.i++ // '{'
 	var fs *fields
-	var elem reflect.Type
+	var elem, kt reflect.Type
+	km := stringKeys
 	if t != nil {
 		switch t.Kind() {
 		case reflect.Struct:
 			fs = fieldsOf(t)
 		case reflect.Map:
-			elem = t.Elem()
+			elem, kt = t.Elem(), t.Key()
+			km = keyModeOf(kt)
 		}
 	}
 	var seenBuf [16]step
 	seen := seenBuf[:0]
 	var seenMap map[string]struct{}
+	var keys map[any]string // decoded key → the name that gave it, for km != stringKeys
 	s.ws()
 	if s.data[s.i] == '}' {
 		s.i++
@@ -399,11 +431,20 @@ func (s *scanner) object(t reflect.Type, depth int) error {
 			}
 			seenMap[at.key()] = struct{}{}
 		}
+		if km == intKeys || km == uintKeys || km == textKeys {
+			if keys == nil {
+				keys = map[any]string{}
+			}
+			if err := s.mapKey(kt, km, raw, &at, keys); err != nil {
+				return err
+			}
+		}
 		s.ws()
 		s.i++ // ':'
 		vt := elem
+		quoted, noNull := false, false
 		if fs != nil {
-			var f reflect.Type
+			var f member
 			var ok bool
 			if at.raw != nil {
 				f, ok = fs.byName[string(at.raw)] // no allocation
@@ -433,15 +474,21 @@ func (s *scanner) object(t reflect.Type, depth int) error {
 				}
 				return activitylog.Invalid(s.path(), value, "is not a field; known are "+known)
 			}
-			vt = f
-			if s.o.NoNull && !(depth == 0 && slices.Contains(s.o.Nullable, at.key())) {
+			vt, quoted = f.t, f.quoted
+			noNull = s.o.NoNull && !(depth == 0 && slices.Contains(s.o.Nullable, at.key()))
+			if noNull {
 				s.ws()
 				if bytes.HasPrefix(s.data[s.i:], []byte("null")) {
-					return activitylog.Invalid(s.path(), "null", "cannot be null: leave it out to keep it as it is")
+					return errNull(s.path())
 				}
 			}
 		}
-		if err := s.value(vt, depth+1); err != nil {
+		if quoted {
+			err = s.quoted(vt, depth+1, noNull)
+		} else {
+			err = s.value(vt, depth+1)
+		}
+		if err != nil {
 			return err
 		}
 		s.ws()
@@ -453,6 +500,199 @@ func (s *scanner) object(t reflect.Type, depth int) error {
 		s.i++ // ','
 	}
 }
+
+func errNull(path string) error {
+	return activitylog.Invalid(path, "null", "cannot be null: leave it out to keep it as it is")
+}
+
+// keyMode is how encoding/json turns a member's name into a map's key.
+type keyMode uint8
+
+const (
+	stringKeys keyMode = iota // the name is the key
+	intKeys                   // strconv.ParseInt of the name
+	uintKeys                  // strconv.ParseUint of the name
+	textKeys                  // the key type's UnmarshalText (or UnmarshalJSON)
+	otherKeys                 // none: encoding/json refuses the map
+)
+
+var keyModeCache sync.Map // reflect.Type → keyMode
+
+// keyModeOf is keyMode for a map keyed by kt, chosen in encoding/json's
+// order: a TextUnmarshaler first, even of kind string.
+func keyModeOf(kt reflect.Type) keyMode {
+	if m, ok := keyModeCache.Load(kt); ok {
+		return m.(keyMode)
+	}
+	m := otherKeys
+	switch {
+	case reflect.PointerTo(kt).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()):
+		m = textKeys
+	case kt.Kind() == reflect.String:
+		m = stringKeys
+	case kt.Kind() >= reflect.Int && kt.Kind() <= reflect.Int64:
+		m = intKeys
+	case kt.Kind() >= reflect.Uint && kt.Kind() <= reflect.Uintptr:
+		m = uintKeys
+	}
+	keyModeCache.Store(kt, m)
+	return m
+}
+
+// mapKey decodes the name of the member at, raw as it stands in the
+// document, as encoding/json does into a key of type kt, and refuses a
+// name that does not decode, or that decodes to the key of a member
+// before it: encoding/json would put both under one key, the last
+// winning, as for a member given twice.
+func (s *scanner) mapKey(kt reflect.Type, km keyMode, raw []byte, at *step, keys map[any]string) error {
+	name := at.key()
+	var k any
+	switch km {
+	case intKeys:
+		n, err := strconv.ParseInt(name, 10, 64)
+		if err != nil || n != n<<(64-kt.Bits())>>(64-kt.Bits()) {
+			return activitylog.Invalid(s.path(), display(raw), "is not a key of this object: the keys are integers that fit "+kt.Kind().String())
+		}
+		k = n
+	case uintKeys:
+		n, err := strconv.ParseUint(name, 10, 64)
+		if err != nil || n != n<<(64-kt.Bits())>>(64-kt.Bits()) {
+			return activitylog.Invalid(s.path(), display(raw), "is not a key of this object: the keys are integers from 0 that fit "+kt.Kind().String())
+		}
+		k = n
+	case textKeys:
+		p := reflect.New(kt)
+		if err := s.selfError(raw, json.Unmarshal(raw, p.Interface())); err != nil {
+			return err
+		}
+		if !p.Elem().Comparable() {
+			return nil // no key to compare: a NaN in it, say
+		}
+		k = p.Elem().Interface()
+	}
+	if first, dup := keys[k]; dup {
+		return activitylog.Invalid(s.path(), "", "is the same key as "+strconv.Quote(first)+", given before in this object: the last would win")
+	}
+	keys[k] = name
+	return nil
+}
+
+// quoted checks the value of a field tagged ",string", of type t: a
+// string holding one JSON value of t's kind as json.Marshal writes it,
+// which encoding/json decodes (or null, as for any field). encoding/json
+// takes more inside the string than it does outside ("01", "-Inf" and
+// "0x1p3" for numbers, " true", lone surrogates turned into U+FFFD),
+// which would store what was not sent; Check refuses it.
+func (s *scanner) quoted(t reflect.Type, depth int, noNull bool) error {
+	ptr := false
+	for t.Kind() == reflect.Pointer {
+		t, ptr = t.Elem(), true
+	}
+	s.ws()
+	start := s.i
+	if s.data[s.i] != '"' {
+		if err := s.value(nil, depth); err != nil {
+			return err
+		}
+		raw := s.data[start:s.i]
+		if bytes.Equal(raw, []byte("null")) {
+			return nil // as for any field; NoNull has seen it
+		}
+		return activitylog.Invalid(s.path(), display(raw), wantQuoted(t))
+	}
+	raw, escaped, err := s.str()
+	if err != nil {
+		return err
+	}
+	in := raw[1 : len(raw)-1]
+	if escaped {
+		in = []byte(unquote(raw))
+	}
+	bad := func(reason string) error { return activitylog.Invalid(s.path(), display(raw), reason) }
+	if string(in) == "null" {
+		if noNull {
+			return errNull(s.path())
+		}
+		if ptr || !decodesItself(t) {
+			return nil // a pointer set to nil, or nothing done: as for null
+		}
+		return s.decodeSelf(in, t) // encoding/json hands it over
+	}
+	if len(in) == 0 || !json.Valid(in) || isSpace(in[0]) || isSpace(in[len(in)-1]) {
+		return bad(wantQuoted(t))
+	}
+	// Read from the inside, at this member's path.
+	sub := scanner{data: in, o: s.o, stack: s.stack}
+	if decodesItself(t) {
+		return sub.value(t, depth) // depth > 0: decoded, as a member
+	}
+	number := in[0] == '-' || in[0] >= '0' && in[0] <= '9'
+	switch k := t.Kind(); {
+	case k == reflect.Bool:
+		if in[0] != 't' && in[0] != 'f' {
+			return bad(wantQuoted(t))
+		}
+	case t == reflect.TypeFor[json.Number]():
+		if !number {
+			return bad(wantQuoted(t))
+		}
+	case k == reflect.String:
+		if in[0] != '"' {
+			return bad(wantQuoted(t))
+		}
+		_, _, err := sub.str()
+		return err
+	case k >= reflect.Int && k <= reflect.Int64:
+		n, err := strconv.ParseInt(string(in), 10, 64)
+		switch {
+		case !number || err != nil && !errors.Is(err, strconv.ErrRange):
+			return bad(wantQuoted(t))
+		case err != nil || n != n<<(64-t.Bits())>>(64-t.Bits()):
+			return bad("is out of the range of " + k.String())
+		}
+	case k >= reflect.Uint && k <= reflect.Uintptr:
+		n, err := strconv.ParseUint(string(in), 10, 64)
+		switch {
+		case !number || in[0] == '-' || err != nil && !errors.Is(err, strconv.ErrRange):
+			return bad(wantQuoted(t))
+		case err != nil || n != n<<(64-t.Bits())>>(64-t.Bits()):
+			return bad("is out of the range of " + k.String())
+		}
+	case k == reflect.Float32 || k == reflect.Float64:
+		if !number {
+			return bad(wantQuoted(t))
+		}
+		if _, err := strconv.ParseFloat(string(in), t.Bits()); err != nil {
+			return bad("is out of the range of " + k.String())
+		}
+	}
+	return nil
+}
+
+// wantQuoted says what a field of type t tagged ",string" takes.
+func wantQuoted(t reflect.Type) string {
+	if decodesItself(t) {
+		return "must be a string holding the JSON of its value: this field is sent quoted"
+	}
+	ex := `"42"`
+	switch t.Kind() {
+	case reflect.Bool:
+		ex = `"true"`
+	case reflect.Float32, reflect.Float64:
+		ex = `"1.5"`
+	case reflect.String:
+		if t != reflect.TypeFor[json.Number]() {
+			ex = `"\"text\""`
+		}
+	}
+	what := typeName(t)
+	if t == reflect.TypeFor[json.Number]() {
+		what = "a number"
+	}
+	return "must be a string holding " + what + " in JSON: this field is sent quoted, as " + ex
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // unquote decodes a JSON string that holds an escape; rare, so it may
 // allocate.
@@ -643,9 +883,15 @@ func valueAt(data []byte, field string) (raw []byte, path string, ok bool) {
 // chooses them: tag names, promoted fields of embedded structs, the
 // shallowest winning.
 type fields struct {
-	byName map[string]reflect.Type
+	byName map[string]member
 	folded map[string]string // lower case → the name
 	known  string            // the names, comma-separated, for errors
+}
+
+// member is a struct field as encoding/json decodes it.
+type member struct {
+	t      reflect.Type
+	quoted bool // tagged ",string": its value is JSON inside a string
 }
 
 var fieldCache sync.Map // reflect.Type → *fields
@@ -654,9 +900,9 @@ func fieldsOf(t reflect.Type) *fields {
 	if f, ok := fieldCache.Load(t); ok {
 		return f.(*fields)
 	}
-	fs := &fields{byName: map[string]reflect.Type{}, folded: map[string]string{}}
+	fs := &fields{byName: map[string]member{}, folded: map[string]string{}}
 	type cand struct {
-		t      reflect.Type
+		m      member
 		tagged bool
 		n      int
 	}
@@ -673,7 +919,7 @@ func fieldsOf(t reflect.Type) *fields {
 		for i := range t.NumField() {
 			f := t.Field(i)
 			tag := f.Tag.Get("json")
-			name, _, _ := strings.Cut(tag, ",")
+			name, opts, _ := strings.Cut(tag, ",")
 			if tag == "-" {
 				continue
 			}
@@ -698,6 +944,7 @@ func fieldsOf(t reflect.Type) *fields {
 			if name == "" {
 				name = f.Name
 			}
+			m := member{t: ft, quoted: quotable(ft) && slices.Contains(strings.Split(opts, ","), "string")}
 			if d, ok := depthOf[name]; ok && d < depth {
 				continue
 			}
@@ -706,7 +953,7 @@ func fieldsOf(t reflect.Type) *fields {
 				// named by their Go names; two of a kind cancel out.
 				switch c := cands[name]; {
 				case tagged && !c.tagged:
-					c.t, c.tagged, c.n = ft, true, 1
+					c.m, c.tagged, c.n = m, true, 1
 				case tagged == c.tagged:
 					c.n++
 				}
@@ -716,7 +963,7 @@ func fieldsOf(t reflect.Type) *fields {
 				names = append(names, name)
 			}
 			depthOf[name] = depth
-			cands[name] = &cand{t: ft, tagged: tagged, n: 1}
+			cands[name] = &cand{m: m, tagged: tagged, n: 1}
 		}
 	}
 	walk(t, 0, map[reflect.Type]bool{})
@@ -726,13 +973,28 @@ func fieldsOf(t reflect.Type) *fields {
 		if c.n > 1 {
 			continue // ambiguous: encoding/json drops it
 		}
-		fs.byName[name] = c.t
+		fs.byName[name] = c.m
 		fs.folded[strings.ToLower(name)] = name
 		known = append(known, name)
 	}
 	fs.known = strings.Join(known, ", ")
 	f, _ := fieldCache.LoadOrStore(t, fs)
 	return f.(*fields)
+}
+
+// quotable reports whether encoding/json honours ",string" on a field
+// of type t: strings, numbers and booleans, or an unnamed pointer to
+// one.
+func quotable(t reflect.Type) bool {
+	if t.Name() == "" && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch k := t.Kind(); {
+	case k == reflect.Bool, k == reflect.String, k == reflect.Float32, k == reflect.Float64,
+		k >= reflect.Int && k <= reflect.Int64, k >= reflect.Uint && k <= reflect.Uintptr:
+		return true
+	}
+	return false
 }
 
 // validTag reports whether encoding/json takes s as a field's name

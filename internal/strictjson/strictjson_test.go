@@ -43,6 +43,27 @@ type request struct {
 		Until time.Time `json:"until"`
 	} `json:"token"`
 	NoTag string
+	// Sent quoted: encoding/json decodes the JSON inside the string.
+	Count *int64   `json:"count,string"`
+	Small int8     `json:"small,string"`
+	Ratio *float64 `json:"ratio,string"`
+	On    bool     `json:"on,string"`
+	Label string   `json:"label,string"`
+	// Keys that are not the member's name as it is.
+	ByNum   map[int]string `json:"by_num"`
+	ByLevel map[level]int  `json:"by_level"`
+}
+
+// level decodes itself, in any case: "INFO" is info.
+type level string
+
+func (l *level) UnmarshalText(b []byte) error {
+	switch s := strings.ToLower(string(b)); s {
+	case "info", "warn":
+		*l = level(s)
+		return nil
+	}
+	return errors.New("not a level: want info or warn")
 }
 
 func TestUnmarshal(t *testing.T) {
@@ -59,6 +80,11 @@ func TestUnmarshal(t *testing.T) {
 		{"raw UTF-8", `{"name":"café ✓"}`, "", "", ""},
 		{"map keys are free", `{"extra":{"Name":1,"name":2}}`, "", "", ""},
 		{"null time", `{"expires_at":null}`, "", "", ""},
+		{"quoted fields", `{"count":"-42","small":"-128","ratio":"1.5e3","on":"false","label":"\"x\""}`, "", "", ""},
+		{"a quoted field null", `{"count":null,"small":null}`, "", "", ""},
+		{"a quoted field holding null", `{"count":"null","label":"null"}`, "", "", ""},
+		{"integer keys", `{"by_num":{"1":"a","-1":"b","10":"c"}}`, "", "", ""},
+		{"keys that decode themselves", `{"by_level":{"info":1,"WARN":2}}`, "", "", ""},
 
 		{"duplicate member", `{"scopes":["ingest"],"scopes":["view_logs"]}`, "scopes", "", "twice"},
 		{"duplicate in a map", `{"labels":{"a":"1","a":"2"}}`, "labels.a", "", "twice"},
@@ -99,6 +125,35 @@ func TestUnmarshal(t *testing.T) {
 		{"a secret inside an object shown", `{"name":{"password":"hunter2"}}`, "name", `{"password":"[REDACTED]"}`, "want a string"},
 		{"trailing data", `{"name":"a"} {"name":"b"}`, "body", `{"name":"b"}`, "more follows"},
 		{"truncated", `{"name":`, "body", "", "JSON"},
+		// ",string": the JSON inside the string, as json.Marshal writes
+		// it; encoding/json takes more there, and would store 1 for
+		// "01", -Inf, 8 for "0x1p3", U+FFFD for a lone surrogate.
+		{"a quoted field not a string", `{"count":42}`, "count", "42", `must be a string holding an integer in JSON: this field is sent quoted, as "42"`},
+		{"a quoted field holding an object", `{"count":{"a":1}}`, "count", `{"a":1}`, "must be a string holding an integer"},
+		{"a leading zero", `{"count":"01"}`, "count", "01", "must be a string holding an integer"},
+		{"a plus", `{"count":"+1"}`, "count", "+1", "must be a string holding an integer"},
+		{"space around it", `{"count":" 1"}`, "count", " 1", "must be a string holding an integer"},
+		{"empty", `{"count":""}`, "count", "", "must be a string holding an integer"},
+		{"a fraction for an integer", `{"count":"1.5"}`, "count", "1.5", "must be a string holding an integer"},
+		{"too large for int64", `{"count":"9223372036854775808"}`, "count", "9223372036854775808", "out of the range of int64"},
+		{"too large for int8", `{"small":"128"}`, "small", "128", "out of the range of int8"},
+		{"-Inf", `{"ratio":"-Inf"}`, "ratio", "-Inf", "must be a string holding a number"},
+		{"a hex float", `{"ratio":"0x1p3"}`, "ratio", "0x1p3", "must be a string holding a number"},
+		{"too large for float64", `{"ratio":"1e400"}`, "ratio", "1e400", "out of the range of float64"},
+		{"a bool spelt otherwise", `{"on":"True"}`, "on", "True", `must be a string holding true or false in JSON: this field is sent quoted, as "true"`},
+		{"a string not quoted inside", `{"label":"x"}`, "label", "x", `must be a string holding a string in JSON`},
+		{"a lone surrogate inside", `{"label":"\"a\\ud800\""}`, "label", `a\ud800`, "lone surrogate"},
+		{"a quoted duplicate", `{"count":"1","count":"2"}`, "count", "", "twice"},
+		{"an object inside", `{"count":"{\"a\":1,\"a\":2}"}`, "count", "", "must be a string holding an integer"},
+		{"a card number quoted is masked", `{"count":"4111 1111 1111 1111"}`, "count", "", "must be a string"},
+		// Map keys: the names differ, the keys do not.
+		{"1 and 01", `{"by_num":{"1":"a","01":"b"}}`, "by_num.01", "", `is the same key as "1", given before in this object`},
+		{"1 and +1", `{"by_num":{"1":"a","+1":"b"}}`, "by_num.+1", "", `same key as "1"`},
+		{"0 and -0", `{"by_num":{"0":"a","-0":"b"}}`, "by_num.-0", "", `same key as "0"`},
+		{"a key escaped", `{"by_num":{"1":"a","\u0031":"b"}}`, "by_num.1", "", "twice"},
+		{"a key that is no integer", `{"by_num":{"x":"a"}}`, "by_num.x", "x", "is not a key of this object: the keys are integers that fit int"},
+		{"a key that decodes itself to another's", `{"by_level":{"info":1,"INFO":2}}`, "by_level.INFO", "", `same key as "info"`},
+		{"a key that does not decode", `{"by_level":{"debug":1}}`, "by_level.debug", "debug", "not a level"},
 		{"too deep", `{"extra":{"a":` + strings.Repeat("[", 1100) + strings.Repeat("]", 1100) + `}}`, "", "", "deeper than 1000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,7 +193,8 @@ func TestUnmarshal(t *testing.T) {
 func TestUnmarshalAgreesWithEncodingJSON(t *testing.T) {
 	body := `{"tenant":"t","name":"k","scopes":["a","b"],"port":1,"actor":{"id":"u","type":"user"},"actors":[{"id":"x"}],
 		"extra":{"n":1.5,"o":{"p":[true,null]}},"labels":{"a":"b"},"expires_at":"2026-01-02T03:04:05Z",
-		"event_id":"01900000-0000-7000-8000-000000000000","shadow":"s","NoTag":"n","name2":null}`
+		"event_id":"01900000-0000-7000-8000-000000000000","shadow":"s","NoTag":"n","name2":null,
+		"count":"7","small":"-3","ratio":"2.5","on":"true","label":"\"l\"","by_num":{"1":"a","-2":"b"},"by_level":{"INFO":3}}`
 	body = strings.Replace(body, `,"name2":null`, "", 1)
 	var a, b request
 	if err := strictjson.Unmarshal([]byte(body), &a); err != nil {
@@ -159,6 +215,8 @@ func FuzzUnmarshal(f *testing.F) {
 	for _, s := range []string{
 		`{"name":"k","scopes":["ingest"]}`, `{"Scopes":[]}`, `{"a":1,"a":2}`, `{"name":"\ud800"}`, "{\"name\":\"\xff\"}",
 		`{"extra":{"x":[1,{"y":"\ud83d\ude00"}]}}`, `{"expires_at":"2026-01-02T03:04:05Z"}`, `[]`, `null`, `"s"`, `{"actor":{"id":1}}`,
+		`{"count":"12","small":"-1","ratio":"1e3","on":"true","label":"\"a\""}`, `{"count":"01"}`, `{"ratio":"-Inf"}`, `{"count":"null"}`,
+		`{"by_num":{"1":"a","01":"b"}}`, `{"by_level":{"INFO":1,"info":2}}`, `{"label":"\"\\ud800\""}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -215,7 +273,8 @@ func TestCheckValidVouchedWrongly(t *testing.T) {
 // Check with Options.Valid answers as Check without it, for any data:
 // the same error for valid JSON, and never a panic for invalid.
 func FuzzCheckValid(f *testing.F) {
-	for _, s := range []string{`{"name":"k"}`, `{"a":1,"a":2}`, `{"Name":1}`, `{"name":"\ud800"}`, `[{"x":[1,{"y":2}]}]`, `{"name":"a`} {
+	for _, s := range []string{`{"name":"k"}`, `{"a":1,"a":2}`, `{"Name":1}`, `{"name":"\ud800"}`, `[{"x":[1,{"y":2}]}]`, `{"name":"a`,
+		`{"count":"1"}`, `{"label":"\"\\ud800\""}`, `{"by_num":{"1":"a","+1":"b"}}`} {
 		f.Add([]byte(s))
 	}
 	typ := reflect.TypeFor[request]()
@@ -284,5 +343,21 @@ func TestFieldResolutionAsEncodingJSON(t *testing.T) {
 				t.Fatalf("refused as unknown what encoding/json takes: %v", strict)
 			}
 		})
+	}
+}
+
+// Under NoNull, a field sent quoted may not hold null either: encoding/json
+// takes "null" there as null, leaving the field as it is.
+func TestQuotedNoNull(t *testing.T) {
+	typ := reflect.TypeFor[request]()
+	for _, body := range []string{`{"count":"null"}`, `{"small":"null"}`, `{"count":null}`} {
+		err := strictjson.Check([]byte(body), typ, strictjson.Options{NoNull: true})
+		fe, ok := errors.AsType[*activitylog.FieldError](err)
+		if !ok || fe.Value != "null" || !strings.Contains(fe.Reason, "cannot be null") {
+			t.Errorf("%s: %v, want a null refused", body, err)
+		}
+	}
+	if err := strictjson.Check([]byte(`{"count":"null"}`), typ, strictjson.Options{NoNull: true, Nullable: []string{"count"}}); err != nil {
+		t.Errorf("a nullable field: %v", err)
 	}
 }

@@ -99,22 +99,23 @@ func (h *Handler) Routes() []server.Route {
 
 // input is the body of POST and PUT: every field optional, so that PUT
 // changes only what it names. id and the read-only fields are accepted,
-// so that a GET's answer can be sent back, and are not applied (id must
-// be the policy's).
+// so that a GET's answer can be sent back, and are never applied: PUT
+// refuses one that is not the policy's (readOnly), POST refuses id and
+// ignores the others.
 type input struct {
-	ID             *string          `json:"id"`
-	Name           *string          `json:"name"`
-	Kind           *string          `json:"kind"`
-	RetainDays     *int             `json:"retain_days"`
-	Active         *bool            `json:"active"`
-	Tenant         *string          `json:"tenant"`
-	AllTenants     *bool            `json:"all_tenants"`
-	Archive        *bool            `json:"archive"`
-	LastRun        *json.RawMessage `json:"last_run"`
-	RecordsDeleted *int64           `json:"records_deleted"`
-	LastError      *string          `json:"last_error"`
-	CreatedAt      *time.Time       `json:"created_at"`
-	UpdatedAt      *time.Time       `json:"updated_at"`
+	ID             *string         `json:"id"`
+	Name           *string         `json:"name"`
+	Kind           *string         `json:"kind"`
+	RetainDays     *int            `json:"retain_days"`
+	Active         *bool           `json:"active"`
+	Tenant         *string         `json:"tenant"`
+	AllTenants     *bool           `json:"all_tenants"`
+	Archive        *bool           `json:"archive"`
+	LastRun        json.RawMessage `json:"last_run"` // not a pointer: null is kept, as "null"
+	RecordsDeleted *int64          `json:"records_deleted"`
+	LastError      *string         `json:"last_error"`
+	CreatedAt      *time.Time      `json:"created_at"`
+	UpdatedAt      *time.Time      `json:"updated_at"`
 }
 
 const fieldList = "name, kind, retain_days, active, tenant, all_tenants, archive"
@@ -326,8 +327,8 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if in.ID != nil && *in.ID != old.ID {
-		h.fail(w, r, activitylog.Invalid("id", clip(*in.ID), "is not the id of the policy changed, "+old.ID))
+	if err := readOnly(&in, old); err != nil {
+		h.fail(w, r, err)
 		return
 	}
 	pol := old
@@ -353,6 +354,75 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 	}
 	h.record(ctx, pol, "update", changes(old, pol), "retention policy "+pol.Name+" updated by "+server.PrincipalName(p))
 	server.WriteJSON(w, http.StatusOK, pol)
+}
+
+// readOnly refuses a read-only field of in whose value is not old's.
+// They are accepted so that a GET's answer can be sent back as it is;
+// one that differs asks for a change that PUT does not make (or was
+// read before the policy was changed or run), and ignoring it would
+// answer 200 to a request that did not do what it says.
+func readOnly(in *input, old retention.Policy) error {
+	if in.ID != nil && *in.ID != old.ID {
+		return activitylog.Invalid("id", clip(*in.ID), "is not the id of the policy changed, "+old.ID)
+	}
+	if in.RecordsDeleted != nil && *in.RecordsDeleted != old.RecordsDeleted {
+		return differs("records_deleted", strconv.FormatInt(*in.RecordsDeleted, 10), strconv.FormatInt(old.RecordsDeleted, 10))
+	}
+	if in.LastError != nil && *in.LastError != old.LastError {
+		return differs("last_error", clip(*in.LastError), strconv.Quote(clip(old.LastError)))
+	}
+	for _, f := range []struct {
+		name   string
+		sent   *time.Time
+		stored time.Time
+	}{{"created_at", in.CreatedAt, old.CreatedAt}, {"updated_at", in.UpdatedAt, old.UpdatedAt}} {
+		if f.sent != nil && !f.sent.Equal(f.stored) {
+			return differs(f.name, f.sent.Format(time.RFC3339Nano), f.stored.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	return lastRun(in.LastRun, old.LastRun)
+}
+
+// lastRun refuses a last_run sent that is not stored, the time of the
+// policy's newest run, or null when it never ran.
+func lastRun(raw json.RawMessage, stored time.Time) error {
+	if raw == nil {
+		return nil
+	}
+	shown := "null"
+	if !stored.IsZero() {
+		shown = stored.UTC().Format(time.RFC3339Nano)
+	}
+	var sent time.Time
+	switch {
+	case string(raw) == "null":
+		if stored.IsZero() {
+			return nil
+		}
+		return differs("last_run", "null", shown)
+	case json.Unmarshal(raw, &sent) != nil:
+		return activitylog.Invalid("last_run", clip(rawText(raw)), "must be null or a time (RFC 3339), as GET answers it: "+shown)
+	case !stored.IsZero() && sent.Equal(stored):
+		return nil
+	}
+	return differs("last_run", sent.Format(time.RFC3339Nano), shown)
+}
+
+// differs refuses a read-only field sent with another value than the
+// stored one; a number or a time is shown whole, text clipped by the
+// caller.
+func differs(field, sent, stored string) error {
+	return activitylog.Invalid(field, sent, "is read-only and the policy's is "+stored+": leave it out, or send it as GET answers it now")
+}
+
+// rawText is a JSON value as an error shows it: a string's contents,
+// anything else as it was sent.
+func rawText(raw json.RawMessage) string {
+	var s string
+	if raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(raw)
 }
 
 // delete handles DELETE /api/v1/retention-policies/{id}: 204.
