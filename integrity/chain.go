@@ -144,6 +144,7 @@ type Chainer struct {
 	cpSeq  uint64
 	cpHash Hash
 	signer ed25519.PrivateKey
+	merged [64]Hash // the nodes the chain tree's last append made, for the batch's
 }
 
 // NewChainer starts a new chain.
@@ -195,8 +196,8 @@ func (c *Chainer) Next(canonical []byte) Seal {
 	s := Seal{Chain: c.info.ID, Seq: c.seq, Prev: c.last, Hash: h}
 	c.last = h
 	leaf := LeafHash(h)
-	c.tree.appendLeaf(leaf)
-	c.batch.appendLeaf(leaf)
+	k := c.tree.appendLeafWith(leaf, &c.merged, nil)
+	c.batch.appendLeafWith(leaf, nil, c.merged[:k])
 	return s
 }
 

@@ -4,8 +4,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -253,6 +255,50 @@ func TestProofsToCheckpoints(t *testing.T) {
 			}
 			if err := VerifyConsistency(cps[i].ToSeq, cps[j].ToSeq, p, cps[i].TreeRoot, cps[j].TreeRoot); err != nil {
 				t.Errorf("consistency %d to %d: %v", cps[i].ToSeq, cps[j].ToSeq, err)
+			}
+		}
+	}
+}
+
+// TestCheckpointRootsAtEveryAlignment: the batch's tree takes the chain
+// tree's nodes where both make the same merge (tree.appendLeafWith), so
+// its roots must hold for batches that start at every offset and end at
+// every length, across a Restore, as the roots of trees built alone.
+func TestCheckpointRootsAtEveryAlignment(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	c, err := NewChainer(&Options{Chain: testChain, SigningKey: testPriv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hs []Hash
+	now := time.Unix(1700000000, 0)
+	for round := range 400 {
+		// Batches of 1 to 70 events, and now and then one of 128 to 300,
+		// so that batches start at odd seqs, at multiples of 2, 4 … 256.
+		n := 1 + r.IntN(70)
+		if round%25 == 0 {
+			n = 128 + r.IntN(173)
+		}
+		for range n {
+			s := c.Next([]byte(fmt.Sprint("event ", len(hs))))
+			hs = append(hs, s.Hash)
+		}
+		cp, err := c.Checkpoint(now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := TreeRoot(hs[cp.FromSeq-1 : cp.ToSeq]); cp.RangeRoot != want {
+			t.Fatalf("range root of %d..%d = %s, want %s", cp.FromSeq, cp.ToSeq, cp.RangeRoot, want)
+		}
+		if want := TreeRoot(hs); cp.TreeRoot != want {
+			t.Fatalf("tree root at %d = %s, want %s", cp.ToSeq, cp.TreeRoot, want)
+		}
+		if round%7 == 3 { // as after a restart, mid-batch included
+			for range r.IntN(5) {
+				hs = append(hs, c.Next([]byte(fmt.Sprint("event ", len(hs)))).Hash)
+			}
+			if c, err = Restore(c.State(), &Options{SigningKey: testPriv}); err != nil {
+				t.Fatal(err)
 			}
 		}
 	}
