@@ -64,7 +64,7 @@ func TestCredentialCommands(t *testing.T) {
 			2, `^$`, "may be granted to a key only by the command line: activitylog api-keys create --superuser"},
 		{"superuser key", "", []string{"api-keys", "create", "--db", db, "--name", "ops", "--superuser"}, 0, keyLine.String(), "scopes superuser"},
 		{"no scopes", "", []string{"api-keys", "create", "--db", db, "--name", "x"}, 2, `^$`, "--scopes is required"},
-		{"bad expiry", "", []string{"api-keys", "create", "--db", db, "--name", "x", "--scopes", "ingest", "--expires", "soon"}, 2, `^$`, "invalid value"},
+		{"bad expiry", "", []string{"api-keys", "create", "--db", db, "--name", "x", "--scopes", "ingest", "--expires", "soon"}, 2, `^$`, `--expires "soon": is not a duration`},
 		{"revoke a whole key", "", []string{"api-keys", "revoke", "--db", db, "KEY"}, 0, `^revoked alk_[0-9a-f]{16}\n$`, ""},
 		{"revoke unknown", "", []string{"api-keys", "revoke", "--db", db, "alk_0000000000000000"}, 1, `^$`, "no API key alk_0000000000000000"},
 		{"revoke not an id", "", []string{"api-keys", "revoke", "--db", db, "alk_0123_secretsecretsecretsecret"}, 2, `^$`, "is not an API key id"},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/activitylog/activitylog"
@@ -37,6 +38,23 @@ func defineArchiveRestore(fs *flag.FlagSet) func(context.Context, *cli) error {
 	return func(ctx context.Context, c *cli) (err error) {
 		if *batch < 1 || *batch > 10000 {
 			return usageError("--batch-size %d: must be between 1 and 10000", *batch)
+		}
+		// The reader takes 0 or less as its default: a limit given so
+		// is a mistake, not a wish for the default.
+		if *maxLine < 1 {
+			return usageError("--max-line-bytes %d: must be at least 1", *maxLine)
+		}
+		if *maxEvents < 1 {
+			return usageError("--max-events %d: must be at least 1", *maxEvents)
+		}
+		// A FILE that is not there reads as a damaged archive (no
+		// checksum file): say what is wrong, before the store opens.
+		for _, path := range c.args {
+			if fi, err := os.Stat(path); err != nil {
+				return usageError("FILE %q: %v", path, unwrapPath(err))
+			} else if !fi.Mode().IsRegular() {
+				return usageError("FILE %q: is not a regular file", path)
+			}
 		}
 		var keys []ed25519.PublicKey
 		for _, f := range pubs {
@@ -70,4 +88,14 @@ func defineArchiveRestore(fs *flag.FlagSet) func(context.Context, *cli) error {
 		}
 		return nil
 	}
+}
+
+// unwrapPath is err without the operation and path of an
+// *os.PathError, which the message already names.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

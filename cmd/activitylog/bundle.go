@@ -49,8 +49,10 @@ func verifyBundle(ctx context.Context, c *cli, path string, o *integrity.Verifie
 		return usageError("--bundle needs --public-key: the signer's published public key, from a source other than the bundle " +
 			"(anyone who edits a bundle can re-sign it with a key of their own); --trust-bundle-keys trusts the bundle's own keys instead, which shows only that it is consistent with itself")
 	}
-	if _, err := os.Stat(path); err != nil {
+	if fi, err := os.Stat(path); err != nil {
 		return usageError("--bundle %q: %v", path, err)
+	} else if fi.IsDir() {
+		return usageError("--bundle %q: is a directory, not a bundle file", path)
 	}
 	b, err := integrity.OpenBundle(path)
 	if err != nil {

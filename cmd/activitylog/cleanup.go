@@ -50,7 +50,13 @@ var purgeCommand = &command{
 // kindsFlag collects --kind values, each a kind or a comma list.
 type kindsFlag []activitylog.Kind
 
-func (k *kindsFlag) String() string { return fmt.Sprint([]activitylog.Kind(*k)) }
+func (k *kindsFlag) String() string {
+	s := make([]string, len(*k))
+	for i, kind := range *k {
+		s[i] = string(kind)
+	}
+	return strings.Join(s, ",") // as --kind takes it
+}
 func (k *kindsFlag) Set(s string) error {
 	for _, name := range strings.Split(s, ",") {
 		kind := activitylog.Kind(strings.TrimSpace(name))
@@ -208,6 +214,11 @@ type purgeCLI struct {
 }
 
 func (c *cli) openPurge(ctx context.Context) (*purgeCLI, error) {
+	// Opening would create a database that is missing: a mistyped --db
+	// would leave a new empty file behind and report nothing to delete.
+	if err := mustExist(c.cfg.DB); err != nil {
+		return nil, err
+	}
 	control, err := sqlite.Open(c.cfg.DB, &sqlite.Options{CheckpointInterval: -1})
 	if err != nil {
 		return nil, err

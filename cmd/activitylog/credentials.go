@@ -125,7 +125,7 @@ func runSub(ctx context.Context, cmd *command, args []string, stdin io.Reader, s
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "activitylog %s: %s\nRun 'activitylog %s --help' for usage.\n", name, flagError(err), name)
+		fmt.Fprintf(stderr, "activitylog %s: %s\nRun 'activitylog %s --help' for usage.\n", name, flagErrorIn(fs, err), name)
 		return exitUsage
 	}
 	cfg, err := flags.Load(lookupEnv)
@@ -150,6 +150,13 @@ func runSub(ctx context.Context, cmd *command, args []string, stdin io.Reader, s
 	}
 	fmt.Fprintf(stderr, "activitylog %s: %v\n", name, err)
 	return exitFailure
+}
+
+// given reports whether the flag name was set on the command line.
+func given(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // parseInterleaved parses flags that come before, between or after the
@@ -407,8 +414,10 @@ func defineKeysCreate(fs *flag.FlagSet) func(context.Context, *cli) error {
 		if len(ps) == 0 {
 			return usageError("--scopes is required: one or more of view_logs, view_all_logs, resolve_events, ingest, manage_retention, manage_database_config")
 		}
-		if *expires < 0 {
-			return usageError("--expires must be positive")
+		// 0 is the default, never; given, it would make a key that
+		// never expires out of a request for one that expires at once.
+		if given(fs, "expires") && *expires <= 0 {
+			return usageError("--expires %q: must be positive (leave --expires out for a key that never expires)", expires.String())
 		}
 		a, err := c.open()
 		if err != nil {

@@ -177,6 +177,9 @@ func (f *configFlags) apply(cf *dbconfig.Config, set map[string]bool, stdin io.R
 			return "", false, usageError("--password-file: %v", err)
 		}
 		defer fh.Close()
+		if fi, err := fh.Stat(); err == nil && fi.IsDir() {
+			return "", false, usageError("--password-file %q: is a directory, not a file holding the password", *f.passwordFile)
+		}
 		password, err = readConfigPassword(fh, "--password-file "+strconv.Quote(*f.passwordFile))
 		return password, true, err
 	case set["password-stdin"] && *f.passwordStdin:

@@ -66,10 +66,13 @@ func defineExport(fs *flag.FlagSet) func(context.Context, *cli) error {
 
 		var w io.Writer = c.stdout
 		if *out != "-" {
-			f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-			if err != nil {
-				return usageError("--out: %v", err)
+			f, ferr := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			if ferr != nil {
+				return usageError("--out: %v", ferr)
 			}
+			// err is the command's: a bundle cut short by any failure
+			// (a --chain unknown, the store) must not stay behind,
+			// where it would pass for the whole trail's.
 			defer func() {
 				err = errors.Join(err, f.Close())
 				if err != nil {

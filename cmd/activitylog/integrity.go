@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/activitylog/activitylog"
 	"github.com/activitylog/activitylog/integrity"
@@ -37,7 +39,7 @@ func defineKeysGenerate(fs *flag.FlagSet) func(context.Context, *cli) error {
 	dir := fs.String("dir", ".", "directory to write the key files into")
 	name := fs.String("name", "activitylog-signing", "file name stem: NAME.key and NAME.pub")
 	return func(ctx context.Context, c *cli) error {
-		if *name == "" || strings.ContainsAny(*name, `/\`) {
+		if *name == "" || strings.ContainsAny(*name, `/\`) || !utf8.ValidString(*name) || strings.ContainsFunc(*name, unicode.IsControl) {
 			return usageError("--name %q must be a plain file name", *name)
 		}
 		priv, pub := filepath.Join(*dir, *name+".key"), filepath.Join(*dir, *name+".pub")
@@ -157,6 +159,11 @@ func defineVerify(fs *flag.FlagSet) func(context.Context, *cli) error {
 	signingKey := fs.String("signing-key", "", "with --fix: PEM private key `FILE` that signs the checkpoints of the chain --fix makes")
 	storeURL := defineStoreFlag(fs)
 	return func(ctx context.Context, c *cli) (err error) {
+		// The verifier reads 0 as its default and a negative bound as
+		// none: neither is the "at most N" the flag says.
+		if *max < 1 {
+			return usageError("--max-findings %d: must be at least 1 (every finding is counted either way)", *max)
+		}
 		o := &integrity.VerifierOptions{MaxFindings: *max}
 		if err := filters.apply(o); err != nil {
 			return err

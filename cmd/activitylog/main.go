@@ -32,8 +32,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
+	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/activitylog/activitylog/internal/config"
 )
@@ -198,6 +201,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	if err := cmd.run(ctx, cfg, stdout, stderr); err != nil {
+		if errors.Is(err, errUsage) {
+			// A setting the command needs and lacks (worker without
+			// nats_url): a bad configuration, found before any work.
+			fmt.Fprintf(stderr, "activitylog %s: %s\n", cmd.name, strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
+			return exitUsage
+		}
 		fmt.Fprintf(stderr, "activitylog %s: %v\n", cmd.name, err)
 		return exitFailure
 	}
@@ -229,9 +238,44 @@ func flagError(err error) string {
 	return strings.Replace(msg, " for flag -", " for flag --", 1)
 }
 
+// badValue matches the flag package's error for a value its flag
+// refuses: invalid value "x" for flag -name: parse error, or invalid
+// boolean value "x" for -name: ….
+var badValue = regexp.MustCompile(`^invalid (?:boolean )?value ("(?:[^"\\]|\\.)*") for (?:flag )?-([^:]+): (.*)$`)
+
+// flagErrorIn is flagError for the flags of fs: a value refused by a
+// flag of the standard types is named with the flag and what it must
+// be, rather than the flag package's "parse error".
+func flagErrorIn(fs *flag.FlagSet, err error) string {
+	m := badValue.FindStringSubmatch(err.Error())
+	if m == nil {
+		return flagError(err)
+	}
+	value, name, reason := m[1], m[2], m[3]
+	if f := fs.Lookup(name); f != nil {
+		g, _ := f.Value.(flag.Getter)
+		var v any
+		if g != nil {
+			v = g.Get()
+		}
+		switch v.(type) {
+		case bool:
+			reason = "is not a boolean: use true or false"
+		case time.Duration:
+			reason = "is not a duration: use a number and a unit, like 30m or 720h"
+		case int, int64, uint, uint64:
+			reason = "is not an integer"
+			if strings.HasSuffix(m[3], "out of range") {
+				reason = "is out of range"
+			}
+		}
+	}
+	return "--" + name + " " + value + ": " + reason
+}
+
 func help(args []string, stdout, stderr io.Writer) int {
 	switch {
-	case len(args) == 0:
+	case len(args) == 0, len(args) == 1 && slices.Contains([]string{"-h", "-help", "--help"}, args[0]):
 		fullUsage(stdout)
 		return exitOK
 	case len(args) > 1:

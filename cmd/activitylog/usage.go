@@ -118,7 +118,9 @@ func groupFlagHelp(w io.Writer, c *command) {
 		var b strings.Builder
 		ownFlagHelp(&b, s)
 		if b.Len() > 0 {
-			fmt.Fprintf(w, "\nFlags of activitylog %s %s:\n%s", c.name, s.name, b.String())
+			// A command run with no subcommand named (verify, cleanup)
+			// has one whose name is "".
+			fmt.Fprintf(w, "\nFlags of activitylog %s:\n%s", strings.TrimSpace(c.name+" "+s.name), b.String())
 		}
 	}
 }

@@ -29,11 +29,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/jwtaudit"
 )
 
 // Config is everything the activitylog command can be told. Default
@@ -273,6 +277,11 @@ var Settings = append([]*Setting{
 			if len(c.Service) > activitylog.MaxShortField {
 				return "is longer than " + strconv.Itoa(activitylog.MaxShortField) + " bytes"
 			}
+			// Set on every event: a byte that is not text would make
+			// each one unreadable (or refused by a store) downstream.
+			if !utf8.ValidString(c.Service) || strings.ContainsFunc(c.Service, unicode.IsControl) {
+				return "must be UTF-8 text without control characters"
+			}
 			return ""
 		},
 	},
@@ -406,22 +415,38 @@ var Settings = append([]*Setting{
 		Key: "jwt_secret_file", Arg: "PATH", Commands: []string{serve},
 		Usage: "File holding the shared secret of HS256/384/512 bearer JWTs (trailing newlines are dropped). Setting any jwt_ key file or URL makes JWTs a way in.",
 		field: func(c *Config) any { return &c.JWTSecretFile },
+		check: func(c *Config) string {
+			if c.JWTSecretFile == "" {
+				return ""
+			}
+			if _, err := readTokenFile(c.JWTSecretFile); err != nil {
+				return err.Error()
+			}
+			return ""
+		},
 	},
 	{
 		Key: "jwt_public_keys", Arg: "PATH", Commands: []string{serve},
 		Usage: "PEM file of the RSA, ECDSA or Ed25519 public keys (or certificates) that verify bearer JWTs.",
 		field: func(c *Config) any { return &c.JWTPublicKeys },
+		check: func(c *Config) string {
+			if c.JWTPublicKeys == "" {
+				return ""
+			}
+			return jwtReason(&jwtaudit.Options{PublicKeyFile: c.JWTPublicKeys}, "public_key_file")
+		},
 	},
 	{
 		Key: "jwt_jwks_url", Arg: "URL", Commands: []string{serve},
 		Usage: "JSON Web Key Set of an identity provider (https, or http on loopback), whose keys verify bearer JWTs.",
 		field: func(c *Config) any { return &c.JWTJWKSURL },
 		check: func(c *Config) string {
-			if c.JWTJWKSURL != "" && !strings.HasPrefix(c.JWTJWKSURL, "https://") && !strings.HasPrefix(c.JWTJWKSURL, "http://") {
-				return "must be an https:// URL"
+			if c.JWTJWKSURL == "" {
+				return ""
 			}
-			return ""
+			return jwtReason(&jwtaudit.Options{JWKSURL: c.JWTJWKSURL}, "jwks_url")
 		},
+		redact: redactURL,
 	},
 	{
 		Key: "jwt_issuer", Arg: "ISS", Commands: []string{serve},
@@ -440,7 +465,12 @@ var Settings = append([]*Setting{
 		Usage: "Comma-separated signing algorithms accepted for bearer JWTs, from HS256/384/512, RS256/384/512, PS256/384/512, ES256/384/512 and EdDSA; " +
 			"empty for every one the keys can verify. none is never accepted.",
 		field: func(c *Config) any { return &c.JWTAlgorithms },
-		check: func(c *Config) string { return needsJWTKey(c, c.JWTAlgorithms) },
+		check: func(c *Config) string {
+			if r := needsJWTKey(c, c.JWTAlgorithms); r != "" || c.JWTAlgorithms == "" {
+				return r
+			}
+			return jwtReason(c.jwtOptions(), "algorithms")
+		},
 	},
 	{
 		Key: "jwt_tenant_claim", Arg: "CLAIM", Commands: []string{serve},
@@ -460,6 +490,36 @@ var Settings = append([]*Setting{
 func needsJWTKey(c *Config, v string) string {
 	if v != "" && !c.JWTEnabled() {
 		return "needs a JWT key: set jwt_secret_file, jwt_public_keys or jwt_jwks_url"
+	}
+	return ""
+}
+
+// jwtOptions are the verifier options that serve makes of c, as far
+// as they can be checked here: the keys that can be read, and the
+// algorithms.
+func (c *Config) jwtOptions() *jwtaudit.Options {
+	o := &jwtaudit.Options{PublicKeyFile: c.JWTPublicKeys, JWKSURL: c.JWTJWKSURL}
+	if c.JWTSecretFile != "" {
+		if secret, err := readTokenFile(c.JWTSecretFile); err == nil {
+			o.HMACSecret = []byte(secret)
+		}
+	}
+	for a := range strings.SplitSeq(c.JWTAlgorithms, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			o.Algorithms = append(o.Algorithms, a)
+		}
+	}
+	return o
+}
+
+// jwtReason is why the JWT verifier refuses o, when it is for field:
+// the setting of each field judges its own value, so that serve never
+// meets, after opening its database, a JWT setting the loader let by.
+func jwtReason(o *jwtaudit.Options, field string) string {
+	_, err := jwtaudit.NewVerifier(o)
+	var fe *activitylog.FieldError
+	if errors.As(err, &fe) && fe.Field == field {
+		return fe.Reason
 	}
 	return ""
 }
@@ -588,6 +648,9 @@ func parse(ptr any, text string) string {
 	case *time.Duration:
 		v, err := time.ParseDuration(text)
 		if err != nil {
+			if durationSyntax.MatchString(text) {
+				return "is out of range: a duration is at most 2562047h (about 292 years)"
+			}
 			return "is not a duration: use a number and a unit, like 200ms, 5s or 1m30s"
 		}
 		*p = v
@@ -596,6 +659,10 @@ func parse(ptr any, text string) string {
 	}
 	return ""
 }
+
+// durationSyntax is what time.ParseDuration reads, so that a value it
+// refuses for all that is too large.
+var durationSyntax = regexp.MustCompile(`^[-+]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$`)
 
 func format(ptr any) string {
 	switch p := ptr.(type) {

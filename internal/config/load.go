@@ -230,12 +230,34 @@ var fileType = func() reflect.Type {
 	return reflect.StructOf(fields)
 }()
 
+// MaxFileBytes bounds the YAML file: every setting fits in a few
+// kilobytes, and reading is bounded so that a wrong path (a log, a
+// database, /dev/zero) is refused rather than read into memory whole.
+const MaxFileBytes = 1 << 20
+
 func loadFile(c *Config, path string, sources map[string]string, errs *[]error, all bool) error {
-	b, err := os.ReadFile(path)
+	b, err := readFile(path)
 	if err != nil {
-		return &FileError{Path: path, Msg: "cannot read: " + unwrapPathError(err), Err: err}
+		return err
 	}
 	return loadYAML(c, path, b, sources, errs, all)
+}
+
+// readFile reads the YAML file at path, at most MaxFileBytes of it.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &FileError{Path: path, Msg: "cannot read: " + unwrapPathError(err), Err: err}
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, &FileError{Path: path, Msg: "cannot read: " + unwrapPathError(err), Err: err}
+	}
+	if len(b) > MaxFileBytes {
+		return nil, &FileError{Path: path, Msg: "is larger than " + strconv.Itoa(MaxFileBytes>>20) + " MiB: is it the configuration file?"}
+	}
+	return b, nil
 }
 
 // loadYAML sets c from the YAML document b, read from path. With all,
@@ -261,6 +283,11 @@ func loadYAML(c *Config, path string, b []byte, sources map[string]string, errs 
 	}
 	for i, s := range Settings {
 		n := v.Elem().Field(i).Interface().(yaml.Node)
+		// An alias (key: *name) stands for the node its anchor marks.
+		for line := n.Line; n.Kind == yaml.AliasNode && n.Alias != nil; {
+			n = *n.Alias
+			n.Line = line
+		}
 		switch {
 		case n.Kind == 0: // absent
 			continue

@@ -1,7 +1,10 @@
 package config
 
 import (
+	"errors"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -113,8 +116,19 @@ func checkStore(c *Config) string {
 	if oneOf(scheme, StoreSchemes...) != "" {
 		return "has scheme " + scheme + "; must be one of " + strings.Join(StoreSchemes, ", ")
 	}
-	if _, err := url.Parse(c.Store); err != nil {
-		return "is not a URL: " + strings.TrimPrefix(err.Error(), "parse "+c.Store+": ")
+	u, err := url.Parse(c.Store)
+	if err != nil {
+		return "is not a URL: " + urlReason(err)
+	}
+	if scheme == "sqlite" && sqliteStorePath(c.Store) == "" {
+		return "names no database file: write sqlite://PATH, as sqlite://./events.db"
+	}
+	if p := u.Port(); p != "" {
+		// url.Parse checks that a port is digits, not its range: a
+		// driver would refuse it only when it connects, or dial it.
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "has port " + clipPort(p) + "; a port is between 1 and 65535"
+		}
 	}
 	if c.Sealing() && oneOf(scheme, SealingStoreSchemes...) != "" {
 		return "integrity sealing needs a store that seals (" + strings.Join(SealingStoreSchemes, ", ") + "); " +
@@ -131,20 +145,60 @@ func checkNATS(c *Config) string {
 	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
 		return "must be a nats:// or tls:// URL such as nats://127.0.0.1:4222"
 	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "has port " + clipPort(p) + "; a port is between 1 and 65535"
+		}
+	}
 	// Sealing and tenant routing go with it: serve then publishes, and
 	// activitylog worker seals and routes what it stores (docs/nats.md).
 	return ""
+}
+
+// urlReason is why url.Parse refused a URL, without the URL, which
+// may hold a password, and without the quoted piece the parser names
+// (a port or an escape), which may be a slice of one: a password with
+// a '/' in it makes the parser read its head as the port.
+func urlReason(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return strings.Join(strings.Fields(quoted.ReplaceAllString(err.Error(), "")), " ")
+}
+
+var quoted = regexp.MustCompile(`"[^"]*"`)
+
+// clipPort shortens a port for a message: it has only digits.
+func clipPort(p string) string {
+	if len(p) > 12 {
+		return p[:12] + "…"
+	}
+	return p
+}
+
+// sqliteStorePath is the file of a sqlite:// URL: what follows the
+// scheme, as the opener reads it.
+func sqliteStorePath(s string) string {
+	_, p, _ := strings.Cut(s, "://")
+	return p
 }
 
 // redactStoreURL hides a store URL's password and query (which may
 // carry one, as ?password=).
 func redactStoreURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.Scheme == "" {
-		if strings.Contains(s, "@") {
+	// Not a URL with an authority: a DSN such as "host=h password=p",
+	// or user:password@tcp(h)/db (which parses, as an opaque URL of
+	// scheme "user"), may hold a password anywhere.
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
+		if strings.ContainsAny(s, "@=") {
 			return "REDACTED"
 		}
 		return s
+	}
+	if u.User == nil && u.RawQuery == "" {
+		return s // nothing to hide: as given, not as url.URL rewrites it
 	}
 	if u.RawQuery != "" {
 		u.RawQuery = "REDACTED"

@@ -1,0 +1,96 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Bad values are refused naming the key and the value, and never show
+// a store URL's password, however the URL is broken.
+func TestBadInputRefused(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	notPEM := filepath.Join(dir, "not.pem")
+	for p, text := range map[string]string{empty: "\n", notPEM: "just text\n"} {
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"store bad host", []string{"--store", "postgres://u:s3cr3t@[::1/db"}, `store "REDACTED": is not a URL: missing ']' in host`},
+		{"store password with a slash", []string{"--store", "postgres://u:s3/cr3t@h/db"}, `store "REDACTED": is not a URL: invalid port after host`},
+		{"store bad escape", []string{"--store", "postgres://u:s3cr3t%zz@h/db"}, `store "REDACTED": is not a URL: invalid URL escape`},
+		{"store without scheme", []string{"--store", "u:s3cr3t@h/db"}, `store "REDACTED": must be a URL`},
+		{"store mysql DSN", []string{"--store", "root:s3cr3t@tcp(127.0.0.1:3306)/test"}, `store "REDACTED": must be a URL`},
+		{"store key=value DSN", []string{"--store", "host=h password=s3cr3t"}, `store "REDACTED": must be a URL`},
+		{"store port too large", []string{"--store", "postgres://u:s3cr3t@h:99999/db"}, `store "postgres://u:xxxxx@h:99999/db": has port 99999; a port is between 1 and 65535`},
+		{"store port 0", []string{"--store", "mongodb://h:0/db"}, `store "mongodb://h:0/db": has port 0`},
+		{"store sqlite without a path", []string{"--store", "sqlite://"}, `store "sqlite://": names no database file`},
+		{"nats port too large", []string{"--nats-url", "nats://h:70000"}, `nats_url "nats://h:70000": has port 70000`},
+		{"duration too large", []string{"--shutdown-timeout", "9999999h"}, `shutdown_timeout "9999999h": is out of range`},
+		{"duration without unit", []string{"--shutdown-timeout", "5"}, `shutdown_timeout "5": is not a duration`},
+		{"service control character", []string{"--service", "a\x1b[31m"}, `service "a\x1b[31m": must be UTF-8 text without control characters`},
+		{"service not UTF-8", []string{"--service", "a\xff"}, `service "a\xff": must be UTF-8 text`},
+		{"jwt secret file missing", []string{"--jwt-secret-file", filepath.Join(dir, "none")}, `jwt_secret_file "` + filepath.Join(dir, "none") + `": cannot read: no such file or directory`},
+		{"jwt secret file empty", []string{"--jwt-secret-file", empty}, `jwt_secret_file "` + empty + `": is empty`},
+		{"jwt public keys not PEM", []string{"--jwt-public-keys", notPEM}, `jwt_public_keys "` + notPEM + `": holds no PEM block`},
+		{"jwks URL plain http", []string{"--jwt-jwks-url", "http://u:pw@idp.example/jwks?k=s3cr3t"}, `jwt_jwks_url "http://u:xxxxx@idp.example/jwks?REDACTED": must be https`},
+		{"jwt algorithm unknown", []string{"--jwt-secret-file", notPEM, "--jwt-algorithms", "HS256,bogus"}, `jwt_algorithms "HS256,bogus": is not supported`},
+		{"jwt algorithm none", []string{"--jwt-secret-file", notPEM, "--jwt-algorithms", "none"}, `jwt_algorithms "none": is never accepted`},
+		{"jwt algorithm no key verifies", []string{"--jwt-secret-file", notPEM, "--jwt-algorithms", "RS256"}, `jwt_algorithms "RS256": cannot be verified by any configured key`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, "serve", tc.args, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+			if !IsConfigError(err) {
+				t.Errorf("IsConfigError(%v) = false", err)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "cr3t") {
+				t.Errorf("the error shows a password: %v", err)
+			}
+		})
+	}
+}
+
+// The YAML file is read to a bound, so that a wrong path (a database, a
+// log, /dev/zero) is refused instead of read whole; an alias to a value
+// is that value.
+func TestFileBoundsAndAliases(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(big, []byte("# "+strings.Repeat("x", 1<<20)+"\naddr: 127.0.0.1:1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"larger than the bound", big, big + ": is larger than 1 MiB"},
+		{"endless", "/dev/zero", "/dev/zero: is larger than 1 MiB"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := os.Stat(tc.path); err != nil {
+				t.Skip(err)
+			}
+			_, err := load(t, "serve", []string{"--config", tc.path}, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+
+	c, err := load(t, "serve", []string{"--config", writeFile(t, "addr: &a 127.0.0.1:9\nservice: *a\n")}, nil)
+	if err != nil || c.Service != "127.0.0.1:9" {
+		t.Fatalf("alias to a scalar: %+v, %v", c.Service, err)
+	}
+	_, err = load(t, "serve", []string{"--config", writeFile(t, "addr: &a [1]\nservice: *a\n")}, nil)
+	if err == nil || !strings.Contains(err.Error(), "line 1: addr: must be a single value") {
+		t.Fatalf("alias to a list: %v", err)
+	}
+}
