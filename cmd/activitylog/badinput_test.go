@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,5 +101,34 @@ func TestBadInputLeavesNothing(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWitnessUnreachableFails: a witness URL that does not answer fails
+// the check (exit 1); a witness URL that is not one is a bad command line
+// (exit 2).
+func TestWitnessUnreachableFails(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "a.db")
+	if r := runBin(t, nil, "migrate", "--db", db); r.code != 0 {
+		t.Fatalf("migrate: exit %d, stderr %q", r.code, r.stderr)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	for _, tc := range []struct {
+		witness string
+		code    int
+		want    string
+	}{
+		{"http://" + addr + "/witness", 1, "unavailable"},
+		{"ftp://" + addr + "/witness", 2, "--witness"},
+	} {
+		r := runBin(t, nil, "verify", "--db", db, "--witness", tc.witness)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("--witness %s: exit %d, stderr %q; want exit %d and %q", tc.witness, r.code, r.stderr, tc.code, tc.want)
+		}
 	}
 }

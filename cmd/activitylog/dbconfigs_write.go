@@ -348,7 +348,9 @@ func defineConfigsUpdate(fs *flag.FlagSet) func(context.Context, *cli) error {
 		repo := a.store.DatabaseConfigs()
 		old, err := repo.Get(ctx, c.args[0])
 		if errors.Is(err, activitylog.ErrNotFound) {
-			return usageError("no database configuration %q (database-configs list shows their ids)", clipArg(c.args[0]))
+			// As delete, enable and revoke answer a name that is not
+			// there: the command failed (exit 1); its line was good.
+			return fmt.Errorf("no database configuration %q (database-configs list shows their ids)", clipArg(c.args[0]))
 		}
 		if err != nil {
 			return err

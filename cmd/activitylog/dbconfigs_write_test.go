@@ -223,7 +223,7 @@ func TestDatabaseConfigsCreateErrors(t *testing.T) {
 		t.Fatalf("create without keys: exit %d, stderr %q", r.code, r.stderr)
 	}
 	r = runBin(t, nil, "database-configs", "update", "dbc_0000000000000000", "--db", db, "--active=false")
-	if r.code != 2 || !strings.Contains(r.stderr, `no database configuration "dbc_0000000000000000"`) {
+	if r.code != 1 || !strings.Contains(r.stderr, `no database configuration "dbc_0000000000000000"`) {
 		t.Fatalf("update of no config: exit %d, stderr %q", r.code, r.stderr)
 	}
 	r = runBin(t, nil, "database-configs", "list", "--db", db, "--json")

@@ -187,6 +187,11 @@ func defineVerify(fs *flag.FlagSet) func(context.Context, *cli) error {
 		}
 		if *witness != "" {
 			if o.Witness, err = readWitness(ctx, *witness, *witnessToken); err != nil {
+				if errors.Is(err, activitylog.ErrUnavailable) {
+					// A witness that does not answer is a failed check
+					// (exit 1), not a bad command line.
+					return fmt.Errorf("--witness: %w", err)
+				}
 				return usageError("--witness: %v", err)
 			}
 		}
