@@ -30,7 +30,7 @@ type RestoreOptions struct {
 type RestoreResult struct {
 	Name    string `json:"name"`
 	SHA256  string `json:"sha256"`
-	Events  int    `json:"events"` // events written (a store skips the ids it holds)
+	Events  int    `json:"events"` // events written, new or not (a store skips the ids it holds, without saying which)
 	Sealed  int    `json:"sealed"` // of them, sealed in the file
 	Batches int    `json:"batches"`
 	// Verified is true when the file's seals and proofs were verified

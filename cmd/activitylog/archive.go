@@ -83,7 +83,9 @@ func defineArchiveRestore(fs *flag.FlagSet) func(context.Context, *cli) error {
 			if res.Verified {
 				verified = ", seals and proofs verified"
 			}
-			fmt.Fprintf(c.stdout, "%s: %d events restored (%d sealed in the file) in %d batches, sha256 %s%s\n",
+			// The store skips an id it holds and does not say which it
+			// skipped: the count is of events now in it, new or not.
+			fmt.Fprintf(c.stdout, "%s: %d events restored or already present (%d sealed in the file) in %d batches, sha256 %s%s\n",
 				filepath.Base(path), res.Events, res.Sealed, res.Batches, res.SHA256, verified)
 		}
 		return nil
