@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -122,6 +125,12 @@ func Open(path string, opts *Options) (*Store, error) {
 	w.SetConnMaxIdleTime(0)
 	if err := w.Ping(); err != nil {
 		w.Close()
+		if !memory && !strings.HasPrefix(path, "file:") {
+			// SQLite says only "unable to open database file (14)".
+			if reason := whyNotOpen(path); reason != "" {
+				return nil, fmt.Errorf("open sqlite %s: %s: %w", path, reason, err)
+			}
+		}
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	s := &Store{w: w, r: w, path: path}
@@ -247,4 +256,18 @@ func unavailable(ctx context.Context, err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %w", activitylog.ErrUnavailable, err)
+}
+
+// whyNotOpen says why a database file could not be opened when the
+// reason is its directory: missing, or not a directory. "" otherwise.
+func whyNotOpen(path string) string {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "its directory " + dir + " does not exist (SQLite makes the file, not the directory)"
+	case err == nil && !fi.IsDir():
+		return dir + " is not a directory"
+	}
+	return ""
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -499,5 +500,28 @@ func TestFieldsMigration(t *testing.T) {
 	es = append(es, more...)
 	for _, f := range filters {
 		check(es, f)
+	}
+}
+
+// TestOpenNamesAMissingDirectory: SQLite says only "unable to open
+// database file"; Open says which directory is missing.
+func TestOpenNamesAMissingDirectory(t *testing.T) {
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "plain")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{filepath.Join(dir, "no", "such", "audit.db"), "its directory " + filepath.Join(dir, "no", "such") + " does not exist"},
+		{filepath.Join(notDir, "audit.db"), notDir + " is not a directory"},
+	} {
+		s, err := sqlite.Open(tc.path, nil)
+		if err == nil {
+			s.Close()
+			t.Fatalf("Open(%s) did not fail", tc.path)
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Open(%s): %v; want it to say %q", tc.path, err, tc.want)
+		}
 	}
 }
