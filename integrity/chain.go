@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"hash"
+	"math/bits"
 	"time"
 
 	"github.com/activitylog/activitylog"
@@ -315,6 +316,9 @@ func Restore(st State, opts *Options) (*Chainer, error) {
 	if c.batch, err = treeFrom(st.Seq-st.CheckpointSeq, st.Batch); err != nil {
 		return fail("batch", fmt.Sprint(len(st.Batch)), err.Error())
 	}
+	if level, ok := rangesAgree(st.Seq, st.CheckpointSeq, st.Tree, st.Batch); !ok {
+		return fail("batch", fmt.Sprint(len(st.Batch)), fmt.Sprintf("differs from tree at the subtree of 2^%d leaves that both cover: the state is torn or was edited", level))
+	}
 	c.seq, c.last, c.cpSeq, c.cpHash = st.Seq, st.Hash, st.CheckpointSeq, st.CheckpointHash
 	return c, nil
 }
@@ -362,4 +366,32 @@ func RebuildState(info ChainInfo, seq uint64, hashes HashesFunc, last *Checkpoin
 		st.CheckpointHash = last.Hash()
 	}
 	return st, nil
+}
+
+// rangesAgree checks the compact ranges of a State against each other:
+// tree (seq leaves) and batch (its last seq-cpSeq leaves) must hold the
+// same node wherever they cover the same leaves, that is at level i
+// when bit i of seq is set and 2^(i+1) divides cpSeq. Next relies on it:
+// at those levels the batch's tree takes the chain tree's node
+// (tree.appendLeafWith), so a node that differed would be silently
+// replaced, or spread to the range root, instead of showing as a wrong
+// root of its own. It returns the first level that differs. The sizes
+// of the ranges were checked before.
+func rangesAgree(seq, cpSeq uint64, tree, batch []Hash) (int, bool) {
+	m := seq - cpSeq
+	for i := 0; i < 64; i++ {
+		if seq>>i&1 == 0 {
+			continue
+		}
+		if cpSeq != 0 && (i >= 63 || cpSeq%(1<<(i+1)) != 0) {
+			continue
+		}
+		// The ranges list their subtrees largest first: one per bit set
+		// above this one comes before it.
+		t, b := bits.OnesCount64(seq>>(i+1)), bits.OnesCount64(m>>(i+1))
+		if tree[t] != batch[b] {
+			return i, false
+		}
+	}
+	return 0, true
 }

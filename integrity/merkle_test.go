@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -300,6 +301,50 @@ func TestCheckpointRootsAtEveryAlignment(t *testing.T) {
 			if c, err = Restore(c.State(), &Options{SigningKey: testPriv}); err != nil {
 				t.Fatal(err)
 			}
+		}
+	}
+}
+
+// TestRestoreRefusesRangesThatDisagree: where the chain's and the
+// batch's compact ranges cover the same leaves they must hold the same
+// node (Next shares it between them); a state where they differ is torn
+// or edited, and Restore says so. Elsewhere the two are independent, and
+// a wrong node shows only as a wrong root, for the verifier to find.
+func TestRestoreRefusesRangesThatDisagree(t *testing.T) {
+	c, err := NewChainer(&Options{Chain: testChain, SigningKey: testPriv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 13 {
+		c.Next([]byte(fmt.Sprint("event ", i)))
+		if i == 7 {
+			if _, err := c.Checkpoint(time.Unix(1700000000, 0)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// seq 13 = 1101b: subtrees of 8, 4 and 1 leaves; the batch since seq
+	// 8 has 5 = 101b: subtrees of 4 and 1, the same leaves as the tree's.
+	for _, tc := range []struct {
+		name    string
+		edit    func(*State)
+		refused bool
+	}{
+		{"untouched", func(*State) {}, false},
+		{"tree, subtree of 1", func(st *State) { st.Tree[2][0] ^= 1 }, true},
+		{"tree, subtree of 4", func(st *State) { st.Tree[1][0] ^= 1 }, true},
+		{"batch, subtree of 1", func(st *State) { st.Batch[1][0] ^= 1 }, true},
+		{"batch, subtree of 4", func(st *State) { st.Batch[0][0] ^= 1 }, true},
+		{"tree, subtree of 8 (the batch has none)", func(st *State) { st.Tree[0][0] ^= 1 }, false},
+	} {
+		st := c.State()
+		tc.edit(&st)
+		_, err := Restore(st, &Options{SigningKey: testPriv})
+		if refused := err != nil; refused != tc.refused {
+			t.Errorf("%s: Restore error %v, want refused %v", tc.name, err, tc.refused)
+		}
+		if err != nil && !strings.Contains(err.Error(), "differs from tree") {
+			t.Errorf("%s: %v", tc.name, err)
 		}
 	}
 }
