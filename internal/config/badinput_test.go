@@ -41,6 +41,14 @@ func TestBadInputRefused(t *testing.T) {
 		{"jwt secret file empty", []string{"--jwt-secret-file", empty}, `jwt_secret_file "` + empty + `": is empty`},
 		{"jwt public keys not PEM", []string{"--jwt-public-keys", notPEM}, `jwt_public_keys "` + notPEM + `": holds no PEM block`},
 		{"jwks URL plain http", []string{"--jwt-jwks-url", "http://u:pw@idp.example/jwks?k=s3cr3t"}, `jwt_jwks_url "http://u:xxxxx@idp.example/jwks?REDACTED": must be https`},
+		{"store password with a slash after digits", []string{"--store", "postgres://app:2024/s3cr3t@127.0.0.1/prod"}, `store "REDACTED": has an '@' outside its user and password`},
+		{"store password with a slash, port too large", []string{"--store", "postgres://app:99999/s3cr3t@db/prod"}, `store "REDACTED": has an '@' outside`},
+		{"store password with an @ and a slash", []string{"--store", "postgres://u:p@s3cr3t/x@h/db"}, `store "REDACTED": has an '@' outside`},
+		{"nats password with a slash", []string{"--nats-url", "nats://u:1/s3cr3t@h:70000"}, `nats_url "REDACTED": has an '@' outside`},
+		{"jwks URL bad escape", []string{"--jwt-jwks-url", "https://u:s3cr3t%zz@idp/jwks"}, `jwt_jwks_url "REDACTED"`},
+		{"jwks URL password with a slash", []string{"--jwt-jwks-url", "http://u:1/s3cr3t@idp/jwks"}, `jwt_jwks_url "REDACTED"`},
+		{"jwt secret file endless", []string{"--jwt-secret-file", "/dev/zero"}, `jwt_secret_file "/dev/zero": cannot read: the file is larger than 1 MiB`},
+		{"jwt public keys endless", []string{"--jwt-public-keys", "/dev/zero"}, `jwt_public_keys "/dev/zero": cannot read: the file is larger than 1 MiB`},
 		{"jwt algorithm unknown", []string{"--jwt-secret-file", notPEM, "--jwt-algorithms", "HS256,bogus"}, `jwt_algorithms "HS256,bogus": is not supported`},
 		{"jwt algorithm none", []string{"--jwt-secret-file", notPEM, "--jwt-algorithms", "none"}, `jwt_algorithms "none": is never accepted`},
 		{"jwt algorithm no key verifies", []string{"--jwt-secret-file", notPEM, "--jwt-algorithms", "RS256"}, `jwt_algorithms "RS256": cannot be verified by any configured key`},
@@ -92,5 +100,40 @@ func TestFileBoundsAndAliases(t *testing.T) {
 	_, err = load(t, "serve", []string{"--config", writeFile(t, "addr: &a [1]\nservice: *a\n")}, nil)
 	if err == nil || !strings.Contains(err.Error(), "line 1: addr: must be a single value") {
 		t.Fatalf("alias to a list: %v", err)
+	}
+}
+
+// A password with an unescaped '/', '?' or '#' ends a URL's authority
+// early, and url.Parse puts the rest of it in the port, the path or the
+// fragment: such a URL is hidden whole wherever it is shown.
+func TestRedactStrayAt(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://app:2024/s3cr3t@127.0.0.1/prod":    "REDACTED",
+		"postgres://u:p@s3cr3t/x@h/db":                 "REDACTED",
+		"mysql://u:1?s3cr3t@h/db":                      "REDACTED",
+		"clickhouse://u:1#s3cr3t@h/db":                 "REDACTED",
+		"postgres://u:s3cr3t@h:5432/db":                "postgres://u:xxxxx@h:5432/db",
+		"postgres://h:5432/db":                         "postgres://h:5432/db",
+		"sqlite:///var/lib/a@b/audit.db":               "REDACTED", // hidden too: harmless
+		"nats://u:1/s3cr3t@h:4222":                     "REDACTED",
+		"https://u:1/s3cr3t@idp/jwks (witness, jwks)":  "",
+		"https://u:s3cr3t%zz@idp/jwks (witness, jwks)": "",
+		"https://idp.example/jwks?token=s3cr3t (jwks)": "",
+		"https://u:s3cr3t@idp.example/jwks (witness)":  "",
+	} {
+		if url, kind, ok := strings.Cut(in, " ("); ok {
+			_ = kind
+			if got := redactURL(url); strings.Contains(got, "s3cr3t") || strings.Contains(got, "cr3t") {
+				t.Errorf("redactURL(%s) = %s", url, got)
+			}
+			continue
+		}
+		if got := RedactStore(in); got != want {
+			t.Errorf("RedactStore(%s) = %s, want %s", in, got, want)
+		}
+	}
+	// A file's name may hold an '@': a sqlite store so named is taken.
+	if _, err := load(t, "serve", []string{"--store", "sqlite://" + filepath.Join(t.TempDir(), "a@b.db")}, nil); err != nil {
+		t.Errorf("sqlite store with an '@' in its path: %v", err)
 	}
 }

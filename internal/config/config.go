@@ -433,6 +433,9 @@ var Settings = append([]*Setting{
 			if c.JWTPublicKeys == "" {
 				return ""
 			}
+			if _, err := readSmallFile(c.JWTPublicKeys); err != nil {
+				return "cannot read: " + unwrapPathError(err)
+			}
 			return jwtReason(&jwtaudit.Options{PublicKeyFile: c.JWTPublicKeys}, "public_key_file")
 		},
 	},

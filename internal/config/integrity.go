@@ -3,6 +3,8 @@ package config
 import (
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -179,7 +181,7 @@ func (c *Config) WitnessToken() (string, error) {
 // readTokenFile reads a token file: its bytes without trailing newlines,
 // which must leave something.
 func readTokenFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	b, err := readSmallFile(path)
 	if err != nil {
 		return "", errors.New("cannot read: " + unwrapPathError(err))
 	}
@@ -199,7 +201,13 @@ func redactURL(s string) string {
 	}
 	u, err := url.Parse(s)
 	if err != nil {
+		if strings.Contains(s, "@") {
+			return "REDACTED" // a password may be anywhere in it
+		}
 		return s
+	}
+	if strayAt(u) {
+		return "REDACTED"
 	}
 	if u.RawQuery != "" || u.ForceQuery {
 		u.RawQuery, u.ForceQuery = "REDACTED", false
@@ -231,7 +239,7 @@ func checkSigningKey(path string) string {
 	if path == "" {
 		return ""
 	}
-	b, err := os.ReadFile(path)
+	b, err := readSmallFile(path)
 	if err != nil {
 		return "cannot read: " + unwrapPathError(err)
 	}
@@ -255,7 +263,7 @@ func checkSigningKey(path string) string {
 }
 
 func checkHMACKey(path string) string {
-	b, err := os.ReadFile(path)
+	b, err := readSmallFile(path)
 	if err != nil {
 		return "cannot read: " + unwrapPathError(err)
 	}
@@ -304,4 +312,23 @@ func checkWitness(c *Config) string {
 		return "cannot be created: " + dir + " is not a directory"
 	}
 	return ""
+}
+
+// readSmallFile reads a key or token file, refusing one larger than
+// MaxFileBytes: a wrong path (/dev/zero, a database, a log) is refused
+// instead of read whole into memory.
+func readSmallFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxFileBytes {
+		return nil, fmt.Errorf("the file is larger than %d MiB: is it the key file?", MaxFileBytes>>20)
+	}
+	return b, nil
 }

@@ -120,6 +120,9 @@ func checkStore(c *Config) string {
 	if err != nil {
 		return "is not a URL: " + urlReason(err)
 	}
+	if scheme != "sqlite" && strayAt(u) { // a file's name may hold an '@'
+		return strayAtReason
+	}
 	if scheme == "sqlite" && sqliteStorePath(c.Store) == "" {
 		return "names no database file: write sqlite://PATH, as sqlite://./events.db"
 	}
@@ -144,6 +147,9 @@ func checkNATS(c *Config) string {
 	u, err := url.Parse(c.NATSURL)
 	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
 		return "must be a nats:// or tls:// URL such as nats://127.0.0.1:4222"
+	}
+	if strayAt(u) {
+		return strayAtReason
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
@@ -197,6 +203,9 @@ func redactStoreURL(s string) string {
 		}
 		return s
 	}
+	if strayAt(u) {
+		return "REDACTED"
+	}
 	if u.User == nil && u.RawQuery == "" {
 		return s // nothing to hide: as given, not as url.URL rewrites it
 	}
@@ -214,3 +223,21 @@ func redactStoreURL(s string) string {
 // RedactStore returns a store URL with its password and query hidden,
 // for logs.
 func RedactStore(s string) string { return redactStoreURL(s) }
+
+// strayAtReason refuses a URL with an '@' outside its userinfo,
+// without showing any part of it.
+const strayAtReason = "has an '@' outside its user and password: a password's '/', '?', '#' and '@' must be %-escaped (as %2F, %3F, %23, %40)"
+
+// strayAt reports whether a URL has an '@' outside its userinfo: a
+// password written with a '/', '?' or '#' in it, unescaped, ends the
+// authority early ("postgres://app:2024/Winter@host/db" parses as host
+// app, port 2024, path "/Winter@host/db"), so where it went, and what is
+// left of it elsewhere, cannot be told; the whole URL is hidden.
+func strayAt(u *url.URL) bool {
+	for _, part := range [...]string{u.Host, u.Path, u.RawPath, u.Opaque, u.RawQuery, u.Fragment, u.RawFragment} {
+		if strings.Contains(part, "@") {
+			return true
+		}
+	}
+	return false
+}
