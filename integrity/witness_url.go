@@ -270,7 +270,7 @@ func readWitnessURL(ctx context.Context, rawURL string, opts *URLWitnessOptions)
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return nil, fmt.Errorf("read witness %s: %w: answered %s, want 200 OK", shown, activitylog.ErrUnavailable, resp.Status)
+		return nil, fmt.Errorf("read witness %s: %w", shown, &WitnessStatusError{Code: resp.StatusCode, Status: resp.Status})
 	}
 	body := &io.LimitedReader{R: resp.Body, N: witnessBodyLimit + 1}
 	cps, err := readWitness(body, true)
@@ -281,4 +281,26 @@ func readWitnessURL(ctx context.Context, rawURL string, opts *URLWitnessOptions)
 		return nil, fmt.Errorf("%s: %w", shown, err)
 	}
 	return cps, nil
+}
+
+// WitnessStatusError is a witness URL's answer other than 200 OK to a
+// read. It wraps activitylog.ErrUnavailable; a caller can tell a refused
+// token (401, 403: the caller's setting to fix) from a witness that is
+// down.
+type WitnessStatusError struct {
+	Code   int
+	Status string // as the server sent it, "401 Unauthorized"
+}
+
+func (e *WitnessStatusError) Error() string {
+	return activitylog.ErrUnavailable.Error() + ": answered " + e.Status + ", want 200 OK"
+}
+
+// Unwrap returns activitylog.ErrUnavailable.
+func (e *WitnessStatusError) Unwrap() error { return activitylog.ErrUnavailable }
+
+// Refused reports whether the witness refused the credentials sent (or
+// their absence): 401 or 403.
+func (e *WitnessStatusError) Refused() bool {
+	return e.Code == http.StatusUnauthorized || e.Code == http.StatusForbidden
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,12 +120,17 @@ func TestWitnessUnreachableFails(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
 	for _, tc := range []struct {
 		witness string
 		code    int
 		want    string
 	}{
 		{"http://" + addr + "/witness", 1, "unavailable"},
+		{down.URL + "/witness", 1, "503 Service Unavailable"},
 		{"ftp://" + addr + "/witness", 2, "--witness"},
 	} {
 		r := runBin(t, nil, "verify", "--db", db, "--witness", tc.witness)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/integrity"
 	"github.com/activitylog/activitylog/internal/config"
 	"github.com/activitylog/activitylog/retention"
 	"github.com/activitylog/activitylog/sqlite"
@@ -140,7 +143,7 @@ func purgeWhat(kinds kindsFlag) string {
 // runRule plans or runs rule on the configured store and prints what it
 // found or did.
 func runRule(ctx context.Context, c *cli, rule retention.Rule, dry, asJSON bool) (err error) {
-	p, err := c.openPurge(ctx)
+	p, err := c.openPurge(ctx, rule.Name, dry)
 	if err != nil {
 		return err
 	}
@@ -156,6 +159,7 @@ func runRule(ctx context.Context, c *cli, rule retention.Rule, dry, asJSON bool)
 		if err != nil {
 			return err
 		}
+		defer p.noteUnsealed(c, rule.Name)
 		if asJSON {
 			return writeJSONTo(c.stdout, plan)
 		}
@@ -203,6 +207,11 @@ func printByKind(c *cli, byKind map[activitylog.Kind]int64, total int64) error {
 // own, CHAIN.cli), and the purge that prunes sealed chains; with
 // database_config_keys, the tenant router, whose databases the purge
 // (purgeFunc) and the count (routedCount) reach as serve's do.
+//
+// For a dry run, which only counts, nothing is written: the database is
+// not migrated, no sealer opens (it would store the chain's checkpoint),
+// and sealing off on a sealed store is no refusal but a note
+// (noteUnsealed), since nothing unsealed will be stored.
 type purgeCLI struct {
 	events  activitylog.Store
 	control *sqlite.Store
@@ -211,15 +220,33 @@ type purgeCLI struct {
 	tenants *tenantStores
 	purge   retention.PurgeFunc
 	count   retention.Counter
+	// unsealed are the store's sealed chains that a dry run with
+	// sealing off found: a real run would refuse them.
+	unsealed []integrity.ChainInfo
 }
 
-func (c *cli) openPurge(ctx context.Context) (*purgeCLI, error) {
-	// Opening would create a database that is missing: a mistyped --db
-	// would leave a new empty file behind and report nothing to delete.
-	if err := mustExist(c.cfg.DB); err != nil {
+// openPurge opens what command (cleanup or purge) runs with; dry for a
+// dry run, which writes nothing.
+func (c *cli) openPurge(ctx context.Context, command string, dry bool) (*purgeCLI, error) {
+	db, skipMigrate := c.cfg.DB, dry
+	if _, err := os.Stat(db); c.cfg.Store != "" && errors.Is(err, fs.ErrNotExist) {
+		// The events are in --store; --db would hold only the retention
+		// policies and tenant databases. A job run with --store alone
+		// (a cron job, a container) reads none, and leaves no file.
+		fmt.Fprintf(c.stderr, "activitylog %s: --db %s does not exist: no retention policies or tenant databases are read, only the flags' rule applies to --store\n", command, clipArg(db))
+		db, skipMigrate = ":memory:", false
+	} else if err := mustExist(db); err != nil {
+		// Opening would create it: a mistyped --db would leave a new
+		// empty file behind and report nothing to delete.
 		return nil, err
 	}
-	control, err := sqlite.Open(c.cfg.DB, &sqlite.Options{CheckpointInterval: -1})
+	if dry {
+		// Opening an empty file would write SQLite's header into it.
+		if st, err := os.Stat(db); err == nil && st.Size() == 0 {
+			return nil, errNoSchema(db)
+		}
+	}
+	control, err := sqlite.Open(db, &sqlite.Options{CheckpointInterval: -1, SkipMigrate: skipMigrate})
 	if err != nil {
 		return nil, err
 	}
@@ -237,13 +264,20 @@ func (c *cli) openPurge(ctx context.Context) (*purgeCLI, error) {
 			return fail(err)
 		}
 	}
-	if err := refuseUnsealed(ctx, c.cfg, p.events, "this command"); err != nil {
+	if dry {
+		if err := hasSchema(ctx, control); err != nil {
+			return fail(err)
+		}
+		if p.unsealed, err = unsealedOnSealed(ctx, c.cfg, p.events); err != nil {
+			return fail(err)
+		}
+	} else if err := refuseUnsealed(ctx, c.cfg, p.events, command); err != nil {
 		return fail(err)
 	}
 	o := c.cfg.RecorderOptions(newLogger(c.cfg, c.stderr))
 	o.Mode = activitylog.Sync
 	var w activitylog.Writer = p.events
-	if c.cfg.Sealing() {
+	if c.cfg.Sealing() && !dry {
 		ss, ok := p.events.(sealStore)
 		if !ok {
 			return fail(usageError("integrity sealing is configured, and the store %s keeps no seals", storeName(c.cfg)))
@@ -277,6 +311,40 @@ func (c *cli) openPurge(ctx context.Context) (*purgeCLI, error) {
 	}
 	p.rec = activitylog.NewRecorder(w, o)
 	return p, nil
+}
+
+// hasSchema refuses, for a dry run, a database that Open was told not to
+// migrate and that has no schema at all (a new or foreign file): there
+// is nothing to count, and a dry run does not create the tables.
+func hasSchema(ctx context.Context, control *sqlite.Store) error {
+	v, err := control.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if v == 0 {
+		return errNoSchema(control.Path())
+	}
+	return nil
+}
+
+func errNoSchema(db string) error {
+	return fmt.Errorf("--db %s: holds no activitylog schema; a dry run writes nothing, so it does not create one (activitylog migrate --db %s does)", db, db)
+}
+
+// noteUnsealed tells, after a dry run with sealing off on a store that
+// holds sealed chains, that a real run refuses to start without the
+// integrity settings: it would store its records unsealed beside the
+// chains, and sealed events leave a chain only under a pruning record
+// signed by integrity_signing_key.
+func (p *purgeCLI) noteUnsealed(c *cli, command string) {
+	if len(p.unsealed) == 0 {
+		return
+	}
+	fmt.Fprintf(c.stderr, "activitylog %s: note: the store %s holds %d sealed chains (%s first), and sealing is off: "+
+		"a run without --dry-run refuses to start until given %s, "+
+		"which seals the run's records and signs the pruning record under which sealed events leave their chain "+
+		"(every kind and every tenant only; other sealed events are kept as kept_sealed)\n",
+		command, storeName(c.cfg), len(p.unsealed), p.unsealed[0].ID, settingAdvice("integrity_signing_key", takesFlag("integrity_signing_key", command)))
 }
 
 func (p *purgeCLI) close(err *error) {

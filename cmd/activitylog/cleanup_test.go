@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -229,5 +232,37 @@ func TestUnsealedCommandsRefusedOnSealedTrail(t *testing.T) {
 	// With sealing on, the setting is refused as a mistake.
 	if r := runBin(t, nil, "purge", "--kind", "request", "--confirm", "--db", db, "--integrity-signing-key", key, "--integrity-allow-unsealed"); r.code == 0 || !strings.Contains(r.stderr, "integrity_allow_unsealed") {
 		t.Errorf("both: %+v", r)
+	}
+}
+
+// TestCleanupStoreWithoutDB: with --store, a --db that does not exist is
+// neither refused nor made: a job run with the store alone (cron, a
+// container) reads no retention policies, deletes by its flags' rule,
+// and leaves no file. Without --store a missing --db is refused.
+func TestCleanupStoreWithoutDB(t *testing.T) {
+	dir := t.TempDir()
+	events := filepath.Join(dir, "events.db")
+	seedOld(t, events, 40, "", 3, activitylog.KindRequest)
+	control := filepath.Join(dir, "control.db")
+	for _, tc := range []struct {
+		args []string
+		left int64
+	}{
+		{[]string{"cleanup", "--db", control, "--store", "sqlite://" + events, "--days", "30", "--dry-run"}, 3},
+		{[]string{"cleanup", "--db", control, "--store", "sqlite://" + events, "--days", "30"}, 0},
+	} {
+		r := runBin(t, nil, tc.args...)
+		if r.code != 0 || !strings.Contains(r.stderr, "does not exist: no retention policies") {
+			t.Fatalf("%v: exit %d, stdout %q, stderr %q", tc.args, r.code, r.stdout, r.stderr)
+		}
+		if _, err := os.Stat(control); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%v made %s (%v)", tc.args, control, err)
+		}
+		if n := countKind(t, events, activitylog.Filter{Kind: activitylog.KindRequest}); n != tc.left {
+			t.Fatalf("%v: %d request events left, want %d", tc.args, n, tc.left)
+		}
+	}
+	if r := runBin(t, nil, "cleanup", "--db", control, "--days", "30"); r.code != 2 || !strings.Contains(r.stderr, "--db") {
+		t.Fatalf("cleanup of a missing --db without --store: %+v", r)
 	}
 }

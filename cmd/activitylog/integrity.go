@@ -187,9 +187,11 @@ func defineVerify(fs *flag.FlagSet) func(context.Context, *cli) error {
 		}
 		if *witness != "" {
 			if o.Witness, err = readWitness(ctx, *witness, *witnessToken); err != nil {
-				if errors.Is(err, activitylog.ErrUnavailable) {
+				var st *integrity.WitnessStatusError
+				if errors.Is(err, activitylog.ErrUnavailable) && !(errors.As(err, &st) && st.Refused()) {
 					// A witness that does not answer is a failed check
-					// (exit 1), not a bad command line.
+					// (exit 1); one that refuses the token (or its
+					// absence) asks for --witness-token-file (exit 2).
 					return fmt.Errorf("--witness: %w", err)
 				}
 				return usageError("--witness: %v", err)

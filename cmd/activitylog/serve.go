@@ -284,8 +284,11 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		ln.Close()
 		return errors.Join(fmt.Errorf("make the first API key: %w", err), closeSealed(context.Background(), rec, seal, store))
 	}
+	// On a sealed database the credential commands must seal too, and
+	// take the settings from the environment: the commands shown say so.
+	credEnv := credentialsEnv(cfg, credentialsSealed(ctx, cfg, control, events))
 	if key != "" {
-		printBootstrapKey(stderr, key, loopbackURL(ln.Addr()), cfg.DB)
+		printBootstrapKey(stderr, key, loopbackURL(ln.Addr()), cfg.DB, credEnv)
 		user, password, err := svc.BootstrapUser(ctx)
 		if err != nil {
 			ln.Close()
@@ -296,7 +299,7 @@ func serve(ctx context.Context, cfg config.Config, _, stderr io.Writer) error {
 		}
 	} else {
 		log.Info("the API needs credentials (docs/authentication.md)",
-			"new_key", "activitylog api-keys create --db "+cfg.DB+" --name NAME --scopes view_all_logs", "jwt", ao.JWT != nil)
+			"new_key", credEnv+"activitylog api-keys create --db "+cfg.DB+" --name NAME --scopes view_all_logs", "jwt", ao.JWT != nil)
 	}
 	fmt.Fprintf(stderr, "activitylog: listening on %s\n", url)
 	if !loopback(ln.Addr()) && !cfg.CookieSecure {
@@ -470,8 +473,10 @@ func accessOptions(cfg config.Config, rec *activitylog.Recorder, log *slog.Logge
 // printBootstrapKey shows the first API key, once, and how to use it.
 // It is written to stderr as the listening line is, not to the log; a
 // service manager that keeps stderr (journald) keeps the key too, so
-// the message says to revoke it once real keys or users exist.
-func printBootstrapKey(w io.Writer, key, url, db string) {
+// the message says to revoke it once real keys or users exist. env is
+// what the credential commands need set in front of them
+// (credentialsEnv).
+func printBootstrapKey(w io.Writer, key, url, db, env string) {
 	fmt.Fprintf(w, `activitylog: %s has no user and no API key yet, so this superuser API key was made.
 activitylog: It is shown this once; only its hash is stored. Keep it:
 activitylog:
@@ -479,11 +484,11 @@ activitylog:     %s
 activitylog:
 activitylog: Send it as a bearer token, e.g. with KEY set to it:
 activitylog:     curl -H "Authorization: Bearer $KEY" '%s/api/v1/events?page_size=5'
-activitylog: More keys: activitylog api-keys create --db %s --name NAME --scopes view_all_logs
-activitylog: Users who sign in: activitylog users create --db %s --username NAME --permissions view_all_logs --password-stdin
-activitylog: Once those exist, revoke this one: activitylog api-keys revoke --db %s %s
+activitylog: More keys: %sactivitylog api-keys create --db %s --name NAME --scopes view_all_logs
+activitylog: Users who sign in: %sactivitylog users create --db %s --username NAME --permissions view_all_logs --password-stdin
+activitylog: Once those exist, revoke this one: %sactivitylog api-keys revoke --db %s %s
 activitylog: See docs/authentication.md.
-`, db, key, url, db, db, db, access.KeyPrefix+access.KeyID(key))
+`, db, key, url, env, db, env, db, env, db, access.KeyPrefix+access.KeyID(key))
 }
 
 // purgeFunc is the purge of POST /api/v1/events/purge and of retention:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -677,26 +678,115 @@ func everyKind(kinds []activitylog.Kind) bool {
 // refuseUnsealed refuses, unless integrity_allow_unsealed is set, to let
 // a command with sealing off store events in a store that holds sealed
 // chains: each event it stored would lack a seal, and verify would
-// report it as missing_hash. what names the command ("serve").
+// report it as missing_hash. what is the command's name ("serve",
+// "cleanup"), which says which settings it takes as flags; another
+// text ("this command") gets the advice of a command without the
+// integrity flags.
 func refuseUnsealed(ctx context.Context, cfg config.Config, store any, what string) error {
+	chains, err := unsealedOnSealed(ctx, cfg, store)
+	if err != nil || len(chains) == 0 {
+		return err
+	}
+	return fmt.Errorf("integrity: the store %s holds %d sealed chains (%s first), and sealing is off: "+
+		"every event %s stored would lack a seal, which verify reports as missing_hash. "+
+		"Configure %s, or set %s to store unsealed events knowingly",
+		storeName(cfg), len(chains), chains[0].ID, what, settingAdvice("integrity_signing_key", takesFlag("integrity_signing_key", what)),
+		// Every command that refuses takes this one as a flag: its
+		// setting lists them all.
+		settingAdvice("integrity_allow_unsealed", true))
+}
+
+// unsealedOnSealed returns the sealed chains of store when a command
+// with cfg would store unsealed events beside them (sealing off, and
+// integrity_allow_unsealed not set); none otherwise, or for a store
+// that keeps no chains.
+func unsealedOnSealed(ctx context.Context, cfg config.Config, store any) ([]integrity.ChainInfo, error) {
 	if cfg.Sealing() || cfg.IntegrityAllowUnsealed {
-		return nil
+		return nil, nil
 	}
 	src, ok := store.(interface {
 		Chains(ctx context.Context) ([]integrity.ChainInfo, error)
 	})
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	chains, err := src.Chains(ctx)
 	if err != nil {
-		return fmt.Errorf("integrity: list chains: %w", err)
+		return nil, fmt.Errorf("integrity: list chains: %w", err)
 	}
-	if len(chains) == 0 {
-		return nil
+	return chains, nil
+}
+
+// takesFlag reports whether command takes the setting key as a flag:
+// users and api-keys, for one, take no --integrity-signing-key, and say
+// "unknown flag" to it.
+func takesFlag(key, command string) bool {
+	return slices.Contains(config.Lookup(key).Commands, command)
+}
+
+// settingAdvice names the ways a command can be given the setting key:
+// its flag where it takes one (flag), then the environment variable and
+// the --config file's key, which every command reads.
+func settingAdvice(key string, flag bool) string {
+	s := config.Lookup(key)
+	arg := ""
+	if s.Arg != "" {
+		arg = " " + s.Arg
 	}
-	return fmt.Errorf("integrity: the store %s holds %d sealed chains (%s first), and sealing is off: "+
-		"every event %s stored would lack a seal, which verify reports as missing_hash. "+
-		"Configure integrity_signing_key (a flag, ACTIVITYLOG_INTEGRITY_SIGNING_KEY or the file), or set integrity_allow_unsealed to store unsealed events knowingly",
-		storeName(cfg), len(chains), chains[0].ID, what)
+	env := s.Env + "=" + cmp.Or(s.Arg, "true")
+	if flag {
+		return fmt.Sprintf("%s (--%s%s, %s or the --config file)", key, s.Flag, arg, env)
+	}
+	return fmt.Sprintf("%s (%s in the environment, or %s in the --config file; this command has no --%s flag)", key, env, key, s.Flag)
+}
+
+// credentialsEnv is what to set in front of `activitylog api-keys …` or
+// `activitylog users …` for it to run on the database serve keeps its
+// credentials in (cfg.DB), as serve suggests it at startup: those
+// commands refuse a database that holds sealed chains unless they seal
+// too, and take the integrity settings from the environment only (or
+// the file). dbSealed says the database holds sealed chains, or will
+// (serve seals its events into it). "" when nothing is needed.
+func credentialsEnv(cfg config.Config, dbSealed bool) string {
+	if !dbSealed {
+		return ""
+	}
+	env := func(key, value string) string { return config.Lookup(key).Env + "=" + shellWord(value) + " " }
+	var b strings.Builder
+	switch {
+	case cfg.IntegritySigningKey != "":
+		b.WriteString(env("integrity_signing_key", cfg.IntegritySigningKey))
+	case cfg.Integrity:
+		b.WriteString(env("integrity", "true"))
+	default:
+		// Serve does not seal (integrity_allow_unsealed, or nats_url
+		// whose workers seal), but the credential commands would refuse.
+		return config.Lookup("integrity_signing_key").Env + "=KEY_FILE "
+	}
+	if cfg.IntegrityHMACKey != "" {
+		b.WriteString(env("integrity_hmac_key", cfg.IntegrityHMACKey))
+	}
+	if cfg.IntegrityChain != "" {
+		b.WriteString(env("integrity_chain", cfg.IntegrityChain))
+	}
+	return b.String()
+}
+
+// credentialsSealed reports whether control, the database that keeps
+// serve's credentials, holds sealed chains, or soon will: serve seals
+// its events into it.
+func credentialsSealed(ctx context.Context, cfg config.Config, control *sqlite.Store, events activitylog.Store) bool {
+	if cfg.Sealing() && cfg.NATSURL == "" && events == activitylog.Store(control) {
+		return true
+	}
+	chains, err := control.Chains(ctx)
+	return err == nil && len(chains) > 0
+}
+
+// shellWord quotes s for a POSIX shell unless it needs no quoting.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@%+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -260,7 +260,9 @@ var Settings = append([]*Setting{
 	},
 	{
 		Key: "db", Arg: "PATH", Commands: []string{serve, migrate, users, apiKeys, databaseConfigs, verify, worker, cleanup, purge},
-		Usage: "SQLite database file, created if missing; migrations run on open. :memory: keeps events in memory until exit.",
+		Usage: "SQLite database file; migrations run on open. :memory: keeps events in memory until exit. " +
+			"serve, migrate, worker, users, api-keys and database-configs create it if missing; verify, cleanup and purge refuse a missing one, " +
+			"except cleanup and purge with store set, which then read no retention policies or tenant databases from it.",
 		field: func(c *Config) any { return &c.DB },
 		check: func(c *Config) string {
 			if c.DB == "" {
