@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -111,17 +112,33 @@ func witnessClient(c *http.Client) *http.Client {
 
 // parseWitnessURL checks rawURL and token as NewURLWitness says.
 func parseWitnessURL(rawURL, token string) (*url.URL, error) {
-	shown := rawURL
-	if len(shown) > 200 {
-		shown = shown[:200]
-	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
+		// Not its query or fragment, which may hold a credential, nor
+		// any of it when it holds an '@' (a password may be anywhere),
+		// nor the piece url.Parse quotes, which may be a slice of one.
+		shown, _, _ := strings.Cut(rawURL, "?")
+		shown, _, _ = strings.Cut(shown, "#")
+		if strings.Contains(rawURL, "@") {
+			shown = "REDACTED"
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, activitylog.Invalid("witness url", shown, "is not a URL: "+err.Error())
+		return nil, activitylog.Invalid("witness url", truncate(shown, 200), "is not a URL: "+strings.Join(strings.Fields(quotedPiece.ReplaceAllString(err.Error(), "")), " "))
+	}
+	if strayAt(u) {
+		// A password written with a '/', '?' or '#' in it ends the
+		// authority early, and url.Parse puts the rest of it in the port,
+		// the path, the query or the fragment: nothing of it is shown.
+		return nil, activitylog.Invalid("witness url", "REDACTED",
+			"holds an '@' outside a user and password: a witness URL takes no user or password (give a bearer token instead), "+
+				"and an '@' in its path or query is written %40")
+	}
+	shown := displayURL(u) // no user, password, query or fragment
+	if len(shown) > 200 {
+		shown = shown[:200]
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, activitylog.Invalid("witness url", shown, "must be an http:// or https:// URL")
@@ -303,4 +320,18 @@ func (e *WitnessStatusError) Unwrap() error { return activitylog.ErrUnavailable 
 // their absence): 401 or 403.
 func (e *WitnessStatusError) Refused() bool {
 	return e.Code == http.StatusUnauthorized || e.Code == http.StatusForbidden
+}
+
+// quotedPiece is what url.Parse's errors quote.
+var quotedPiece = regexp.MustCompile(`"[^"]*"`)
+
+// strayAt reports whether u has an '@' outside its userinfo: what is
+// left of a password that ended the authority early.
+func strayAt(u *url.URL) bool {
+	for _, part := range [...]string{u.Host, u.Path, u.RawPath, u.Opaque, u.RawQuery, u.Fragment, u.RawFragment} {
+		if strings.Contains(part, "@") {
+			return true
+		}
+	}
+	return false
 }

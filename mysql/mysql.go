@@ -309,6 +309,16 @@ func unwrapURL(err error) string {
 func redact(dsn string) string {
 	if strings.HasPrefix(dsn, "mysql://") || strings.HasPrefix(dsn, "mariadb://") {
 		if u, err := url.Parse(dsn); err == nil {
+			if strings.ContainsAny(u.Host+u.Path+u.RawQuery+u.Fragment, "@") {
+				// A password with an unescaped '/', '?' or '#' ended
+				// the authority early: the rest of it is in there.
+				return u.Scheme + "://REDACTED"
+			}
+			if q := u.Query(); q.Has("password") {
+				q.Set("password", "xxxxx")
+				u.RawQuery = q.Encode()
+			}
+			u.Fragment, u.RawFragment = "", ""
 			return u.Redacted()
 		}
 		// Unparsable: cut what could be a password.

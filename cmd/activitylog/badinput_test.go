@@ -138,4 +138,10 @@ func TestWitnessUnreachableFails(t *testing.T) {
 			t.Errorf("--witness %s: exit %d, stderr %q; want exit %d and %q", tc.witness, r.code, r.stderr, tc.code, tc.want)
 		}
 	}
+	// A token file is read to a bound: /dev/zero is refused, not read
+	// until memory runs out.
+	r := runBin(t, nil, "verify", "--db", db, "--witness", down.URL+"/witness", "--witness-token-file", "/dev/zero")
+	if r.code != 2 || !strings.Contains(r.stderr, "is larger than 64 KiB") {
+		t.Errorf("--witness-token-file /dev/zero: exit %d, stderr %q", r.code, r.stderr)
+	}
 }

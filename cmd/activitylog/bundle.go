@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -26,9 +27,19 @@ func readWitness(ctx context.Context, src, tokenFile string) ([]integrity.Checkp
 	}
 	var token string
 	if tokenFile != "" {
-		b, err := os.ReadFile(tokenFile)
+		f, err := os.Open(tokenFile)
 		if err != nil {
 			return nil, err
+		}
+		defer f.Close()
+		// A token is short: a wrong path (/dev/zero, a log) is refused,
+		// not read whole into memory.
+		b, err := io.ReadAll(io.LimitReader(f, 64<<10+1))
+		if err != nil {
+			return nil, err
+		}
+		if len(b) > 64<<10 {
+			return nil, fmt.Errorf("--witness-token-file %s: is larger than 64 KiB: is it the token file?", tokenFile)
 		}
 		token = strings.TrimSpace(string(b))
 	}

@@ -11,6 +11,7 @@ import (
 // a store URL's password, however the URL is broken.
 func TestBadInputRefused(t *testing.T) {
 	dir := t.TempDir()
+	signingKey := filepath.Join(integrityFiles(t), "k.key")
 	empty := filepath.Join(dir, "empty")
 	notPEM := filepath.Join(dir, "not.pem")
 	for p, text := range map[string]string{empty: "\n", notPEM: "just text\n"} {
@@ -46,7 +47,9 @@ func TestBadInputRefused(t *testing.T) {
 		{"store password with an @ and a slash", []string{"--store", "postgres://u:p@s3cr3t/x@h/db"}, `store "REDACTED": has an '@' outside`},
 		{"nats password with a slash", []string{"--nats-url", "nats://u:1/s3cr3t@h:70000"}, `nats_url "REDACTED": has an '@' outside`},
 		{"jwks URL bad escape", []string{"--jwt-jwks-url", "https://u:s3cr3t%zz@idp/jwks"}, `jwt_jwks_url "REDACTED"`},
-		{"jwks URL password with a slash", []string{"--jwt-jwks-url", "http://u:1/s3cr3t@idp/jwks"}, `jwt_jwks_url "REDACTED"`},
+		{"jwks URL password with a slash", []string{"--jwt-jwks-url", "https://u:1/s3cr3t@idp/jwks"}, `jwt_jwks_url "REDACTED": has an '@' outside its user and password`},
+		{"witness URL password with a slash", []string{"--integrity-signing-key", signingKey, "--integrity-witness", "https://u:12/s3cr3t@h/w"}, `integrity_witness "REDACTED": holds an '@' outside a user and password`},
+		{"witness URL that does not parse", []string{"--integrity-signing-key", signingKey, "--integrity-witness", "https://u:s3cr3t/x@h/w"}, `integrity_witness "REDACTED": is not a URL: invalid port after host`},
 		{"jwt secret file endless", []string{"--jwt-secret-file", "/dev/zero"}, `jwt_secret_file "/dev/zero": cannot read: the file is larger than 1 MiB`},
 		{"jwt public keys endless", []string{"--jwt-public-keys", "/dev/zero"}, `jwt_public_keys "/dev/zero": cannot read: the file is larger than 1 MiB`},
 		{"jwt algorithm unknown", []string{"--jwt-secret-file", notPEM, "--jwt-algorithms", "HS256,bogus"}, `jwt_algorithms "HS256,bogus": is not supported`},
@@ -114,12 +117,14 @@ func TestRedactStrayAt(t *testing.T) {
 		"clickhouse://u:1#s3cr3t@h/db":                 "REDACTED",
 		"postgres://u:s3cr3t@h:5432/db":                "postgres://u:xxxxx@h:5432/db",
 		"postgres://h:5432/db":                         "postgres://h:5432/db",
+		"postgres://h/db#s3cr3t":                       "postgres://h/db#REDACTED",
 		"sqlite:///var/lib/a@b/audit.db":               "REDACTED", // hidden too: harmless
 		"nats://u:1/s3cr3t@h:4222":                     "REDACTED",
 		"https://u:1/s3cr3t@idp/jwks (witness, jwks)":  "",
 		"https://u:s3cr3t%zz@idp/jwks (witness, jwks)": "",
 		"https://idp.example/jwks?token=s3cr3t (jwks)": "",
 		"https://u:s3cr3t@idp.example/jwks (witness)":  "",
+		"https://idp.example/jwks#s3cr3t (jwks)":       "",
 	} {
 		if url, kind, ok := strings.Cut(in, " ("); ok {
 			_ = kind

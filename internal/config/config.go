@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -448,6 +449,9 @@ var Settings = append([]*Setting{
 		check: func(c *Config) string {
 			if c.JWTJWKSURL == "" {
 				return ""
+			}
+			if u, err := url.Parse(c.JWTJWKSURL); err == nil && strayAt(u) {
+				return strayAtReason
 			}
 			return jwtReason(&jwtaudit.Options{JWKSURL: c.JWTJWKSURL}, "jwks_url")
 		},

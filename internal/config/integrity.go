@@ -212,6 +212,9 @@ func redactURL(s string) string {
 	if u.RawQuery != "" || u.ForceQuery {
 		u.RawQuery, u.ForceQuery = "REDACTED", false
 	}
+	if u.Fragment != "" {
+		u.Fragment, u.RawFragment = "REDACTED", ""
+	}
 	if u.User == nil {
 		return u.String()
 	}

@@ -206,11 +206,14 @@ func redactStoreURL(s string) string {
 	if strayAt(u) {
 		return "REDACTED"
 	}
-	if u.User == nil && u.RawQuery == "" {
+	if u.User == nil && u.RawQuery == "" && u.Fragment == "" {
 		return s // nothing to hide: as given, not as url.URL rewrites it
 	}
 	if u.RawQuery != "" {
 		u.RawQuery = "REDACTED"
+	}
+	if u.Fragment != "" {
+		u.Fragment, u.RawFragment = "REDACTED", ""
 	}
 	if u.User != nil {
 		if _, ok := u.User.Password(); !ok && (u.Scheme == "nats" || u.Scheme == "tls") {
