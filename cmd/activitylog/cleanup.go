@@ -259,7 +259,16 @@ func (c *cli) openPurge(ctx context.Context, command string, dry bool) (*purgeCL
 		return nil, errors.Join(append([]error{err}, append(errs, p.control.Close())...)...)
 	}
 	if c.cfg.Store != "" {
-		if p.events, err = openStore(ctx, c.cfg.Store); err != nil {
+		open := openStore
+		if dry {
+			// As verify and export open it: a missing sqlite:// file is
+			// refused, not made, and a server's store is opened read
+			// only where it has that mode (nothing migrated or made).
+			open = func(ctx context.Context, url string) (activitylog.Store, error) {
+				return openTrail(ctx, "", url, true, func(activitylog.Store, string) error { return nil })
+			}
+		}
+		if p.events, err = open(ctx, c.cfg.Store); err != nil {
 			p.events = control
 			return fail(err)
 		}

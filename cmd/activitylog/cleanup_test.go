@@ -265,4 +265,13 @@ func TestCleanupStoreWithoutDB(t *testing.T) {
 	if r := runBin(t, nil, "cleanup", "--db", control, "--days", "30"); r.code != 2 || !strings.Contains(r.stderr, "--db") {
 		t.Fatalf("cleanup of a missing --db without --store: %+v", r)
 	}
+	// A dry run makes no store either: a mistyped sqlite:// path is
+	// refused, not created and reported as holding nothing to delete.
+	typo := filepath.Join(dir, "evnets.db")
+	if r := runBin(t, nil, "cleanup", "--db", control, "--store", "sqlite://"+typo, "--days", "30", "--dry-run"); r.code != 2 || !strings.Contains(r.stderr, "--store") {
+		t.Fatalf("dry run on a missing sqlite:// store: %+v", r)
+	}
+	if _, err := os.Stat(typo); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the dry run made %s (%v)", typo, err)
+	}
 }
