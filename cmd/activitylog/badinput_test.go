@@ -33,6 +33,10 @@ func TestHelpFlagEverywhere(t *testing.T) {
 			}
 		})
 	}
+	// config takes a word (print or check) its flags do not show.
+	if r := runBin(t, nil, "config", "--help"); !strings.HasPrefix(r.stdout, "Usage: activitylog config print|check [flags]\n") {
+		t.Errorf("config --help: %q", strings.SplitN(r.stdout, "\n", 2)[0])
+	}
 	// A command whose only subcommand is unnamed (cleanup, verify) has
 	// its flags under its own name, with no space before the colon.
 	if r := runBin(t, nil, "help"); strings.Contains(r.stdout, " :\n") {

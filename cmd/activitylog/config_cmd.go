@@ -25,8 +25,9 @@ func unknownEnv() []error {
 }
 
 var configCommand = &command{
-	name:    "config",
-	summary: "print the effective configuration, secrets masked, or check it",
+	name:     "config",
+	synopsis: "config print|check [flags]",
+	summary:  "print the effective configuration, secrets masked, or check it",
 	about: "activitylog config print shows every setting's value as the defaults, the YAML file (--config or ACTIVITYLOG_CONFIG), " +
 		"the ACTIVITYLOG_* environment and the flags make it, each with where it came from, secrets masked; the output is a YAML file " +
 		"that loads back. activitylog config check validates the same and reports every bad key and value, one a line, each naming " +

@@ -75,6 +75,9 @@ type command struct {
 	name    string
 	summary string // one line, for the command list
 	about   string // a paragraph, for the command's help
+	// synopsis, when set, is what follows "activitylog " on its usage
+	// line, for a command whose arguments the flags do not say.
+	synopsis string
 	// flags says the command takes configuration flags (config.For).
 	flags bool
 	run   func(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error

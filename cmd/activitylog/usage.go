@@ -66,7 +66,9 @@ func commandUsage(w io.Writer, c *command) {
 		fmt.Fprint(w, wrap(exitStatus, 0))
 		return
 	}
-	if c.flags {
+	if c.synopsis != "" {
+		fmt.Fprintf(w, "Usage: activitylog %s\n\n", c.synopsis)
+	} else if c.flags {
 		fmt.Fprintf(w, "Usage: activitylog %s [flags]\n\n", c.name)
 	} else {
 		fmt.Fprintf(w, "Usage: activitylog %s\n\n", c.name)
