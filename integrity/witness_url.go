@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/activitylog/activitylog/internal/urlsecret"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -122,13 +122,9 @@ func parseWitnessURL(rawURL, token string) (*url.URL, error) {
 		if strings.Contains(rawURL, "@") {
 			shown = "REDACTED"
 		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, activitylog.Invalid("witness url", truncate(shown, 200), "is not a URL: "+strings.Join(strings.Fields(quotedPiece.ReplaceAllString(err.Error(), "")), " "))
+		return nil, activitylog.Invalid("witness url", truncate(shown, 200), "is not a URL: "+urlsecret.ParseReason(err))
 	}
-	if strayAt(u) {
+	if urlsecret.StrayAt(u) {
 		// A password written with a '/', '?' or '#' in it ends the
 		// authority early, and url.Parse puts the rest of it in the port,
 		// the path, the query or the fragment: nothing of it is shown.
@@ -320,18 +316,4 @@ func (e *WitnessStatusError) Unwrap() error { return activitylog.ErrUnavailable 
 // their absence): 401 or 403.
 func (e *WitnessStatusError) Refused() bool {
 	return e.Code == http.StatusUnauthorized || e.Code == http.StatusForbidden
-}
-
-// quotedPiece is what url.Parse's errors quote.
-var quotedPiece = regexp.MustCompile(`"[^"]*"`)
-
-// strayAt reports whether u has an '@' outside its userinfo: what is
-// left of a password that ended the authority early.
-func strayAt(u *url.URL) bool {
-	for _, part := range [...]string{u.Host, u.Path, u.RawPath, u.Opaque, u.RawQuery, u.Fragment, u.RawFragment} {
-		if strings.Contains(part, "@") {
-			return true
-		}
-	}
-	return false
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/activitylog/activitylog/internal/urlsecret"
 	"net"
 	"net/url"
 	"strconv"
@@ -309,7 +310,7 @@ func unwrapURL(err error) string {
 func redact(dsn string) string {
 	if strings.HasPrefix(dsn, "mysql://") || strings.HasPrefix(dsn, "mariadb://") {
 		if u, err := url.Parse(dsn); err == nil {
-			if strings.ContainsAny(u.Host+u.Path+u.RawQuery+u.Fragment, "@") {
+			if urlsecret.StrayAt(u) {
 				// A password with an unescaped '/', '?' or '#' ended
 				// the authority early: the rest of it is in there.
 				return u.Scheme + "://REDACTED"

@@ -27,6 +27,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/activitylog/activitylog/internal/urlsecret"
 	"log/slog"
 	"net"
 	"net/url"
@@ -450,7 +451,7 @@ var Settings = append([]*Setting{
 			if c.JWTJWKSURL == "" {
 				return ""
 			}
-			if u, err := url.Parse(c.JWTJWKSURL); err == nil && strayAt(u) {
+			if u, err := url.Parse(c.JWTJWKSURL); err == nil && urlsecret.StrayAt(u) {
 				return strayAtReason
 			}
 			return jwtReason(&jwtaudit.Options{JWKSURL: c.JWTJWKSURL}, "jwks_url")

@@ -4,6 +4,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/activitylog/activitylog/internal/urlsecret"
 	"io"
 	"net/url"
 	"os"
@@ -206,7 +207,7 @@ func redactURL(s string) string {
 		}
 		return s
 	}
-	if strayAt(u) {
+	if urlsecret.StrayAt(u) {
 		return "REDACTED"
 	}
 	if u.RawQuery != "" || u.ForceQuery {

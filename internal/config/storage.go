@@ -1,9 +1,8 @@
 package config
 
 import (
-	"errors"
+	"github.com/activitylog/activitylog/internal/urlsecret"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -118,9 +117,9 @@ func checkStore(c *Config) string {
 	}
 	u, err := url.Parse(c.Store)
 	if err != nil {
-		return "is not a URL: " + urlReason(err)
+		return "is not a URL: " + urlsecret.ParseReason(err)
 	}
-	if scheme != "sqlite" && strayAt(u) { // a file's name may hold an '@'
+	if scheme != "sqlite" && urlsecret.StrayAt(u) { // a file's name may hold an '@'
 		return strayAtReason
 	}
 	if scheme == "sqlite" && sqliteStorePath(c.Store) == "" {
@@ -148,7 +147,7 @@ func checkNATS(c *Config) string {
 	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
 		return "must be a nats:// or tls:// URL such as nats://127.0.0.1:4222"
 	}
-	if strayAt(u) {
+	if urlsecret.StrayAt(u) {
 		return strayAtReason
 	}
 	if p := u.Port(); p != "" {
@@ -160,20 +159,6 @@ func checkNATS(c *Config) string {
 	// activitylog worker seals and routes what it stores (docs/nats.md).
 	return ""
 }
-
-// urlReason is why url.Parse refused a URL, without the URL, which
-// may hold a password, and without the quoted piece the parser names
-// (a port or an escape), which may be a slice of one: a password with
-// a '/' in it makes the parser read its head as the port.
-func urlReason(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return strings.Join(strings.Fields(quoted.ReplaceAllString(err.Error(), "")), " ")
-}
-
-var quoted = regexp.MustCompile(`"[^"]*"`)
 
 // clipPort shortens a port for a message: it has only digits.
 func clipPort(p string) string {
@@ -203,7 +188,7 @@ func redactStoreURL(s string) string {
 		}
 		return s
 	}
-	if strayAt(u) {
+	if urlsecret.StrayAt(u) {
 		return "REDACTED"
 	}
 	if u.User == nil && u.RawQuery == "" && u.Fragment == "" {
@@ -230,17 +215,3 @@ func RedactStore(s string) string { return redactStoreURL(s) }
 // strayAtReason refuses a URL with an '@' outside its userinfo,
 // without showing any part of it.
 const strayAtReason = "has an '@' outside its user and password: a password's '/', '?', '#' and '@' must be %-escaped (as %2F, %3F, %23, %40)"
-
-// strayAt reports whether a URL has an '@' outside its userinfo: a
-// password written with a '/', '?' or '#' in it, unescaped, ends the
-// authority early ("postgres://app:2024/Winter@host/db" parses as host
-// app, port 2024, path "/Winter@host/db"), so where it went, and what is
-// left of it elsewhere, cannot be told; the whole URL is hidden.
-func strayAt(u *url.URL) bool {
-	for _, part := range [...]string{u.Host, u.Path, u.RawPath, u.Opaque, u.RawQuery, u.Fragment, u.RawFragment} {
-		if strings.Contains(part, "@") {
-			return true
-		}
-	}
-	return false
-}
