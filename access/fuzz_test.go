@@ -40,8 +40,11 @@ func FuzzParseAPIKey(f *testing.F) {
 				// The secret is what follows the first _ after the
 				// prefix (unless it is a part of the id, which may be
 				// named).
+				// The id is taken out of the error first: a secret such as
+				// "0000000 " is found in "alk_0000000000000000 has",
+				// where the id is named and only the space follows it.
 				if i := strings.IndexByte(rest, '_'); i >= 0 && len(rest)-i > 8 && !strings.Contains(rest[:i], rest[i+1:]) &&
-					strings.Contains(err.Error(), rest[i+1:]) {
+					strings.Contains(strings.ReplaceAll(err.Error(), rest[:i], "<id>"), rest[i+1:]) {
 					t.Fatalf("the error %q holds the secret", err)
 				}
 			}
