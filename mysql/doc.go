@@ -51,17 +51,29 @@
 //
 // # Writes
 //
-// A Write is multi-row INSERT … ON DUPLICATE KEY UPDATE id = id
-// statements of at most Options.BatchBytes (4 MiB) each, whose values
-// Write escapes itself: one statement is atomic on its own, several run
-// in one transaction, so a batch is stored all or none, and a retried
-// batch never duplicates. Not INSERT IGNORE, which turns a value that
-// does not fit, and most other errors, into warnings. A deadlock with a
+// A Write sends its batch as the rows of LOAD DATA LOCAL INFILE files
+// of at most Options.BatchBytes (4 MiB) and 10,000 rows each, read by
+// the server without its SQL parser (about three quarters of the server
+// CPU an event that INSERTs cost), in one transaction, so a batch is
+// stored all or none. LOAD DATA LOCAL skips a row whose id is stored
+// (IGNORE), so a retried batch never duplicates; it also makes a
+// warning of a value that does not fit or a broken constraint, so the
+// store reads the warnings of every file and refuses the batch, rolled
+// back, on any but a duplicate id. The file is a reader registered with
+// the driver under a random name for the one statement; files of this
+// host stay refused (allowAllFiles is). Where the server does not take
+// LOAD DATA LOCAL (local_infile off, a proxy) or Options.Inserts says
+// so, a Write is multi-row INSERT … ON DUPLICATE KEY UPDATE id = id
+// statements instead, whose values Write escapes itself, one
+// autocommitted statement or several in one transaction; a Write that
+// the server refuses LOAD DATA switches the store to INSERTs and sends
+// the batch so. Not INSERT IGNORE, which turns a value that does not
+// fit, and most other errors, into warnings. A deadlock with a
 // concurrent Write is retried. Write refuses, with an
 // *activitylog.FieldError, the events it cannot store faithfully:
 // a time outside 1678–2261, a kind, action, tenant, actor id or object
 // type longer than 1024 bytes, a value JSON cannot hold, an event
-// larger than max_allowed_packet.
+// larger than max_allowed_packet, a value the server refuses.
 //
 // # Reads
 //

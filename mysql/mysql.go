@@ -43,6 +43,13 @@ type Options struct {
 	// want to run Migrate themselves and report what it applied.
 	// Default: false, Open migrates.
 	SkipMigrate bool
+	// Inserts sends every batch as multi-row INSERT statements instead
+	// of LOAD DATA LOCAL INFILE, which costs the server more CPU an
+	// event. Open chooses INSERTs by itself when the server's
+	// local_infile is off, and a Write that the server (or a proxy)
+	// refuses LOAD DATA LOCAL switches the store to INSERTs for good.
+	// Default: false.
+	Inserts bool
 	// ReadOnly opens the store for reading only, as a user with no
 	// privilege but SELECT (an auditor's) can: Open migrates nothing,
 	// refuses a database that is not at this version's last migration,
@@ -88,8 +95,9 @@ type Store struct {
 	dbName    string
 	addr      string // the server's address, for messages
 	closed    atomic.Bool
-	maxBytes  int // the largest INSERT statement Write sends
-	maxPacket int // the largest statement the server takes
+	maxBytes  int         // the largest INSERT statement Write sends
+	maxPacket int         // the largest statement the server takes
+	inserts   atomic.Bool // send INSERTs, not LOAD DATA LOCAL INFILE (load.go)
 }
 
 var (
@@ -151,6 +159,7 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 		cfg.Params = map[string]string{}
 	}
 	cfg.Params["sql_mode"] = sqlMode
+	cfg.Params["max_error_count"] = strconv.Itoa(loadWarnings) // load.go reads every warning of a load
 	openDB := func() (*sql.DB, error) {
 		conn, err := driver.NewConnector(cfg)
 		if err != nil {
@@ -193,6 +202,10 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open mysql %s/%s: %w", cfg.Addr, cfg.DBName,
 			activitylog.Invalid("max_allowed_packet", strconv.FormatInt(packet, 10), "must be at least 131072 (the server's and the DSN's maxAllowedPacket)"))
+	}
+	var localInfile sql.NullInt64
+	if o.Inserts || db.QueryRowContext(ctx, "SELECT @@local_infile").Scan(&localInfile) != nil || localInfile.Int64 != 1 {
+		s.inserts.Store(true)
 	}
 	// Leave room for the packet header and the statement's own text.
 	s.maxBytes = int(min(int64(o.BatchBytes), packet-(64<<10)))

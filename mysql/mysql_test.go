@@ -395,7 +395,7 @@ func sorted(s []string) []string {
 func TestSpecialBytes(t *testing.T) {
 	s := open(t, nil)
 	now := time.Now().UTC()
-	odd := "q' d\" b\\ n\n r\r z\x1a nul\x00 t\t ü 💥 \\' ''"
+	odd := "q' d\" b\\ n\n r\r z\x1a nul\x00 t\t ü 💥 \\' '' \\N \\\\"
 	e := activitylog.Event{
 		ID: activitylog.NewID(now), Time: now, Kind: activitylog.KindCRUD, Action: odd, Severity: activitylog.SeverityInfo,
 		Message: odd, Tenant: odd, Actor: activitylog.Actor{ID: odd, Name: odd},

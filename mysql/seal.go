@@ -73,14 +73,27 @@ func (s *Store) WriteSealed(ctx context.Context, chain integrity.ChainInfo, even
 		}
 	}()
 	// Every event is checked and encoded before any transaction.
-	if err := s.build(buf, pick(events, all), ""); err != nil {
+	load := !s.inserts.Load()
+	if err := s.encode(buf, pick(events, all), load); err != nil {
 		return fmt.Errorf("write sealed events: %w", err)
 	}
 	lookup := false
 	for try := 1; ; try++ {
-		err := s.writeSealed(ctx, chain, events, seal, buf.stmts, all, lookup)
+		err := s.writeSealed(ctx, chain, events, seal, buf, load, all, lookup)
 		if err == nil {
 			return nil
+		}
+		if load && isLoadRefused(err) {
+			// As in Write: INSERTs from now on, this batch included.
+			s.inserts.Store(true)
+			load = false
+			if err := s.encode(buf, pick(events, all), load); err != nil {
+				return fmt.Errorf("write sealed events: %w", err)
+			}
+			continue
+		}
+		if errors.Is(err, activitylog.ErrInvalid) {
+			return fmt.Errorf("write sealed events: %w", err) // refused by the server: a retry cannot help
 		}
 		if try < sealTries && ctx.Err() == nil {
 			if errors.Is(err, errStoredBefore) {
@@ -113,11 +126,51 @@ func pick(events []activitylog.Event, idx []int) []activitylog.Event {
 	return out
 }
 
-// writeSealed is one transaction of WriteSealed. stmts insert the
-// events at the indexes all; lookup says to look up which are stored
-// first, else all are taken as new.
+// encode builds events into buf as load files when load is set (and
+// the store loads), else as plain INSERT statements (which fail on an
+// id stored already).
+func (s *Store) encode(buf *writeBuf, events []activitylog.Event, load bool) error {
+	if load {
+		return s.buildLoad(buf, events)
+	}
+	clear(buf.stmts)
+	buf.stmts = buf.stmts[:0]
+	return s.build(buf, events, "")
+}
+
+// insertFresh inserts the events in tx, as buf holds them (encode).
+// An event stored already is errStoredBefore; an event the server
+// refused (load files only), an error wrapping activitylog.ErrInvalid.
+func (s *Store) insertFresh(ctx context.Context, tx *sql.Tx, buf *writeBuf, load bool, fresh []activitylog.Event) error {
+	if load {
+		dups, err := s.load(ctx, tx, buf, fresh)
+		switch {
+		case errors.Is(err, activitylog.ErrInvalid) || isLoadRefused(err):
+			return err
+		case err != nil:
+			return fmt.Errorf("insert events: %w", unavailable(ctx, err))
+		case dups > 0:
+			return errStoredBefore // fresh holds each id once: a duplicate was stored before
+		}
+		return nil
+	}
+	for _, st := range buf.stmts {
+		if _, err := tx.ExecContext(ctx, st); err != nil {
+			if isDuplicate(err) && ctx.Err() == nil {
+				return errStoredBefore
+			}
+			return fmt.Errorf("insert events: %w", unavailable(ctx, err))
+		}
+	}
+	return nil
+}
+
+// writeSealed is one transaction of WriteSealed. buf holds the events
+// at the indexes all, encoded as load files when load is set, else as
+// INSERTs; lookup says to look up which are stored first, else all are
+// taken as new.
 func (s *Store) writeSealed(ctx context.Context, chain integrity.ChainInfo, events []activitylog.Event, seal integrity.SealFunc,
-	stmts []string, all []int, lookup bool) error {
+	buf *writeBuf, load bool, all []int, lookup bool) error {
 	// The server's isolation level, REPEATABLE READ by default: not READ
 	// COMMITTED, with which InnoDB refuses writes when the binary log is
 	// statement-based. What follows needs a snapshot made after the lock
@@ -168,11 +221,10 @@ func (s *Store) writeSealed(ctx context.Context, chain integrity.ChainInfo, even
 					fresh = append(fresh, i)
 				}
 			}
-			w := &writeBuf{}
-			if err := s.build(w, pick(events, fresh), ""); err != nil {
+			buf = &writeBuf{}
+			if err := s.encode(buf, pick(events, fresh), load); err != nil {
 				return err
 			}
-			stmts = w.stmts
 		}
 	}
 	sb, err := seal(tail, fresh)
@@ -191,13 +243,8 @@ func (s *Store) writeSealed(ctx context.Context, chain integrity.ChainInfo, even
 		}
 	}
 	if len(fresh) > 0 {
-		for _, st := range stmts {
-			if _, err := tx.ExecContext(ctx, st); err != nil {
-				if isDuplicate(err) && ctx.Err() == nil {
-					return errStoredBefore
-				}
-				return fmt.Errorf("insert events: %w", unavailable(ctx, err))
-			}
+		if err := s.insertFresh(ctx, tx, buf, load, pick(events, fresh)); err != nil {
+			return err
 		}
 		for _, st := range s.sealStatements(events, fresh, sb.Seals) {
 			if _, err := tx.ExecContext(ctx, st); err != nil {

@@ -36,9 +36,11 @@ const (
 // writeBuf holds what Write builds: one event's document at a time, and
 // the statements. Pooled, since a batch of 500 makes some 600 KB of SQL.
 type writeBuf struct {
-	doc   []byte
-	stmt  []byte
-	stmts []string
+	doc    []byte
+	stmt   []byte   // the statement being built; the load files (buildLoad)
+	stmts  []string // the INSERT statements (build)
+	ends   []int    // where each load file ends in stmt
+	firsts []int    // the index of each load file's first event
 }
 
 var writeBufs = sync.Pool{New: func() any { return new(writeBuf) }}
@@ -85,6 +87,15 @@ func (s *Store) Write(ctx context.Context, events []activitylog.Event) error {
 			writeBufs.Put(buf)
 		}
 	}()
+	if !s.inserts.Load() {
+		err := s.writeLoad(ctx, buf, events)
+		if !isLoadRefused(err) {
+			return writeError(ctx, err)
+		}
+		// The server (or a proxy before it) does not take LOAD DATA
+		// LOCAL INFILE after all: INSERTs from now on.
+		s.inserts.Store(true)
+	}
 	if err := s.build(buf, events, insertSuffix); err != nil {
 		return fmt.Errorf("write events: %w", err)
 	}
@@ -96,15 +107,61 @@ func (s *Store) Write(ctx context.Context, events []activitylog.Event) error {
 		}
 		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
 	}
-	if err != nil {
-		var me *driver.MySQLError
-		if errors.As(err, &me) && refusedValue[me.Number] {
-			// Not the server's trouble but a value's, which check does
-			// not foresee (a message longer than a MEDIUMBLOB holds, with
-			// a max_allowed_packet above 16 MiB): retrying cannot help.
-			return fmt.Errorf("write events: %w", activitylog.Invalid("event", "", "the server refused a value: "+me.Message))
+	return writeError(ctx, err)
+}
+
+// writeError is what Write returns for err: nil for nil; a FieldError
+// as it is (an event refused before or by the server), and one naming
+// the event for a server error that refuses a value, neither of which a
+// retry can help; otherwise err wrapping activitylog.ErrUnavailable, or
+// the context's error.
+func writeError(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, activitylog.ErrInvalid) {
+		return fmt.Errorf("write events: %w", err)
+	}
+	if me, ok := errors.AsType[*driver.MySQLError](err); ok && refusedValue[me.Number] {
+		// Not the server's trouble but a value's, which check does
+		// not foresee (a message longer than a MEDIUMBLOB holds, with
+		// a max_allowed_packet above 16 MiB): retrying cannot help.
+		return fmt.Errorf("write events: %w", activitylog.Invalid("event", "", "the server refused a value: "+me.Message))
+	}
+	return fmt.Errorf("write events: %w", unavailable(ctx, err))
+}
+
+// writeLoad is Write as load files (load.go) in one transaction,
+// retried after a deadlock as Write's INSERTs are; an event refused
+// before or by the server is an error wrapping activitylog.ErrInvalid,
+// the server refusing LOAD DATA LOCAL itself one that isLoadRefused.
+func (s *Store) writeLoad(ctx context.Context, buf *writeBuf, events []activitylog.Event) error {
+	if err := s.buildLoad(buf, events); err != nil {
+		return err
+	}
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = s.sendLoad(ctx, buf, events)
+		if err == nil || attempt == 2 || !retryable(err) || ctx.Err() != nil {
+			break
 		}
-		return fmt.Errorf("write events: %w", unavailable(ctx, err))
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+	return err
+}
+
+// sendLoad loads buf's files in one transaction.
+func (s *Store) sendLoad(ctx context.Context, buf *writeBuf, events []activitylog.Event) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback() // a no-op after Commit
+	if _, err := s.load(ctx, tx, buf, events); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }
@@ -306,28 +363,30 @@ func appendHex(b, v []byte) []byte {
 // driver escapes those too, which makes a JSON document a sixth
 // longer). It lowers ASCII letters when lower is set.
 func appendEscaped[T string | []byte](b []byte, s T, lower bool) []byte {
+	return appendWith(b, s, lower, &literalEscapes)
+}
+
+// An escapes table maps each byte to the letter that follows a
+// backslash in its place, or 0 for a byte that stands for itself.
+type escapes [256]byte
+
+var literalEscapes = escapes{0: '0', '\x1a': 'Z', '\'': '\'', '\\': '\\'}
+
+// appendWith appends s with the bytes that esc names escaped, and ASCII
+// letters lowered when lower is set.
+func appendWith[T string | []byte](b []byte, s T, lower bool, esc *escapes) []byte {
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		var esc byte
-		switch c {
-		case 0:
-			esc = '0'
-		case '\x1a':
-			esc = 'Z'
-		case '\'', '\\':
-			esc = c
-		default:
-			if lower && 'A' <= c && c <= 'Z' {
-				b = append(b, s[start:i]...)
-				b = append(b, c+'a'-'A')
-				start = i + 1
-			}
-			continue
+		if e := esc[c]; e != 0 {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', e)
+			start = i + 1
+		} else if lower && 'A' <= c && c <= 'Z' {
+			b = append(b, s[start:i]...)
+			b = append(b, c+'a'-'A')
+			start = i + 1
 		}
-		b = append(b, s[start:i]...)
-		b = append(b, '\\', esc)
-		start = i + 1
 	}
 	return append(b, s[start:]...)
 }
