@@ -61,7 +61,8 @@ var loadRefused = map[uint16]bool{1148: true, 4166: true, 3948: true, 2068: true
 // buildLoad encodes events as the rows of load files of at most
 // s.maxBytes and maxLoadRows rows each (a single row may be larger),
 // into buf.stmt: file k ends at buf.ends[k], and its first row is the
-// event at buf.firsts[k]. It refuses the events that build refuses.
+// event at buf.firsts[k]. It refuses the events that build refuses
+// (the size by the INSERT row, not the load row, which may be larger).
 func (s *Store) buildLoad(buf *writeBuf, events []activitylog.Event) error {
 	buf.stmt, buf.ends, buf.firsts = buf.stmt[:0], buf.ends[:0], buf.firsts[:0]
 	var sp eventjson.Spans
@@ -77,9 +78,14 @@ func (s *Store) buildLoad(buf *writeBuf, events []activitylog.Event) error {
 		}
 		mark := len(buf.stmt)
 		buf.stmt = appendLoadRow(buf.stmt, e, buf.doc, &sp)
-		if size := len(buf.stmt) - mark; size > s.maxPacket {
+		if size := len(buf.stmt) - mark; size > s.maxPacket &&
+			len(insertPrefix)+len(appendRow(nil, e, buf.doc, &sp)) > s.maxPacket {
 			// The INSERT form would be refused, so this one is too: a
-			// store takes the same events whichever way it sends them.
+			// store refuses no event that its INSERTs take. A load row
+			// is not the INSERT row: a tab or newline in a column that
+			// is not JSON takes two bytes here and one there (a quote
+			// the other way round), so the row the INSERT form sends is
+			// what decides, made only for a row this large.
 			return fmt.Errorf("event %s: %w", e.ID, activitylog.Invalid("event", e.ID.String(),
 				"is "+strconv.Itoa(len(buf.doc))+" bytes of JSON, more than the server's max_allowed_packet allows"))
 		}
@@ -109,7 +115,7 @@ func (s *Store) load(ctx context.Context, tx *sql.Tx, buf *writeBuf, events []ac
 		rand.Read(r[:])
 		name := "activitylog-" + hex.EncodeToString(r[:])
 		driver.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(file) })
-		_, err := tx.ExecContext(ctx, "LOAD DATA LOCAL INFILE 'Reader::"+name+"' IGNORE INTO TABLE events CHARACTER SET binary "+
+		res, err := tx.ExecContext(ctx, "LOAD DATA LOCAL INFILE 'Reader::"+name+"' IGNORE INTO TABLE events CHARACTER SET binary "+
 			`FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n' `+loadColumns)
 		driver.DeregisterReaderHandler(name)
 		if err != nil {
@@ -118,6 +124,20 @@ func (s *Store) load(ctx context.Context, tx *sql.Tx, buf *writeBuf, events []ac
 		d, err := loadWarningsOf(ctx, tx, events, buf.firsts[k])
 		if err != nil {
 			return dups, err
+		}
+		// Every row is stored or a duplicate: a row skipped without a
+		// warning listed (max_error_count lower than this file's rows,
+		// whatever lowered it) must not go unnoticed.
+		rows := len(events) - buf.firsts[k]
+		if k+1 < len(buf.firsts) {
+			rows = buf.firsts[k+1] - buf.firsts[k]
+		}
+		stored, err := res.RowsAffected()
+		if err != nil {
+			return dups, fmt.Errorf("load %d rows: %w", rows, err)
+		}
+		if int(stored)+d != rows {
+			return dups, fmt.Errorf("load %d rows: the server stored %d and listed %d duplicate ids: a warning is missing", rows, stored, d)
 		}
 		dups += d
 	}

@@ -2,12 +2,18 @@ package mysql
 
 import (
 	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/activitylog/activitylog"
 	"github.com/activitylog/activitylog/internal/eventjson"
 	"github.com/activitylog/activitylog/storetest"
+	driver "github.com/go-sql-driver/mysql"
 )
 
 // TestBuildLoadSplits checks how buildLoad cuts a batch into files: at
@@ -59,5 +65,58 @@ func TestBuildLoadSplits(t *testing.T) {
 		if maxBytes == 1<<30 && len(buf.ends) != 3 {
 			t.Errorf("unbounded bytes: %d files, want 3 (rows bound them)", len(buf.ends))
 		}
+	}
+}
+
+// TestLoadCountsRows: a row the server skipped with a warning that
+// SHOW WARNINGS does not list (max_error_count too low, whatever set
+// it) fails the load, as the server stored fewer rows than the file
+// has and listed no duplicate for the difference.
+func TestLoadCountsRows(t *testing.T) {
+	dsn := os.Getenv("ACTIVITYLOG_TEST_MYSQL_DSN")
+	if dsn == "" {
+		t.Skip("set ACTIVITYLOG_TEST_MYSQL_DSN to run against a real server")
+	}
+	ctx := context.Background()
+	cfg, err := driver.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	var r [6]byte
+	rand.Read(r[:])
+	cfg.DBName = "al_" + hex.EncodeToString(r[:])
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+cfg.DBName+" CHARACTER SET utf8mb4"); err != nil {
+		t.Fatal(err)
+	}
+	defer admin.ExecContext(ctx, "DROP DATABASE "+cfg.DBName)
+	s, err := Open(ctx, cfg.FormatDSN(), &Options{MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.db.ExecContext(ctx, "ALTER TABLE events ADD CONSTRAINT no_bad CHECK (tool <> 'BAD')"); err != nil {
+		t.Fatal(err)
+	}
+	es := storetest.Fixture(5)
+	es[2].Tool = "BAD"
+	var buf writeBuf
+	if err := s.buildLoad(&buf, es); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "SET SESSION max_error_count = 0"); err != nil {
+		t.Fatal(err)
+	}
+	if dups, err := s.load(ctx, tx, &buf, es); err == nil {
+		t.Fatalf("load of 5 rows, one skipped and its warning not listed = %d duplicates, no error", dups)
 	}
 }

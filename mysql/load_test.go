@@ -192,3 +192,123 @@ func TestLoadRefusesWarnings(t *testing.T) {
 		t.Errorf("Count = %d, want %d", n, len(es))
 	}
 }
+
+// storedRows returns, by hex id, every column of every row of events
+// (digests of the text columns), for comparing what two stores hold.
+func storedRows(t *testing.T, s *mysql.Store) map[string]string {
+	t.Helper()
+	rows, err := s.DB().QueryContext(ctx, `SELECT HEX(id), CONCAT_WS('|', time, MD5(kind), MD5(action), MD5(severity), MD5(tenant),
+		MD5(actor_id), MD5(object_type), MD5(object_id), MD5(remote_ip), MD5(method), MD5(origin), MD5(category), MD5(tool),
+		status, duration, MD5(actor_name), MD5(route), MD5(geo_code), MD5(geo_country), MD5(search_message), MD5(search_path),
+		MD5(search_repr), MD5(search_name), IFNULL(MD5(changes), 'NULL'), IFNULL(MD5(extra), 'NULL'), MD5(data)) FROM events`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id, row string
+		if err := rows.Scan(&id, &row); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = row
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// sameRows writes es to a store of each form and checks that both
+// take them and store the same bytes.
+func sameRows(t *testing.T, es []activitylog.Event, dsnParams string) {
+	t.Helper()
+	var got [2]map[string]string
+	for k, inserts := range []bool{false, true} {
+		s, err := mysql.Open(ctx, newDatabase(t)+dsnParams, &mysql.Options{Inserts: inserts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.Write(ctx, es); err != nil {
+			t.Fatalf("Write (inserts %v): %v", inserts, err)
+		}
+		got[k] = storedRows(t, s)
+	}
+	if len(got[0]) != len(es) || len(got[1]) != len(es) {
+		t.Fatalf("load stored %d rows, inserts %d; want %d", len(got[0]), len(got[1]), len(es))
+	}
+	for id, row := range got[1] {
+		if got[0][id] != row {
+			t.Errorf("event %s: load stored\n%s\ninserts stored\n%s", id, got[0][id], row)
+		}
+	}
+}
+
+// TestLoadStoresAsInserts writes values that a load file escapes (or
+// must not) into every column, and ids of such bytes, in both forms:
+// the rows are the same bytes.
+func TestLoadStoresAsInserts(t *testing.T) {
+	values := []string{"", " ", "a ", `\N`, "NULL", "\\", "a\\", "\t", "\n", "\r\n", "\x00", "\x1a", "'", "\"",
+		"\xff\xfe", "é \U0001F600", `\0\t`, "x\ty\nz\\", strings.Repeat("\t", 1030), `\\N`}
+	var es []activitylog.Event
+	for i, v := range values {
+		e := storetest.NewEvent(i)
+		for k := range e.ID[:15] {
+			e.ID[k] = "\t\n\\\x00N\r\x1a'"[(i+k)%8]
+		}
+		e.ID[15] = byte(i)
+		e.Kind, e.Action, e.Tenant, e.Actor.ID, e.Object.Type = activitylog.Kind(prefixOf(v)), prefixOf(v), prefixOf(v), prefixOf(v), prefixOf(v)
+		e.Severity = activitylog.Severity(v)
+		e.Object.ID, e.Request.RemoteIP, e.Request.Method, e.Request.Origin, e.Category, e.Tool = v, v, v, v, v, v
+		e.Actor.Name, e.Request.Route, e.Request.Geo.CountryCode, e.Request.Geo.Country = v, v, v, v
+		e.Message, e.Request.Path, e.Object.Repr = v, v+"P", v+"R"
+		e.Extra = map[string]any{v: v}
+		e.Changes = map[string]activitylog.Change{v: {Old: v}}
+		switch i % 3 {
+		case 0:
+			e.Changes = nil
+			e.Time = time.Date(1700, 1, 1, 0, 0, 0, 1, time.UTC)
+			e.Response.Duration, e.Response.Status = -1<<63, -7
+		case 1:
+			e.Extra = nil
+			e.Response.Duration = 1<<63 - 1
+		}
+		es = append(es, e)
+	}
+	sameRows(t, es, "")
+}
+
+func prefixOf(s string) string { return s[:min(len(s), activitylog.MaxShortField)] }
+
+// TestLoadTakesWhatInsertsTake: a load row is not the INSERT row (a tab
+// in a column that is not JSON is two bytes in a file, one in a
+// literal), and a valid event whose INSERT fits max_allowed_packet is
+// stored in both forms, not refused by the load form for its file row.
+func TestLoadTakesWhatInsertsTake(t *testing.T) {
+	e := storetest.NewEvent(1)
+	e.Message = strings.Repeat("\t", 30000)
+	if err := e.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// The driver's maxAllowedPacket caps what Open reads from the server.
+	sameRows(t, []activitylog.Event{e}, "?maxAllowedPacket=131072")
+}
+
+// TestOpenRefusesOwnVariables: Open sets sql_mode and max_error_count
+// itself; a DSN that sets either under another spelling would win on
+// some connections (the driver sets its parameters in no fixed order),
+// and with max_error_count 0 a load's warnings are hidden, so a row the
+// server skipped went unnoticed. Open refuses such a DSN.
+func TestOpenRefusesOwnVariables(t *testing.T) {
+	dsn := newDatabase(t)
+	for _, p := range []string{"MAX_ERROR_COUNT=0", "@@session.max_error_count=0", "SQL_MODE=%27%27"} {
+		s, err := mysql.Open(ctx, dsn+"?"+p, nil)
+		if fe, ok := errors.AsType[*activitylog.FieldError](err); !ok || !strings.Contains(fe.Error(), "sets") {
+			if s != nil {
+				s.Close()
+			}
+			t.Errorf("Open with %s = %v, want a FieldError naming the parameter", p, err)
+		}
+	}
+}

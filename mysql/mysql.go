@@ -258,7 +258,34 @@ func refuseUnsafe(cfg *driver.Config, dsn string) error {
 			return activitylog.Invalid(p.name, "true", p.reason+" (in "+redact(dsn)+")")
 		}
 	}
+	// Open sets sql_mode and max_error_count on every connection by
+	// these names, replacing the DSN's. The driver sets its parameters
+	// in no fixed order, so another spelling of either (SQL_MODE,
+	// @@session.max_error_count) would win on some connections: one
+	// that is not strict, or one that hides the warnings of a load
+	// (load.go), so that a row cut or skipped is stored all the same.
+	for name, v := range cfg.Params {
+		if own := sessionVariable(name); (own == "sql_mode" || own == "max_error_count") && name != own {
+			return activitylog.Invalid(name, v, "is refused: the store sets "+own+" itself (in "+redact(dsn)+")")
+		}
+	}
 	return nil
+}
+
+// sessionVariable returns the system variable that a DSN parameter
+// name sets: lowered, without quotes, spaces, @@ and a session. or
+// local. scope.
+func sessionVariable(name string) string {
+	name = strings.ToLower(strings.Map(func(r rune) rune {
+		if strings.ContainsRune("`@ \t\n\r", r) {
+			return -1
+		}
+		return r
+	}, name))
+	for _, scope := range [...]string{"session.", "local."} {
+		name = strings.TrimPrefix(name, scope)
+	}
+	return name
 }
 
 // parseDSN reads either form of DSN into the driver's Config.
