@@ -41,6 +41,16 @@ type Options struct {
 	// SkipMigrate leaves the schema alone on Open, for callers that
 	// run Migrate themselves. Default: false, Open migrates.
 	SkipMigrate bool
+	// ReadOnly opens the store for reading only, as a user with no
+	// right but SELECT (an auditor's) can: Open migrates nothing,
+	// refuses a database whose migrations table is missing or not at
+	// this version's last step, and every query carries the server's
+	// readonly setting (2: settings may change, data and tables may
+	// not; a user whose profile is readonly already keeps it), so the
+	// server refuses any write. Write, Resolve and Migrate refuse at
+	// once, with an *activitylog.FieldError naming read_only. For the
+	// CLI's dry runs (cleanup, purge). Default: false.
+	ReadOnly bool
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -73,11 +83,13 @@ func (o *Options) withDefaults() (Options, error) {
 // protocol. It is safe for concurrent use: every call takes a
 // connection from a pool.
 type Store struct {
-	conn    driver.Conn
-	t       tables
-	addr    string // the server's address, for messages
-	version string // the server's version, as it reports it
-	closed  atomic.Bool
+	conn     driver.Conn
+	t        tables
+	db       string // the database's name, for messages
+	addr     string // the server's address, for messages
+	version  string // the server's version, as it reports it
+	readOnly bool   // Options.ReadOnly
+	closed   atomic.Bool
 
 	mu       sync.Mutex
 	inflight map[activitylog.ID]*claim // ids that a Write is checking and storing
@@ -94,9 +106,13 @@ var (
 
 var errClosed = fmt.Errorf("store closed: %w", activitylog.ErrUnavailable)
 
+// errReadOnly is what Write, Resolve and Migrate return on a store
+// opened with Options.ReadOnly.
+var errReadOnly = activitylog.Invalid("read_only", "true", "the store was opened for reading only, and writes nothing")
+
 // Open connects to the ClickHouse server that dsn names and creates
 // the store's tables when they are missing (unless
-// Options.SkipMigrate). dsn is a URL of the native protocol:
+// Options.SkipMigrate or Options.ReadOnly). dsn is a URL of the native protocol:
 //
 //	clickhouse://user:password@host:9000/database?param=value
 //
@@ -130,15 +146,32 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	case co.DialTimeout == 0:
 		co.DialTimeout = 10 * time.Second
 	}
+	if o.ReadOnly {
+		// 2, not 1: the DSN's settings are sent with every query, and
+		// readonly=1 would refuse them. A DSN's own readonly=1 stays.
+		if co.Settings == nil {
+			co.Settings = ch.Settings{}
+		}
+		if v, ok := co.Settings["readonly"].(int); !ok || v == 0 {
+			co.Settings["readonly"] = 2
+		}
+	}
 	conn, err := ch.Open(co)
 	if err != nil {
 		return nil, fmt.Errorf("open clickhouse: %w", activitylog.Invalid("dsn", redact(dsn), err.Error()))
 	}
-	s := &Store{conn: conn, t: newTables(db, o.Table), addr: strings.Join(co.Addr, ","),
-		inflight: map[activitylog.ID]*claim{}}
+	s := &Store{conn: conn, t: newTables(db, o.Table), db: db, addr: strings.Join(co.Addr, ","),
+		readOnly: o.ReadOnly, inflight: map[activitylog.ID]*claim{}}
 	if err := s.connect(ctx, db); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("open clickhouse %s: %w", s.addr, err)
+	}
+	if o.ReadOnly {
+		if err := s.checkSchema(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("open clickhouse %s: %w", s.addr, err)
+		}
+		return s, nil
 	}
 	if !o.SkipMigrate {
 		if _, err := s.Migrate(ctx); err != nil {

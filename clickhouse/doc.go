@@ -20,7 +20,8 @@
 //
 // Open creates the tables it lacks (unless Options.SkipMigrate), as
 // numbered steps recorded in a migrations table; the database must
-// exist. The events table (Options.Table, default "events") is a
+// exist. With Options.ReadOnly it creates nothing, refuses a database
+// that is not at the last step, and the server refuses every write. The events table (Options.Table, default "events") is a
 // ReplacingMergeTree partitioned by month and ordered by (tenant,
 // kind, time, id), in granules of 1024 rows. Time is Unix nanoseconds
 // in an Int64, the id a FixedString(16). The fields that orderings use

@@ -13,7 +13,8 @@ import (
 // resolution is kept. A zero ResolvedAt becomes the current time. The
 // event must exist. It fails with an error wrapping
 // activitylog.ErrNotFound when there is no such event, an
-// *activitylog.FieldError when r fails Validate, and otherwise with
+// *activitylog.FieldError when r fails Validate or the store was opened
+// with Options.ReadOnly (naming read_only), and otherwise with
 // activitylog.ErrUnavailable or the context's error.
 //
 // "Latest" is the order of storing, kept as a sequence number: this
@@ -29,6 +30,9 @@ func (s *Store) Resolve(ctx context.Context, r activitylog.Resolution) error {
 	}
 	if s.closed.Load() {
 		return fmt.Errorf("resolve event %s: %w", r.EventID, errClosed)
+	}
+	if s.readOnly {
+		return fmt.Errorf("resolve event %s: %w", r.EventID, errReadOnly)
 	}
 	ok, err := s.exists(ctx, r.EventID)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/activitylog/activitylog/internal/schemaver"
 )
 
 // The events table has a column for each field that orders (the
@@ -56,6 +58,7 @@ const partitionBy = "toYYYYMM(toDateTime(least(intDiv(time, 1000000000), 4102444
 // tables names the store's tables in one database.
 type tables struct {
 	db, events, resolutions, migrations string // quoted, qualified: `db`.`name`
+	migrationsName                      string // the migrations table's bare name
 }
 
 func newTables(db, table string) tables {
@@ -65,6 +68,8 @@ func newTables(db, table string) tables {
 		events:      q(table),
 		resolutions: q(table + "_resolutions"),
 		migrations:  q(table + "_migrations"),
+
+		migrationsName: table + "_migrations",
 	}
 }
 
@@ -102,9 +107,13 @@ func migrations(t tables) []string {
 
 // Migrate applies the schema steps the database lacks, in order, and
 // records each in the migrations table (the store's table name with
-// _migrations). Open calls it unless Options.SkipMigrate. It returns
-// how many steps it applied.
+// _migrations). Open calls it unless Options.SkipMigrate or
+// Options.ReadOnly, and on a ReadOnly store it refuses. It returns how
+// many steps it applied.
 func (s *Store) Migrate(ctx context.Context) (int, error) {
+	if s.readOnly {
+		return 0, fmt.Errorf("migrate %s: %w", s.t.events, errReadOnly)
+	}
 	n, err := s.migrate(ctx)
 	if err != nil {
 		return n, fmt.Errorf("migrate %s: %w", s.t.events, err)
@@ -149,4 +158,37 @@ func (s *Store) record(ctx context.Context, version uint32) error {
 		return err
 	}
 	return ins.Send()
+}
+
+// checkSchema refuses, for Options.ReadOnly, a database whose
+// migrations table is missing or not at this version's last step,
+// naming the database. It creates nothing.
+func (s *Store) checkSchema(ctx context.Context) error {
+	v, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	return schemaver.Check("database", s.db, v, len(migrations(s.t)))
+}
+
+// SchemaVersion returns the last schema step the migrations table
+// records, or 0 when the database has no such table. It creates
+// nothing.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	if s.closed.Load() {
+		return 0, fmt.Errorf("read schema version: %w", errClosed)
+	}
+	var n uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = ?",
+		s.db, s.t.migrationsName).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", unavailable(ctx, err))
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	var done uint32
+	if err := s.conn.QueryRow(ctx, "SELECT max(version) FROM "+s.t.migrations).Scan(&done); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", unavailable(ctx, err))
+	}
+	return int(done), nil
 }

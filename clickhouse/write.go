@@ -213,15 +213,19 @@ func (b *batch) columns() []any {
 // outside the years 1678 to 2261 (the column holds Unix nanoseconds),
 // coordinates that are not numbers, or a value JSON cannot hold (NaN,
 // a func) in a map, with an *activitylog.FieldError that names the
-// field. Otherwise an error wraps activitylog.ErrUnavailable when the
-// server could not do the write, or is the context's error when ctx
-// ended first.
+// field. A store opened with Options.ReadOnly refuses every batch with
+// one naming read_only. Otherwise an error wraps
+// activitylog.ErrUnavailable when the server could not do the write, or
+// is the context's error when ctx ended first.
 func (s *Store) Write(ctx context.Context, events []activitylog.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
 	if s.closed.Load() {
 		return fmt.Errorf("write events: %w", errClosed)
+	}
+	if s.readOnly {
+		return fmt.Errorf("write events: %w", errReadOnly)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("write events: %w", err)

@@ -32,7 +32,10 @@
 // creates only the missing ones, one command each, so reopening a
 // database costs one round trip and never asks FerretDB v1 to create
 // indexes that exist (a createIndexes command naming two or more
-// existing indexes makes FerretDB v1.24.2 drop the connection).
+// existing indexes makes FerretDB v1.24.2 drop the connection). With
+// Options.ReadOnly it creates nothing (no index, no collection), refuses
+// a database without the events collection, and the store refuses every
+// write.
 //
 // # Writes
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,15 @@ type Options struct {
 	// they are missing), for a user who may not create them: an
 	// administrator then creates them as Indexes lists them.
 	SkipIndexes bool
+	// ReadOnly opens the store for reading only, as a user with no
+	// role but read (an auditor's) can: Open creates no index and no
+	// collection, and refuses a database that has no events collection
+	// (Collection) with an *activitylog.FieldError naming the
+	// database. MongoDB has no read-only session, so Write, Resolve and
+	// Drop refuse in the store, with an *activitylog.FieldError naming
+	// read_only. For the CLI's dry runs (cleanup, purge). Default:
+	// false.
+	ReadOnly bool
 }
 
 // Default names.
@@ -57,20 +67,21 @@ const (
 // Store is an activitylog.Store in a MongoDB database. Its methods may
 // be called from several goroutines at once.
 type Store struct {
-	client  *mongo.Client
-	db      *mongo.Database
-	events  *mongo.Collection
-	res     *mongo.Collection // latest resolution per event, _id = event id
-	resLog  *mongo.Collection // every resolution, insert only
-	closed  atomic.Bool
-	dbName  string
-	colName string
+	client   *mongo.Client
+	db       *mongo.Database
+	events   *mongo.Collection
+	res      *mongo.Collection // latest resolution per event, _id = event id
+	resLog   *mongo.Collection // every resolution, insert only
+	closed   atomic.Bool
+	dbName   string
+	colName  string
+	readOnly bool // Options.ReadOnly
 }
 
 // Open connects to the MongoDB deployment at uri (mongodb:// or
 // mongodb+srv://, with the driver's options in its query string),
 // checks that it answers, and creates the indexes the queries use when
-// they are missing (unless opts.SkipIndexes). A bad uri or option is an
+// they are missing (unless opts.SkipIndexes or opts.ReadOnly). A bad uri or option is an
 // *activitylog.FieldError naming it ("uri", "database", …); a server
 // that does not answer within the server selection timeout is an error
 // wrapping activitylog.ErrUnavailable.
@@ -127,17 +138,25 @@ func Open(ctx context.Context, uri string, opts *Options) (*Store, error) {
 	}
 	db := client.Database(dbName)
 	s := &Store{
-		client:  client,
-		db:      db,
-		events:  db.Collection(o.Collection),
-		res:     db.Collection(o.Resolutions),
-		resLog:  db.Collection(o.Resolutions + "_log"),
-		dbName:  dbName,
-		colName: o.Collection,
+		client:   client,
+		db:       db,
+		events:   db.Collection(o.Collection),
+		res:      db.Collection(o.Resolutions),
+		resLog:   db.Collection(o.Resolutions + "_log"),
+		dbName:   dbName,
+		colName:  o.Collection,
+		readOnly: o.ReadOnly,
 	}
 	if err := client.Ping(ctx, nil); err != nil {
 		client.Disconnect(context.Background())
 		return nil, fmt.Errorf("open mongo: ping %s: %w", redact(uri), unavailable(ctx, err))
+	}
+	if o.ReadOnly {
+		if err := s.checkCollection(ctx); err != nil {
+			client.Disconnect(context.Background())
+			return nil, fmt.Errorf("open mongo: %w", err)
+		}
+		return s, nil
 	}
 	if !o.SkipIndexes {
 		if err := s.createIndexes(ctx); err != nil {
@@ -146,6 +165,20 @@ func Open(ctx context.Context, uri string, opts *Options) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// checkCollection refuses, for Options.ReadOnly, a database without the
+// events collection, naming the database: a mistyped name would
+// otherwise read as an empty trail. It creates nothing.
+func (s *Store) checkCollection(ctx context.Context) error {
+	names, err := s.db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: s.colName}})
+	if err != nil {
+		return fmt.Errorf("list collections: %w", unavailable(ctx, err))
+	}
+	if !slices.Contains(names, s.colName) {
+		return activitylog.Invalid("database", s.dbName, "holds no collection "+s.colName+" (or this account may not list it)")
+	}
+	return nil
 }
 
 // Index is one index that Open creates on the events collection.
@@ -258,10 +291,14 @@ func (s *Store) Close() error {
 }
 
 // Drop removes the store's database, with every collection in it: for
-// tests and teardown. The Store stays open.
+// tests and teardown. The Store stays open. A store opened with
+// Options.ReadOnly refuses.
 func (s *Store) Drop(ctx context.Context) error {
 	if s.closed.Load() {
 		return fmt.Errorf("drop database %s: %w", s.dbName, errClosed)
+	}
+	if s.readOnly {
+		return fmt.Errorf("drop database %s: %w", s.dbName, errReadOnly)
 	}
 	if err := s.db.Drop(ctx); err != nil {
 		return fmt.Errorf("drop database %s: %w", s.dbName, unavailable(ctx, err))
@@ -356,6 +393,10 @@ func checkCollectionName(field, name string) error {
 
 // errClosed is returned by every method after Close.
 var errClosed = fmt.Errorf("store closed: %w", activitylog.ErrUnavailable)
+
+// errReadOnly is what Write, Resolve and Drop return on a store opened
+// with Options.ReadOnly.
+var errReadOnly = activitylog.Invalid("read_only", "true", "the store was opened for reading only, and writes nothing")
 
 // unavailable classifies a driver error: the context's error when it
 // ended, else err wrapped in activitylog.ErrUnavailable, since what

@@ -30,7 +30,9 @@ var (
 
 // Resolve stores r as the event's latest resolution, after checking r
 // with Validate (a zero ResolvedAt becomes the current time) and that
-// the event exists. It never touches the event's own document.
+// the event exists. It never touches the event's own document. A store
+// opened with Options.ReadOnly refuses with an *activitylog.FieldError
+// naming read_only.
 //
 // Without transactions it takes three commands, each atomic on its
 // own: it looks the event up, appends r to the log collection
@@ -53,6 +55,9 @@ func (s *Store) Resolve(ctx context.Context, r activitylog.Resolution) error {
 	}
 	if s.closed.Load() {
 		return fmt.Errorf("resolve event %s: %w", r.EventID, errClosed)
+	}
+	if s.readOnly {
+		return fmt.Errorf("resolve event %s: %w", r.EventID, errReadOnly)
 	}
 	id := r.EventID.String()
 	if err := s.exists(ctx, id); err != nil {

@@ -129,8 +129,9 @@ var insertOpts = options.InsertMany().SetOrdered(false)
 // Write does not validate events (the Recorder and the API do), but it
 // refuses a batch with an event it cannot store faithfully, one with a
 // time outside the years 1678 to 2261 or a value JSON cannot hold (NaN,
-// a func) in an any-typed field, with an *activitylog.FieldError.
-// Otherwise an error wraps activitylog.ErrUnavailable, or is the
+// a func) in an any-typed field, with an *activitylog.FieldError; a
+// store opened with Options.ReadOnly refuses every batch with one
+// naming read_only. Otherwise an error wraps activitylog.ErrUnavailable, or is the
 // context's error when ctx ended first.
 func (s *Store) Write(ctx context.Context, events []activitylog.Event) error {
 	if len(events) == 0 {
@@ -138,6 +139,9 @@ func (s *Store) Write(ctx context.Context, events []activitylog.Event) error {
 	}
 	if s.closed.Load() {
 		return fmt.Errorf("write events: %w", errClosed)
+	}
+	if s.readOnly {
+		return fmt.Errorf("write events: %w", errReadOnly)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("write events: %w", err)

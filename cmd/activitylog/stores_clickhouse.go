@@ -11,4 +11,7 @@ func init() {
 	openers["clickhouse"] = func(ctx context.Context, url string) (activitylog.Store, error) {
 		return clickhouse.Open(ctx, url, nil)
 	}
+	readOpeners["clickhouse"] = func(ctx context.Context, url string) (activitylog.Store, error) {
+		return clickhouse.Open(ctx, url, &clickhouse.Options{ReadOnly: true})
+	}
 }

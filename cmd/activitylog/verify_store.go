@@ -101,8 +101,9 @@ func checkSource(s activitylog.Store, url string) error {
 // error shows the URL's password.
 //
 // With readOnly, a server's store is opened as a role with no right but
-// SELECT can (readOpeners): nothing migrated, nothing made, and on
-// PostgreSQL every transaction read only.
+// SELECT can (readOpeners): nothing migrated, nothing made; on
+// PostgreSQL and MySQL every transaction read only, on ClickHouse every
+// query readonly=2, on MongoDB writes refused by the store.
 func openTrail(ctx context.Context, db, storeURL string, readOnly bool, check func(s activitylog.Store, url string) error) (activitylog.Store, error) {
 	if storeURL == "" {
 		if err := mustExist(db); err != nil {
