@@ -69,12 +69,8 @@ func (s *Store) buildLoad(buf *writeBuf, events []activitylog.Event) error {
 	start, rows := 0, 0
 	for i := range events {
 		e := &events[i]
-		if err := check(e); err != nil {
-			return fmt.Errorf("event %s: %w", e.ID, err)
-		}
-		var err error
-		if buf.doc, err = eventjson.Append(buf.doc[:0], e, &sp); err != nil {
-			return fmt.Errorf("event %s: %w", e.ID, eventjson.Refused(err))
+		if err := buf.encode(e, &sp); err != nil {
+			return err
 		}
 		mark := len(buf.stmt)
 		buf.stmt = appendLoadRow(buf.stmt, e, buf.doc, &sp)

@@ -75,7 +75,7 @@ func TestBuildLoadSplits(t *testing.T) {
 func TestLoadCountsRows(t *testing.T) {
 	dsn := os.Getenv("ACTIVITYLOG_TEST_MYSQL_DSN")
 	if dsn == "" {
-		t.Skip("set ACTIVITYLOG_TEST_MYSQL_DSN to run against a real server")
+		t.Skip("set ACTIVITYLOG_TEST_MYSQL_DSN=root@tcp(127.0.0.1:3306)/test to run against a real server")
 	}
 	ctx := context.Background()
 	cfg, err := driver.ParseDSN(dsn)

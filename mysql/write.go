@@ -170,6 +170,20 @@ func (s *Store) sendLoad(ctx context.Context, buf *writeBuf, events []activitylo
 // long, out of range, an incorrect value, a check constraint that fails.
 var refusedValue = map[uint16]bool{1406: true, 1264: true, 1366: true, 4025: true, 3819: true}
 
+// encode checks that e can be stored (check) and puts its JSON document
+// in buf.doc, with sp the spans of its changes and extra; an error
+// names the event.
+func (buf *writeBuf) encode(e *activitylog.Event, sp *eventjson.Spans) error {
+	if err := check(e); err != nil {
+		return fmt.Errorf("event %s: %w", e.ID, err)
+	}
+	var err error
+	if buf.doc, err = eventjson.Append(buf.doc[:0], e, sp); err != nil {
+		return fmt.Errorf("event %s: %w", e.ID, eventjson.Refused(err))
+	}
+	return nil
+}
+
 // build encodes events into INSERT statements of at most s.maxBytes
 // each (or one event's row, when that alone is larger), each ending in
 // suffix: insertSuffix for Write, "" (a plain INSERT, which fails on an
@@ -180,12 +194,8 @@ func (s *Store) build(buf *writeBuf, events []activitylog.Event, suffix string) 
 	var sp eventjson.Spans
 	for i := range events {
 		e := &events[i]
-		if err := check(e); err != nil {
-			return fmt.Errorf("event %s: %w", e.ID, err)
-		}
-		var err error
-		if buf.doc, err = eventjson.Append(buf.doc[:0], e, &sp); err != nil {
-			return fmt.Errorf("event %s: %w", e.ID, eventjson.Refused(err))
+		if err := buf.encode(e, &sp); err != nil {
+			return err
 		}
 		mark := len(buf.stmt)
 		if rows > 0 {
