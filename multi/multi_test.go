@@ -299,6 +299,11 @@ func TestQueueFull(t *testing.T) {
 					t.Fatal(err)
 				}
 				all = append(all, b...)
+				// Under Any, Write returns once the Spill writer took
+				// stuck's copy, which may be before fast committed its
+				// own: wait, so that only stuck's queue overflows.
+				n := len(all)
+				waitFor(t, "fast to commit", func() bool { return len(fast.snapshot()) == n })
 			}
 			// stuck holds one batch in its Write and two queued; three
 			// did not fit. (The first may still sit in the queue when
