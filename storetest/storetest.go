@@ -28,6 +28,14 @@
 // paging; Count ignoring paging; and every filter that
 // Filter.Normalize refuses, refused with the same *activitylog.FieldError.
 //
+// Purge, for a store that is an activitylog.Purger: requests of every
+// scope (one kind of one tenant, the events of no tenant, one kind of
+// every tenant, everything) over four months of events, each followed
+// by a check that exactly the events no purge selected are left and
+// that the result counts, kind by kind, what went; the records of
+// purges are never deleted; a bad request is a FieldError and deletes
+// nothing.
+//
 // # Test data
 //
 // NewEvent and Fixture make the suite's events, small and varied so
@@ -88,6 +96,8 @@ func Run(t *testing.T, open func(t *testing.T) activitylog.Store) {
 		{"ResolveLeavesEventUnchanged", resolver(testResolveLeavesEvent)},
 		{"ResolveAgainLatestWins", resolver(testResolveAgain)},
 		{"ConcurrentResolves", resolver(testResolveConcurrent)},
+		{"Purge", purger(testPurge)},
+		{"PurgeRefusesBadRequests", purger(testPurgeRefusesBadRequests)},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
 	}
