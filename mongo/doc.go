@@ -46,6 +46,23 @@
 // what is missing, so a retried batch converges to each event stored
 // exactly once. See Store.Write.
 //
+// # Retention
+//
+// Purge (activitylog.Purger, for the CLI's cleanup and serve's
+// retention policies) deletes the events a PurgeRequest selects, in
+// rounds of at most 5000: it finds their ids and kinds, then deletes
+// them by id, one deleteMany per kind, so that the counts by kind are
+// the server's own. The records of purges (system events of category
+// retention) are never deleted. The store seals nothing, so nothing is
+// kept for a seal (KeptSealed is 0). A purged event's latest resolution
+// goes with it, so that Resolution answers not found, as the SQL stores
+// do; the resolution log keeps every resolution, as their resolutions
+// tables do. Without transactions each command is atomic, the purge
+// is not: one that fails part way has deleted what its result counts,
+// and running it again deletes the rest (but not the latest
+// resolutions of events it deleted just before failing). See
+// Store.Purge.
+//
 // # Queries
 //
 // Query, Count and Scan mean what activitylog.Filter.Match means. Text

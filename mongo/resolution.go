@@ -43,9 +43,10 @@ var (
 // order in which the server applies them, as the Resolver contract
 // asks. A Resolve that fails between the log insert and the replace
 // leaves a logged resolution that is not the latest, and returns an
-// error: retrying it makes it the latest. Events are never deleted by
-// this package, so one found by the first command is still there for
-// the others.
+// error: retrying it makes it the latest. Only Purge deletes events: a
+// Resolve of an event that a Purge deletes between the first command
+// and the last may leave that event a resolution in the resolutions
+// collection, which the next write of the same id would inherit.
 func (s *Store) Resolve(ctx context.Context, r activitylog.Resolution) error {
 	if r.ResolvedAt.IsZero() {
 		r.ResolvedAt = time.Now()
