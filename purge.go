@@ -2,6 +2,7 @@ package activitylog
 
 import (
 	"context"
+	"math"
 	"strings"
 	"time"
 )
@@ -49,6 +50,27 @@ func (r *PurgeRequest) Validate() error {
 	}
 	return nil
 }
+
+// BeforeUnixNano returns Before as Unix nanoseconds, for a store that
+// keeps times so: math.MaxInt64 when Before is after every time an int64
+// of nanoseconds holds (the year 2262), and ok false when Before is at or
+// before the first such time (the year 1677), so that the request
+// selects nothing. (time.Time.UnixNano is undefined outside that range:
+// it wraps, and a purge before the year 1000 would delete everything.)
+func (r *PurgeRequest) BeforeUnixNano() (ns int64, ok bool) {
+	if !r.Before.After(minNano) {
+		return 0, false
+	}
+	if r.Before.After(maxNano) {
+		return math.MaxInt64, true
+	}
+	return r.Before.UnixNano(), true
+}
+
+var (
+	minNano = time.Unix(0, math.MinInt64)
+	maxNano = time.Unix(0, math.MaxInt64)
+)
 
 // PurgeResult is what a purge did.
 type PurgeResult struct {

@@ -3,8 +3,6 @@ package mongo
 import (
 	"context"
 	"fmt"
-	"math"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -53,11 +51,8 @@ func (s *Store) Purge(ctx context.Context, r activitylog.PurgeRequest) (activity
 	if s.readOnly {
 		return res, fmt.Errorf("purge: %w", errReadOnly)
 	}
-	before := int64(math.MaxInt64)
-	if r.Before.Before(time.Unix(0, math.MaxInt64)) {
-		before = r.Before.UnixNano()
-	}
-	if r.Before.Before(time.Unix(0, math.MinInt64)) {
+	before, ok := r.BeforeUnixNano()
+	if !ok {
 		return res, nil
 	}
 	find := options.Find().SetProjection(bson.D{{Key: fID, Value: 1}, {Key: fKind, Value: 1}}).

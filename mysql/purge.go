@@ -4,9 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
 	"strings"
-	"time"
 
 	"github.com/activitylog/activitylog"
 )
@@ -33,11 +31,8 @@ func (s *Store) Purge(ctx context.Context, r activitylog.PurgeRequest) (activity
 	if s.closed.Load() {
 		return res, fmt.Errorf("purge: %w", errClosed)
 	}
-	before := int64(math.MaxInt64)
-	if r.Before.Before(time.Unix(0, math.MaxInt64)) {
-		before = r.Before.UnixNano()
-	}
-	if r.Before.Before(time.Unix(0, math.MinInt64)) {
+	before, ok := r.BeforeUnixNano()
+	if !ok {
 		return res, nil
 	}
 	// The records of purges (and retention runs) are never purged.

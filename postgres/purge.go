@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
@@ -38,11 +37,8 @@ func (s *Store) Purge(ctx context.Context, r activitylog.PurgeRequest) (activity
 	if s.closed.Load() {
 		return res, fmt.Errorf("purge: %w", errClosed)
 	}
-	before := int64(math.MaxInt64)
-	if r.Before.Before(maxNS) {
-		before = r.Before.UnixNano()
-	}
-	if r.Before.Before(minNS) {
+	before, ok := r.BeforeUnixNano()
+	if !ok {
 		return res, nil
 	}
 	if r.AllTenants && len(r.Kinds) == 0 {

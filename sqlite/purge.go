@@ -30,9 +30,13 @@ func (s *Store) Purge(ctx context.Context, r activitylog.PurgeRequest) (activity
 	if s.closed.Load() {
 		return res, fmt.Errorf("purge: %w", errClosed)
 	}
+	before, ok := r.BeforeUnixNano()
+	if !ok {
+		return res, nil
+	}
 	// The records of purges (and retention runs) are never purged.
 	cond := []string{"time < ?", "NOT (kind = 'system' AND category = '" + activitylog.CategoryRetention + "')"}
-	args := []any{r.Before.UnixNano()}
+	args := []any{before}
 	if len(r.Kinds) > 0 {
 		cond = append(cond, "kind IN (?"+strings.Repeat(", ?", len(r.Kinds)-1)+")")
 		for _, k := range r.Kinds {

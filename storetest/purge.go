@@ -99,7 +99,9 @@ func testPurge(t *testing.T, s activitylog.Store, p activitylog.Purger) {
 		{Before: cut}, // the events of no tenant
 		{Before: cut, Kinds: system, AllTenants: true},
 		{Before: cut, AllTenants: true},
-		{Before: cut.Add(time.Nanosecond), AllTenants: true}, // the event at the cut
+		{Before: cut.Add(time.Nanosecond), AllTenants: true},                    // the event at the cut
+		{Before: time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), AllTenants: true}, // before what int64 nanoseconds hold: nothing
+		{Before: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), AllTenants: true}, // after it: everything but the records
 	} {
 		want := map[activitylog.Kind]int64{}
 		for id, e := range left {
