@@ -93,6 +93,7 @@ type Store struct {
 
 	mu       sync.Mutex
 	inflight map[activitylog.ID]*claim // ids that a Write is checking and storing
+	purge    purgeGate                 // Writes before a purge's cut wait for its count and delete (purge.go)
 
 	seq atomic.Int64 // the last resolution's sequence number (resolution.go)
 }

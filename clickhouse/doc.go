@@ -10,7 +10,7 @@
 //	defer store.Close()
 //	rec := activitylog.NewRecorder(store, nil)
 //
-// Store is an activitylog.Store, Resolver, Analyzer and Scanner, and
+// Store is an activitylog.Store, Resolver, Analyzer, Scanner and Purger, and
 // passes storetest.Run and storetest.RunAnalyzer. It was written and
 // tested against ClickHouse 18.16 (Debian's package), and needs nothing
 // newer: no DateTime64, JSON, Map, Bool or IPv4 types, no TTL, no
@@ -62,4 +62,38 @@
 // windows are fast, a page of a whole large tenant is not. Get looks
 // for a version 7 id near the time it carries first, through the
 // index, and reads every id only when it is not there.
+//
+// # Retention
+//
+// Purge (activitylog.Purger, which the CLI's cleanup and serve's
+// retention policies call) deletes the events before a cut, of some
+// kinds or all, of one tenant or all; the records of purges (system
+// events of category retention) are never deleted. ClickHouse 18.16
+// has no DELETE statement and no TTL, so:
+//
+//   - When a purge is of every tenant and kind, each month (partition)
+//     that ends, in the server's time zone, at or before the cut and
+//     holds no record of a purge is counted and dropped whole (ALTER
+//     TABLE … DROP PARTITION), which costs nothing.
+//   - The rest, and every narrower purge, is counted and then deleted
+//     by one mutation (ALTER TABLE … DELETE WHERE), which Purge waits
+//     for, polling system.mutations. The server rewrites, whole, each
+//     part that holds an event the mutation deletes, and parts are
+//     merged up to a month: a cut inside a month rewrites that month's
+//     parts. With nothing left to delete (as when the cut is at a
+//     month's start, after months without records of purges), no
+//     mutation is made at all.
+//   - On 18.16 system.mutations reports no failure (a newer server's is
+//     an error wrapping activitylog.ErrUnavailable): the server retries
+//     a failing mutation, and Purge waits until its context ends, which
+//     callers should bound.
+//
+// Counts are exact, distinct ids by kind: an event stored twice (see
+// Writes) counts once. Without transactions the count and the delete
+// are two statements: this Store's Writes of events before the cut
+// wait between them (Writes of later events go on), but another
+// process that writes events before the cut during a purge may have
+// them deleted uncounted. ClickHouse does not seal events, so
+// KeptSealed is always 0. A purged event's resolutions are kept, as
+// the other stores keep them. A store opened ReadOnly refuses to purge.
 package clickhouse

@@ -240,6 +240,11 @@ func (s *Store) Write(ctx context.Context, events []activitylog.Event) error {
 	if err := b.collect(events); err != nil {
 		return fmt.Errorf("write events: %w", err)
 	}
+	leave, err := s.purge.enter(ctx, b.times[0]) // purge.go
+	if err != nil {
+		return fmt.Errorf("write events: %w", err)
+	}
+	defer leave()
 	release, err := s.acquire(ctx, b.ids)
 	if err != nil {
 		return fmt.Errorf("write events: %w", err)

@@ -1,0 +1,367 @@
+package clickhouse_test
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/clickhouse"
+	"github.com/activitylog/activitylog/storetest"
+)
+
+// purgeCut is the purge tests' cut: inside March 2023, so that a purge
+// of every tenant and kind drops January whole (February holds a record
+// of a purge) and deletes the start of March by a mutation.
+var purgeCut = time.Date(2023, 3, 15, 12, 0, 0, 0, time.UTC)
+
+// purgeTrail returns events from January to April 2023, every 19
+// hours, of four kinds and three tenants (one of them none), and
+// records of purges (system events of category retention) in February
+// and March, before the cut, of every tenant.
+func purgeTrail() []activitylog.Event {
+	kinds := []activitylog.Kind{activitylog.KindCRUD, activitylog.KindAuth, activitylog.KindSystem, activitylog.KindRequest}
+	tenants := []string{"acme", "globex", ""}
+	var es []activitylog.Event
+	i := 0
+	for at := time.Date(2023, 1, 1, 5, 0, 0, 0, time.UTC); at.Before(time.Date(2023, 5, 1, 0, 0, 0, 0, time.UTC)); at = at.Add(19 * time.Hour) {
+		e := storetest.NewEvent(i)
+		e.Time, e.ID = at, activitylog.NewID(at)
+		e.Kind, e.Tenant = kinds[i%len(kinds)], tenants[(i/len(kinds))%len(tenants)]
+		if e.Kind == activitylog.KindSystem {
+			e.Action, e.Category = "error", "disk"
+		}
+		es = append(es, e)
+		i++
+	}
+	for j, at := range []time.Time{
+		time.Date(2023, 2, 10, 8, 0, 0, 0, time.UTC), time.Date(2023, 2, 11, 8, 0, 0, 0, time.UTC),
+		time.Date(2023, 2, 12, 8, 0, 0, 0, time.UTC), time.Date(2023, 3, 5, 8, 0, 0, 0, time.UTC),
+	} {
+		e := storetest.NewEvent(i + j)
+		e.Time, e.ID = at, activitylog.NewID(at)
+		e.Kind, e.Action, e.Category, e.Tenant = activitylog.KindSystem, "security", activitylog.CategoryRetention, tenants[j%len(tenants)]
+		e.Extra = map[string]any{"operation": activitylog.PurgeDone}
+		es = append(es, e)
+	}
+	return es
+}
+
+// purgeSelects reports whether r selects e, as a purge must read it.
+func purgeSelects(r activitylog.PurgeRequest, e *activitylog.Event) bool {
+	switch {
+	case !e.Time.Before(r.Before), e.Kind == activitylog.KindSystem && e.Category == activitylog.CategoryRetention,
+		!r.AllTenants && e.Tenant != r.Tenant:
+		return false
+	}
+	return len(r.Kinds) == 0 || slices.Contains(r.Kinds, e.Kind)
+}
+
+// openPurge opens a store in a database of its own, writes es to it,
+// and returns it, the database's name, and a connection of its own to
+// the server.
+func openPurge(t *testing.T, es []activitylog.Event) (*clickhouse.Store, string, driver.Conn) {
+	t.Helper()
+	dsn := testDSN(t)
+	db := newDatabase(t, dsn)
+	s, err := clickhouse.Open(ctx, dsn, &clickhouse.Options{Database: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if len(es) > 0 {
+		if err := s.Write(ctx, es); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts, err := ch.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := ch.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	return s, db, admin
+}
+
+// purgeAndCheck runs r on s and checks its result against the events
+// of left that r selects, which it removes from left; then that s holds
+// exactly the events of left (of all es), once each.
+func purgeAndCheck(t *testing.T, s *clickhouse.Store, r activitylog.PurgeRequest, es []activitylog.Event, left map[activitylog.ID]bool) activitylog.PurgeResult {
+	t.Helper()
+	want := map[activitylog.Kind]int64{}
+	var n int64
+	for i := range es {
+		if e := &es[i]; left[e.ID] && purgeSelects(r, e) {
+			want[e.Kind]++
+			n++
+			delete(left, e.ID)
+		}
+	}
+	what := fmt.Sprintf("Purge(before %s, kinds %v, tenant %q, all tenants %v)", r.Before.Format(time.RFC3339), r.Kinds, r.Tenant, r.AllTenants)
+	res, err := s.Purge(ctx, r)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	got := maps.Clone(res.ByKind)
+	maps.DeleteFunc(got, func(_ activitylog.Kind, c int64) bool { return c == 0 })
+	if res.Deleted != n || !maps.Equal(got, want) || res.KeptSealed != 0 {
+		t.Errorf("%s = %+v, want %d deleted: %v", what, res, n, want)
+	}
+	if c, err := s.Count(ctx, activitylog.Filter{}); err != nil || c != int64(len(left)) {
+		t.Errorf("after %s: Count = %d, %v, want %d", what, c, err, len(left))
+	}
+	for i := range es {
+		e := &es[i]
+		_, err := s.Get(ctx, e.ID)
+		switch {
+		case left[e.ID] && err != nil:
+			t.Fatalf("after %s: Get(%s %s of %q at %s) = %v, want it kept", what, e.Kind, e.Category, e.Tenant, e.Time, err)
+		case !left[e.ID] && !errors.Is(err, activitylog.ErrNotFound):
+			t.Fatalf("after %s: Get(%s of %q at %s) = %v, want ErrNotFound", what, e.Kind, e.Tenant, e.Time, err)
+		}
+	}
+	return res
+}
+
+// partitionsOf returns the active partitions of db's events table.
+func partitionsOf(t *testing.T, admin driver.Conn, db string) []string {
+	t.Helper()
+	rows, err := admin.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = 'events' AND active ORDER BY partition", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// mutationsOf returns how many mutations db's events table had, and
+// how many are not done.
+func mutationsOf(t *testing.T, admin driver.Conn, db string) (all, undone uint64) {
+	t.Helper()
+	if err := admin.QueryRow(ctx, "SELECT count(), countIf(is_done = 0) FROM system.mutations WHERE database = ? AND table = 'events'",
+		db).Scan(&all, &undone); err != nil {
+		t.Fatal(err)
+	}
+	return all, undone
+}
+
+// TestPurgeKindAndTenant: a purge of some kinds of one tenant, and of
+// every kind of no tenant, deletes those events before the cut and no
+// other, and keeps the records of purges.
+func TestPurgeKindAndTenant(t *testing.T) {
+	es := purgeTrail()
+	s, db, admin := openPurge(t, es)
+	left := map[activitylog.ID]bool{}
+	for _, e := range es {
+		left[e.ID] = true
+	}
+	purgeAndCheck(t, s, activitylog.PurgeRequest{Before: purgeCut,
+		Kinds: []activitylog.Kind{activitylog.KindCRUD, activitylog.KindAuth}, Tenant: "acme"}, es, left)
+	purgeAndCheck(t, s, activitylog.PurgeRequest{Before: purgeCut, Tenant: ""}, es, left)
+	// A narrow request drops no partition.
+	if got := partitionsOf(t, admin, db); !slices.Equal(got, []string{"202301", "202302", "202303", "202304"}) {
+		t.Errorf("partitions %v, want the four months", got)
+	}
+	if all, undone := mutationsOf(t, admin, db); all != 2 || undone != 0 {
+		t.Errorf("%d mutations, %d not done; want 2, done", all, undone)
+	}
+	// Nothing left to delete: no mutation.
+	purgeAndCheck(t, s, activitylog.PurgeRequest{Before: purgeCut, Tenant: ""}, es, left)
+	if all, _ := mutationsOf(t, admin, db); all != 2 {
+		t.Errorf("%d mutations after a purge with nothing to delete, want still 2", all)
+	}
+}
+
+// TestPurgeAllTenantsDropsMonths: a purge of every tenant and kind
+// drops January whole, keeps February (it holds a record of a purge)
+// and deletes its other events and March's before the cut by one
+// mutation; it counts an event once even where the table holds copies
+// of it (write.go), in a dropped month and in a mutated one.
+func TestPurgeAllTenantsDropsMonths(t *testing.T) {
+	es := purgeTrail()
+	s, db, admin := openPurge(t, es)
+	left := map[activitylog.ID]bool{}
+	for _, e := range es {
+		left[e.ID] = true
+	}
+	// Identical copies, as two processes writing one new event at once
+	// store them, of an event of January and one of March before the
+	// cut; until a merge folds them, Count sees them.
+	var copied []string
+	for _, e := range es {
+		if e.Time.Month() == time.January && e.Kind == activitylog.KindCRUD && len(copied) == 0 ||
+			e.Time.Month() == time.March && e.Time.Before(purgeCut) && e.Kind == activitylog.KindAuth && len(copied) == 1 {
+			copied = append(copied, string(e.ID[:]))
+		}
+	}
+	if err := admin.Exec(ctx, "INSERT INTO `"+db+"`.events SELECT * FROM `"+db+"`.events WHERE id IN (?, ?)", copied[0], copied[1]); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Count(ctx, activitylog.Filter{}); err != nil || n != int64(len(es)+2) {
+		// A merge folded them already: the counts are still checked.
+		t.Logf("Count with two events copied = %d, %v, want %d", n, err, len(es)+2)
+	}
+	res := purgeAndCheck(t, s, activitylog.PurgeRequest{Before: purgeCut, AllTenants: true}, es, left)
+	if res.Deleted == 0 {
+		t.Fatal("nothing deleted")
+	}
+	if got := partitionsOf(t, admin, db); !slices.Equal(got, []string{"202302", "202303", "202304"}) {
+		t.Errorf("partitions %v after the purge, want January dropped", got)
+	}
+	if all, undone := mutationsOf(t, admin, db); all != 1 || undone != 0 {
+		t.Errorf("%d mutations, %d not done; want 1, done", all, undone)
+	}
+	// Again: nothing to delete, nothing dropped or mutated.
+	purgeAndCheck(t, s, activitylog.PurgeRequest{Before: purgeCut, AllTenants: true}, es, left)
+	if all, _ := mutationsOf(t, admin, db); all != 1 {
+		t.Errorf("%d mutations after a purge with nothing to delete, want still 1", all)
+	}
+}
+
+// TestPurgeWholeMonths: a purge of every tenant and kind before the
+// start of a month (in the server's time zone) drops the months before
+// it and rewrites nothing.
+func TestPurgeWholeMonths(t *testing.T) {
+	var es []activitylog.Event
+	for _, e := range purgeTrail() {
+		if e.Category != activitylog.CategoryRetention {
+			es = append(es, e)
+		}
+	}
+	s, db, admin := openPurge(t, es)
+	var sec int64
+	if err := admin.QueryRow(ctx, "SELECT toInt64(toDateTime(toDate('2023-03-01')))").Scan(&sec); err != nil {
+		t.Fatal(err)
+	}
+	left := map[activitylog.ID]bool{}
+	for _, e := range es {
+		left[e.ID] = true
+	}
+	purgeAndCheck(t, s, activitylog.PurgeRequest{Before: time.Unix(sec, 0), AllTenants: true}, es, left)
+	if got := partitionsOf(t, admin, db); !slices.Equal(got, []string{"202303", "202304"}) {
+		t.Errorf("partitions %v after the purge, want January and February dropped", got)
+	}
+	if all, _ := mutationsOf(t, admin, db); all != 0 {
+		t.Errorf("%d mutations, want none", all)
+	}
+}
+
+// TestPurgeRefuses: a bad request is a FieldError naming its field, a
+// store opened ReadOnly refuses naming read_only, a closed one is
+// unavailable; none deletes anything.
+func TestPurgeRefuses(t *testing.T) {
+	es := storetest.Fixture(10)
+	s, db, _ := openPurge(t, es)
+	for _, tc := range []struct {
+		r            activitylog.PurgeRequest
+		field, value string
+	}{
+		{activitylog.PurgeRequest{AllTenants: true}, "before", ""},
+		{activitylog.PurgeRequest{Before: time.Now(), Kinds: []activitylog.Kind{"weather"}}, "kinds", "weather"},
+	} {
+		_, err := s.Purge(ctx, tc.r)
+		wantFieldError(t, fmt.Sprintf("Purge(%+v)", tc.r), err, tc.field, tc.value)
+	}
+	r, err := clickhouse.Open(ctx, testDSN(t), &clickhouse.Options{Database: db, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_, err = r.Purge(ctx, activitylog.PurgeRequest{Before: time.Now(), AllTenants: true})
+	wantFieldError(t, "Purge through a read-only store", err, "read_only", "true")
+	r.Close()
+	if _, err := r.Purge(ctx, activitylog.PurgeRequest{Before: time.Now(), AllTenants: true}); !errors.Is(err, activitylog.ErrUnavailable) {
+		t.Errorf("Purge after Close = %v, want ErrUnavailable", err)
+	}
+	if n, err := s.Count(ctx, activitylog.Filter{}); err != nil || n != int64(len(es)) {
+		t.Errorf("Count after the refused purges = %d, %v, want %d", n, err, len(es))
+	}
+}
+
+// TestPurgeWhileWriting: Writes of events before the cut while purges
+// run are either counted and deleted or kept: what is deleted is what
+// is counted. Writes after the cut are never held back.
+func TestPurgeWhileWriting(t *testing.T) {
+	s, _, _ := openPurge(t, nil)
+	var (
+		written atomic.Int64
+		stop    = make(chan struct{})
+		ended   = make(chan struct{})
+		wg      sync.WaitGroup
+		werr    error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(ended)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			// Three events a batch: in a month the purge drops whole, in the
+			// month of the cut before it, and after it.
+			var batch []activitylog.Event
+			for j, at := range []time.Time{
+				time.Date(2023, 1, 2, 0, 0, 0, 0, time.UTC), purgeCut.Add(-time.Hour), purgeCut.Add(time.Hour),
+			} {
+				at = at.Add(time.Duration(i) * time.Millisecond)
+				e := storetest.NewEvent(3*i + j)
+				e.Time, e.ID = at, activitylog.NewID(at)
+				batch = append(batch, e)
+			}
+			if err := s.Write(ctx, batch); err != nil {
+				werr = err
+				return
+			}
+			written.Add(2)
+		}
+	}()
+	var deleted int64
+	for range 6 {
+		for n := written.Load(); written.Load() < n+20; {
+			select {
+			case <-ended:
+				t.Fatalf("Write: %v", werr)
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		res, err := s.Purge(ctx, activitylog.PurgeRequest{Before: purgeCut, AllTenants: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deleted += res.Deleted
+	}
+	close(stop)
+	wg.Wait()
+	if werr != nil {
+		t.Fatal(werr)
+	}
+	kept, err := s.Count(ctx, activitylog.Filter{To: purgeCut})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := written.Load(); deleted+kept != w || deleted == 0 {
+		t.Fatalf("wrote %d events before the cut; purges deleted %d and %d are left (%d uncounted)", w, deleted, kept, w-deleted-kept)
+	}
+}
