@@ -27,8 +27,10 @@ var _ activitylog.Purger = (*Store)(nil)
 // PARTITION), which costs nothing however large it is. "Wholly before"
 // is the month's end in the server's time zone, which the partition
 // key uses, at or before the cut; and the partition is checked to hold
-// no event at or after the cut. The partition of January 2100, which
-// holds every time after 2099, is never dropped whole. A
+// no event at or after the cut. The partitions of December 2099
+// and later, one of which holds every time after 2099 (openPartition),
+// are never dropped whole: a Write of events after the cut, which does
+// not wait for the purge, could add to them. A
 // partition larger than the server's max_partition_size_to_drop
 // (50 GB by default), which the server refuses to drop, is left to the
 // mutation.
@@ -56,13 +58,23 @@ var _ activitylog.Purger = (*Store)(nil)
 // counts and deletes (purgeGate), so that what is counted is what is
 // deleted; other Writes go on. Another process that writes events
 // before the cut while a purge runs may have them deleted uncounted.
+//
+// Purges: a mutation's rows stay visible until the server has applied
+// it, so a purge that counted while an earlier one's mutation was
+// still undone would count those rows again. The purges of a Store take
+// turns (purgeGate.take) from before their count until their mutation
+// is made, and each waits, before it counts, for the mutations that
+// are undone then (an earlier purge's, also one that gave up waiting
+// when its context ended, or another process's).
 
 // purgeGate keeps a Store's Writes of events before a purge's cut from
-// interleaving with the purge's count and delete. Write enters it with
-// its batch's earliest time; Purge begins and ends it. The zero value
-// is ready.
+// interleaving with the purge's count and delete, and a Store's purges
+// from counting while another counts and deletes. Write enters it with
+// its batch's earliest time; Purge takes its turn, then begins and
+// ends the count and delete. The zero value is ready.
 type purgeGate struct {
 	mu      sync.Mutex
+	turn    chan struct{}        // closed when the purge whose turn it is lets the next go, nil when none has it
 	running *purgeRun            // the purge counting and deleting, nil when none
 	writes  map[*gateWrite]int64 // Writes in progress, by their earliest time
 }
@@ -101,6 +113,33 @@ func (g *purgeGate) enter(ctx context.Context, minTime int64) (func(), error) {
 			delete(g.writes, w)
 			g.mu.Unlock()
 			close(w.done)
+		}, nil
+	}
+}
+
+// take waits until no other purge of the Store has its turn, and gives
+// the turn to the caller. It returns the function that gives it up,
+// which must be called once.
+func (g *purgeGate) take(ctx context.Context) (func(), error) {
+	for {
+		g.mu.Lock()
+		if t := g.turn; t != nil {
+			g.mu.Unlock()
+			select {
+			case <-t:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		t := make(chan struct{})
+		g.turn = t
+		g.mu.Unlock()
+		return func() {
+			g.mu.Lock()
+			g.turn = nil
+			g.mu.Unlock()
+			close(t)
 		}, nil
 	}
 }
@@ -170,7 +209,13 @@ func (g *purgeGate) begin(ctx context.Context, before int64) (func(), error) {
 // error wraps activitylog.ErrUnavailable, or is the context's error.
 // The result counts what was deleted before the error; when ctx ends
 // while Purge waits for its mutation, the mutation's events are
-// counted, since the server goes on deleting them.
+// counted, since the server goes on deleting them. A drop or a
+// mutation sent when ctx ends is let end (execToEnd), and counted when
+// it was done.
+//
+// Purges of one Store take turns, and each waits, before it counts, for
+// the mutations undone when its turn comes (an earlier purge's among
+// them): rows a mutation is still deleting would be counted twice.
 func (s *Store) Purge(ctx context.Context, r activitylog.PurgeRequest) (activitylog.PurgeResult, error) {
 	res := activitylog.PurgeResult{ByKind: map[activitylog.Kind]int64{}}
 	if err := r.Validate(); err != nil {
@@ -186,12 +231,12 @@ func (s *Store) Purge(ctx context.Context, r activitylog.PurgeRequest) (activity
 	if !ok {
 		return res, nil
 	}
-	end, err := s.purge.begin(ctx, before)
+	next, err := s.purge.take(ctx)
 	if err != nil {
 		return res, fmt.Errorf("purge: %w", err)
 	}
-	mutations, err := s.purgeGated(ctx, r, before, &res)
-	end()
+	mutations, err := s.purgeTurn(ctx, r, before, &res)
+	next()
 	if err != nil {
 		return res, fmt.Errorf("purge: %w", err)
 	}
@@ -199,6 +244,30 @@ func (s *Store) Purge(ctx context.Context, r activitylog.PurgeRequest) (activity
 		return res, fmt.Errorf("purge: %w", err)
 	}
 	return res, nil
+}
+
+// purgeTurn is a purge's turn: it waits for the mutations undone
+// before it, then drops, counts and deletes (purgeGated) while the
+// gate holds back this Store's Writes before the cut. It returns the
+// mutations left to wait for.
+func (s *Store) purgeTurn(ctx context.Context, r activitylog.PurgeRequest, before int64, res *activitylog.PurgeResult) ([]string, error) {
+	earlier, err := s.undoneMutations(ctx, "''", nil)
+	if err != nil {
+		return nil, fmt.Errorf("list mutations: %w", unavailable(ctx, err))
+	}
+	ids := make([]string, len(earlier))
+	for i, m := range earlier {
+		ids[i] = m.id
+	}
+	if err := s.awaitMutations(ctx, ids); err != nil {
+		return nil, fmt.Errorf("before counting: %w", err)
+	}
+	end, err := s.purge.begin(ctx, before)
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	return s.purgeGated(ctx, r, before, res)
 }
 
 // purgeGated drops the whole months and counts and deletes the rest,
@@ -212,7 +281,7 @@ func (s *Store) purgeGated(ctx context.Context, r activitylog.PurgeRequest, befo
 	if r.AllTenants && len(r.Kinds) == 0 {
 		kept := parts[:0]
 		for _, p := range parts {
-			if lo, _ := monthRange(p); p >= lastPartition || lo >= before {
+			if lo, _ := monthRange(p); p >= openPartition || lo >= before {
 				kept = append(kept, p)
 				continue
 			}
@@ -268,7 +337,7 @@ func (s *Store) purgeGated(ctx context.Context, r activitylog.PurgeRequest, befo
 		return nil, nil
 	}
 	q.cond(notRecord)
-	if err := s.conn.Exec(ctx, "ALTER TABLE "+s.t.events+" DELETE"+q.whereSQL(), q.args...); err != nil {
+	if err := s.execToEnd(ctx, "ALTER TABLE "+s.t.events+" DELETE"+q.whereSQL(), q.args...); err != nil {
 		return nil, fmt.Errorf("delete: %w", unavailable(ctx, err))
 	}
 	// The mutation is made: the server deletes its rows whatever
@@ -314,7 +383,7 @@ func (s *Store) dropPartition(ctx context.Context, p uint32, before int64, res *
 	if err := scanCounts(rows, counts, &total); err != nil {
 		return false, unavailable(ctx, err)
 	}
-	if err := s.conn.Exec(ctx, "ALTER TABLE "+s.t.events+" DROP PARTITION "+strconv.FormatUint(uint64(p), 10)); err != nil {
+	if err := s.execToEnd(ctx, "ALTER TABLE "+s.t.events+" DROP PARTITION "+strconv.FormatUint(uint64(p), 10)); err != nil {
 		if ex, ok := errors.AsType[*ch.Exception](err); ok && ex.Code == 359 { // TABLE_SIZE_EXCEEDS_MAX_DROP_SIZE_LIMIT
 			return false, nil
 		}
@@ -325,6 +394,25 @@ func (s *Store) dropPartition(ctx context.Context, p uint32, before int64, res *
 	}
 	res.Deleted += total
 	return true, nil
+}
+
+// deleteGrace bounds how long a statement that deletes (execToEnd) goes
+// on after its context ended.
+const deleteGrace = time.Minute
+
+// execToEnd runs a statement that deletes (DROP PARTITION, the
+// mutation), unless ctx has ended, and lets it end even when ctx ends
+// meanwhile (for at most deleteGrace more), so that Purge knows whether
+// it was done and counts its events: a statement cut off by ctx may be
+// done by the server all the same. Purge returns the context's error at
+// its next step.
+func (s *Store) execToEnd(ctx context.Context, query string, args ...any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteGrace)
+	defer cancel()
+	return s.conn.Exec(c, query, args...)
 }
 
 // scanCounts reads rows of (kind, count) into counts and total, and
@@ -387,19 +475,22 @@ func (s *Store) monthEnd(ctx context.Context, p uint32) (int64, error) {
 	return sec * int64(time.Second), err
 }
 
-// lastPartition is the partition of January 2100, which holds every
-// time after 2099 (partitionBy).
-const lastPartition = 210001
+// openPartition is the first partition that may hold every time after
+// 2099: partitionBy caps times at 2100-01-01 00:00 UTC, which is in
+// January 2100 in UTC and east of it, but still in December 2099 in a
+// time zone west of UTC, so that on such a server the partition of
+// December 2099 holds every later time.
+const openPartition = 209912
 
 // monthRange returns the times (Unix nanoseconds) between which the
 // events of partition p lie, unless their time is before 1970: its UTC
 // month widened by a day either side, since the partition key takes
-// the month in the server's time zone. The partition of January 2100
-// holds every later time.
+// the month in the server's time zone. The partitions of December 2099
+// and later may hold every later time (openPartition).
 func monthRange(p uint32) (lo, hi int64) {
 	start := time.Date(int(p/100), time.Month(p%100), 1, 0, 0, 0, 0, time.UTC)
 	lo = start.AddDate(0, 0, -1).UnixNano()
-	if p >= lastPartition {
+	if p >= openPartition {
 		return lo, math.MaxInt64
 	}
 	return lo, start.AddDate(0, 1, 1).UnixNano()

@@ -1,9 +1,15 @@
 package clickhouse_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -70,7 +76,12 @@ func purgeSelects(r activitylog.PurgeRequest, e *activitylog.Event) bool {
 // the server.
 func openPurge(t *testing.T, es []activitylog.Event) (*clickhouse.Store, string, driver.Conn) {
 	t.Helper()
-	dsn := testDSN(t)
+	return openPurgeOn(t, testDSN(t), es)
+}
+
+// openPurgeOn is openPurge on the server dsn names.
+func openPurgeOn(t *testing.T, dsn string, es []activitylog.Event) (*clickhouse.Store, string, driver.Conn) {
+	t.Helper()
 	db := newDatabase(t, dsn)
 	s, err := clickhouse.Open(ctx, dsn, &clickhouse.Options{Database: db})
 	if err != nil {
@@ -363,5 +374,297 @@ func TestPurgeWhileWriting(t *testing.T) {
 	}
 	if w := written.Load(); deleted+kept != w || deleted == 0 {
 		t.Fatalf("wrote %d events before the cut; purges deleted %d and %d are left (%d uncounted)", w, deleted, kept, w-deleted-kept)
+	}
+}
+
+// TestPurgeTwoAtOnce: two purges of one Store at once, of the same
+// events, delete each event once and count it once between them: the
+// second does not count what the first's mutation is still deleting.
+func TestPurgeTwoAtOnce(t *testing.T) {
+	es := purgeTrail()
+	s, _, _ := openPurge(t, es)
+	left := map[activitylog.ID]bool{}
+	for _, e := range es {
+		left[e.ID] = true
+	}
+	for _, r := range []activitylog.PurgeRequest{
+		{Before: purgeCut, Kinds: []activitylog.Kind{activitylog.KindCRUD}, Tenant: "acme"},
+		{Before: purgeCut, Kinds: []activitylog.Kind{activitylog.KindAuth}, AllTenants: true},
+		{Before: purgeCut.AddDate(0, 1, 0), AllTenants: true},
+	} {
+		want := map[activitylog.Kind]int64{}
+		var n int64
+		for i := range es {
+			if e := &es[i]; left[e.ID] && purgeSelects(r, e) {
+				want[e.Kind]++
+				n++
+				delete(left, e.ID)
+			}
+		}
+		var (
+			wg  sync.WaitGroup
+			got [2]activitylog.PurgeResult
+			err [2]error
+		)
+		for i := range got {
+			wg.Go(func() { got[i], err[i] = s.Purge(ctx, r) })
+		}
+		wg.Wait()
+		var sum activitylog.PurgeResult
+		for i := range got {
+			if err[i] != nil {
+				t.Fatalf("Purge %d: %v", i, err[i])
+			}
+			sum.Add(got[i])
+		}
+		maps.DeleteFunc(sum.ByKind, func(_ activitylog.Kind, c int64) bool { return c == 0 })
+		if sum.Deleted != n || !maps.Equal(sum.ByKind, want) {
+			t.Errorf("two Purge(before %s, kinds %v, tenant %q, all tenants %v) at once = %+v and %+v, want %d deleted between them: %v",
+				r.Before.Format(time.RFC3339), r.Kinds, r.Tenant, r.AllTenants, got[0], got[1], n, want)
+		}
+		if c, err := s.Count(ctx, activitylog.Filter{}); err != nil || c != int64(len(left)) {
+			t.Errorf("Count = %d, %v, want %d", c, err, len(left))
+		}
+	}
+}
+
+// TestPurgeFarTimes: purges of every tenant and kind whose cuts lie
+// before 1970, at a month's start in the server's time zone, at 2100
+// (where the partitions end: every later time shares the partition of
+// the last month before it, which is December 2099 in a time zone west
+// of UTC), and between 2100 and 2262, delete exactly the events before
+// the cut and count them, whichever partitions those share.
+//
+// It runs on the test server, and on a server of its own in New York's
+// time zone (serverInZone), where that partition is December 2099's.
+func TestPurgeFarTimes(t *testing.T) {
+	dsn := testDSN(t)
+	t.Run("test server", func(t *testing.T) { testPurgeFarTimes(t, dsn) })
+	t.Run("America/New_York", func(t *testing.T) { testPurgeFarTimes(t, serverInZone(t, "America/New_York")) })
+}
+
+func testPurgeFarTimes(t *testing.T, dsn string) {
+	s, _, admin := openPurgeOn(t, dsn, nil)
+	var march int64
+	if err := admin.QueryRow(ctx, "SELECT toInt64(toDateTime(toDate('2023-03-01')))").Scan(&march); err != nil {
+		t.Fatal(err)
+	}
+	var es []activitylog.Event
+	for i, at := range []time.Time{
+		time.Date(1680, 5, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 500000000, time.UTC),
+		time.Unix(0, 0),
+		time.Unix(march, 0).Add(-time.Hour), time.Unix(march, 0), time.Unix(march, 0).Add(time.Hour),
+		time.Date(2023, 3, 1, 2, 0, 0, 0, time.UTC), time.Date(2023, 2, 28, 23, 0, 0, 0, time.UTC),
+		time.Date(2099, 12, 15, 0, 0, 0, 0, time.UTC), time.Date(2099, 12, 31, 23, 0, 0, 0, time.UTC),
+		time.Date(2100, 1, 1, 3, 0, 0, 0, time.UTC), time.Date(2100, 2, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2150, 6, 1, 0, 0, 0, 0, time.UTC), time.Date(2250, 6, 1, 0, 0, 0, 0, time.UTC),
+		time.Unix(0, math.MaxInt64-1),
+	} {
+		e := storetest.NewEvent(i)
+		e.Time, e.ID = at, activitylog.NewID(at)
+		es = append(es, e)
+	}
+	if err := s.Write(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	left := map[activitylog.ID]bool{}
+	for _, e := range es {
+		left[e.ID] = true
+	}
+	for _, before := range []time.Time{
+		time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Unix(march, 0),
+		time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		purgeAndCheck(t, s, activitylog.PurgeRequest{Before: before, AllTenants: true}, es, left)
+	}
+	if len(left) != 0 {
+		t.Errorf("%d events left, want none", len(left))
+	}
+}
+
+// serverInZone starts a ClickHouse server of its own whose time zone
+// is zone, on loopback ports free now, with its files in a temporary
+// directory, stops it when t ends, and returns its DSN. It skips t when
+// clickhouse-server (Debian's package, which .ci/clickhouse.sh uses) is
+// not installed.
+func serverInZone(t *testing.T, zone string) string {
+	t.Helper()
+	bin, err := exec.LookPath("clickhouse-server")
+	if err != nil {
+		if bin, err = exec.LookPath("/usr/sbin/clickhouse-server"); err != nil {
+			t.Skip("clickhouse-server is not installed: no server in another time zone")
+		}
+	}
+	freePort := func() int {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port
+	}
+	tcp, http := freePort(), freePort()
+	dir := t.TempDir()
+	config := fmt.Sprintf(`<?xml version="1.0"?>
+<yandex>
+    <logger><level>warning</level><log>%[1]s/server.log</log><errorlog>%[1]s/server.err.log</errorlog></logger>
+    <listen_host>127.0.0.1</listen_host>
+    <http_port>%[2]d</http_port>
+    <tcp_port>%[3]d</tcp_port>
+    <mark_cache_size>67108864</mark_cache_size>
+    <path>%[1]s/data/</path>
+    <tmp_path>%[1]s/tmp/</tmp_path>
+    <user_files_path>%[1]s/user_files/</user_files_path>
+    <format_schema_path>%[1]s/format_schemas/</format_schema_path>
+    <users_config>%[1]s/users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <timezone>%[4]s</timezone>
+    <mlock_executable>false</mlock_executable>
+</yandex>
+`, dir, http, tcp, zone)
+	users := `<?xml version="1.0"?>
+<yandex>
+    <profiles><default></default></profiles>
+    <users><default><password></password><networks replace="replace"><ip>127.0.0.1</ip></networks>
+        <profile>default</profile><quota>default</quota></default></users>
+    <quotas><default></default></quotas>
+</yandex>
+`
+	for name, text := range map[string]string{"config.xml": config, "users.xml": users} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bin, "--config-file="+filepath.Join(dir, "config.xml"))
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start clickhouse-server: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	dsn := fmt.Sprintf("clickhouse://127.0.0.1:%d/default", tcp)
+	opts, err := ch.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := ch.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		var got string
+		err := conn.QueryRow(ctx, "SELECT timezone()").Scan(&got)
+		if err == nil {
+			if got != zone {
+				t.Fatalf("the server's time zone is %q, want %q", got, zone)
+			}
+			return dsn
+		}
+		select {
+		case err := <-exited:
+			log, _ := os.ReadFile(filepath.Join(dir, "server.err.log"))
+			t.Fatalf("clickhouse-server in %s exited: %v\n%s", zone, err, log)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("clickhouse-server in %s did not answer within 60 s: %v", zone, err)
+		}
+	}
+}
+
+// TestPurgeCancelledWhileDropping: a purge whose context ends while the
+// server has yet to drop a month (DROP PARTITION waits for the queries
+// reading the table) counts that month when the server drops it all
+// the same: what it reports deleted is what is gone.
+func TestPurgeCancelledWhileDropping(t *testing.T) {
+	es := purgeTrail()
+	s, db, admin := openPurge(t, es)
+	running := func(like string) bool {
+		t.Helper()
+		var n uint64
+		if err := admin.QueryRow(ctx, "SELECT count() FROM system.processes WHERE query LIKE ?", like).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	}
+	reading := make(chan error, 1)
+	go func() {
+		// A query that reads the table for a second or two (the server
+		// evaluates sleep more than once).
+		var v uint8
+		reading <- admin.QueryRow(ctx, "SELECT sleep(0.5) FROM `"+db+"`.events LIMIT 1").Scan(&v)
+	}()
+	for !running("SELECT sleep(0.5)%") {
+		time.Sleep(5 * time.Millisecond)
+	}
+	c, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		res activitylog.PurgeResult
+		err error
+	}
+	purged := make(chan result, 1)
+	go func() {
+		res, err := s.Purge(c, activitylog.PurgeRequest{Before: purgeCut, AllTenants: true})
+		purged <- result{res, err}
+	}()
+	// The context ends while the drop waits for the query.
+	for !running("ALTER TABLE%DROP PARTITION%") {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	got := <-purged
+	if !errors.Is(got.err, context.Canceled) {
+		t.Errorf("Purge with a context that ends = %+v, %v, want the context's error", got.res, got.err)
+	}
+	if err := <-reading; err != nil {
+		t.Fatal(err)
+	}
+	// The server drops the month once the query ends.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		left, err := s.Count(ctx, activitylog.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if left+got.res.Deleted == int64(len(es)) && (got.res.Deleted > 0 || left == int64(len(es))) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Purge cut off by its context reported %+v deleted; %d of %d events are left", got.res, left, len(es))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestPurgeTenantQuoting: a tenant with quotes, backslashes, a question
+// mark or a NUL is the value the purge selects by, never part of the
+// statement: a purge of it deletes its events and no other tenant's.
+func TestPurgeTenantQuoting(t *testing.T) {
+	tenants := []string{`o'brien`, `back\slash`, `a\'b' OR 1=1 --`, "nul\x00x", "?", "nul", "a"}
+	var es []activitylog.Event
+	for i := range 4 * len(tenants) {
+		e := storetest.NewEvent(i)
+		e.Time = purgeCut.Add(-time.Duration(i+1) * time.Hour)
+		e.ID, e.Tenant = activitylog.NewID(e.Time), tenants[i%len(tenants)]
+		es = append(es, e)
+	}
+	s, _, _ := openPurge(t, es)
+	left := map[activitylog.ID]bool{}
+	for _, e := range es {
+		left[e.ID] = true
+	}
+	for _, tenant := range tenants[:5] {
+		purgeAndCheck(t, s, activitylog.PurgeRequest{Before: purgeCut, Tenant: tenant}, es, left)
 	}
 }

@@ -3,6 +3,7 @@ package mongo
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -34,7 +35,11 @@ const purgeBatch = 5000
 // postgres and mysql stores keep the resolution rows of purged events.
 // Without transactions each command is atomic on its own, the purge is
 // not: one that fails between deleting events and their resolutions
-// leaves those resolutions behind.
+// leaves those resolutions behind. When ctx ends, Purge sends no
+// further delete, but one already sent is waited for (at most a minute
+// more), counted, and followed by the delete of its events'
+// resolutions: the server may carry out a command whose caller gave
+// up.
 //
 // A bad request is an *activitylog.FieldError, as is a store opened
 // with Options.ReadOnly (naming read_only). On a store error the result
@@ -133,35 +138,50 @@ func (s *Store) purgeRound(ctx context.Context, r activitylog.PurgeRequest, befo
 	if err != nil {
 		return found, 0, fmt.Errorf("find events: %w", unavailable(ctx, err))
 	}
+	// A delete once sent is let finish, and the resolutions of what it
+	// deleted deleted, even when ctx ends meanwhile (for at most
+	// deleteGrace more): the server may carry out a command whose
+	// caller gave up, and the result must count what is gone. ctx ending
+	// stops the round before its next delete.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteGrace)
+	defer cancel()
 	var deleted []string // ids of the events no longer there
 	for _, k := range kinds {
+		if err = ctx.Err(); err != nil {
+			break
+		}
 		ids := byKind[k]
 		// The whole filter again, of the kind found, so that an event
 		// changed since (deleted, written again) is deleted only if it
 		// still matches, and counted under its kind.
 		del := append(bson.D{{Key: fID, Value: bson.D{{Key: "$in", Value: ids}}}}, purgeFilter(r, before, k)...)
-		dr, err := s.events.DeleteMany(ctx, del)
-		if err != nil {
-			return found, len(deleted), fmt.Errorf("delete %d %s events: %w", len(ids), k, unavailable(ctx, err))
+		dr, derr := s.events.DeleteMany(dctx, del)
+		if derr != nil {
+			err = fmt.Errorf("delete %d %s events: %w", len(ids), k, unavailable(ctx, derr))
+			break
 		}
 		res.Deleted += dr.DeletedCount
 		res.ByKind[activitylog.Kind(k)] += dr.DeletedCount
 		if dr.DeletedCount != int64(len(ids)) {
 			// Some were not deleted here: keep the resolutions of those
 			// still there.
-			if ids, err = s.missing(ctx, ids); err != nil {
-				return found, len(deleted), err
+			if ids, err = s.missing(dctx, ids); err != nil {
+				break
 			}
 		}
 		deleted = append(deleted, ids...)
 	}
 	if len(deleted) > 0 {
-		if _, err := s.res.DeleteMany(ctx, bson.D{{Key: fID, Value: bson.D{{Key: "$in", Value: deleted}}}}); err != nil {
-			return found, len(deleted), fmt.Errorf("delete the resolutions of %d deleted events: %w", len(deleted), unavailable(ctx, err))
+		if _, rerr := s.res.DeleteMany(dctx, bson.D{{Key: fID, Value: bson.D{{Key: "$in", Value: deleted}}}}); rerr != nil && err == nil {
+			err = fmt.Errorf("delete the resolutions of %d deleted events: %w", len(deleted), unavailable(ctx, rerr))
 		}
 	}
-	return found, len(deleted), nil
+	return found, len(deleted), err
 }
+
+// deleteGrace bounds how long a purge's delete, once sent, goes on
+// after the purge's context ended.
+const deleteGrace = time.Minute
 
 // missing returns those of ids that no event has.
 func (s *Store) missing(ctx context.Context, ids []string) ([]string, error) {

@@ -1,9 +1,16 @@
 package mongo_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
 	"maps"
+	"net"
+	"net/url"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -252,5 +259,163 @@ func TestPurgeRefuses(t *testing.T) {
 	c.Close()
 	if _, err := purger(t, c).Purge(ctx, all); !errors.Is(err, activitylog.ErrUnavailable) {
 		t.Fatalf("Purge on a closed store: %v, want ErrUnavailable", err)
+	}
+}
+
+// holdingProxy forwards connections to a MongoDB server, and can hold
+// the next delete command a client sends until the test releases it:
+// the server then carries out a command whose client may have given up.
+type holdingProxy struct {
+	addr    string
+	server  string
+	arm     chan struct{} // a value: hold the next delete
+	held    chan struct{} // a value when a delete is held
+	release chan struct{} // closed: send the held delete on
+	done    chan struct{} // closed when the server answered the held delete
+}
+
+func newHoldingProxy(t *testing.T, server string) *holdingProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &holdingProxy{addr: l.Addr().String(), server: server, arm: make(chan struct{}, 1),
+		held: make(chan struct{}, 1), release: make(chan struct{}), done: make(chan struct{})}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		l.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { p.serve(c) })
+		}
+	})
+	return p
+}
+
+// serve forwards one client connection, message by message from the
+// client (so that a delete can be held), as it comes from the server.
+func (p *holdingProxy) serve(client net.Conn) {
+	defer client.Close()
+	server, err := net.Dial("tcp", p.server)
+	if err != nil {
+		return
+	}
+	answered := make(chan struct{}, 1) // a value when the server sent a reply to the held delete
+	var waiting atomic.Bool
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := server.Read(buf)
+			if n > 0 && waiting.CompareAndSwap(true, false) {
+				answered <- struct{}{}
+			}
+			if err != nil {
+				client.Close()
+				return
+			}
+			client.Write(buf[:n]) // the client may have gone: the reply is dropped
+		}
+	}()
+	defer server.Close()
+	for {
+		var head [4]byte
+		if _, err := io.ReadFull(client, head[:]); err != nil {
+			return
+		}
+		msg := make([]byte, binary.LittleEndian.Uint32(head[:]))
+		copy(msg, head[:])
+		if _, err := io.ReadFull(client, msg[4:]); err != nil {
+			return
+		}
+		if bytes.Contains(msg, []byte("\x02delete\x00")) {
+			select {
+			case <-p.arm:
+				p.held <- struct{}{}
+				<-p.release
+				waiting.Store(true)
+				if _, err := server.Write(msg); err != nil {
+					return
+				}
+				select {
+				case <-answered:
+				case <-time.After(10 * time.Second):
+				}
+				close(p.done)
+				continue
+			default:
+			}
+		}
+		if _, err := server.Write(msg); err != nil {
+			return
+		}
+	}
+}
+
+// TestPurgeCancelledWhileDeleting: a purge whose context ends while its
+// delete is on its way to the server, which carries it out all the
+// same, counts what that delete deleted.
+func TestPurgeCancelledWhileDeleting(t *testing.T) {
+	uri := serverURI(t)
+	u, err := url.Parse(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newHoldingProxy(t, u.Host)
+	u.Host = proxy.addr
+	db := randomName()
+	s, err := mongo.Open(ctx, u.String(), &mongo.Options{Database: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Drop(ctx); err != nil {
+			t.Errorf("drop test database %s: %v", db, err)
+		}
+		s.Close()
+	})
+	cut := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	var es []activitylog.Event
+	for i := range 40 {
+		es = append(es, purgeEvent(cut.Add(-time.Duration(i+1)*time.Hour), activitylog.KindCRUD, "acme", ""))
+	}
+	writeBatches(t, s, es)
+
+	proxy.arm <- struct{}{}
+	c, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		res activitylog.PurgeResult
+		err error
+	}
+	purged := make(chan result, 1)
+	go func() {
+		res, err := purger(t, s).Purge(c, activitylog.PurgeRequest{Before: cut, AllTenants: true})
+		purged <- result{res, err}
+	}()
+	<-proxy.held
+	cancel()
+	// The client gives up (unless the purge waits for its delete); then
+	// the server gets the delete.
+	time.Sleep(100 * time.Millisecond)
+	close(proxy.release)
+	<-proxy.done
+	got := <-purged
+	// Done (the delete was the round's last) or the context's error.
+	if got.err != nil && !errors.Is(got.err, context.Canceled) {
+		t.Errorf("Purge with a context that ends = %+v, %v, want the context's error or none", got.res, got.err)
+	}
+	left, err := s.Count(ctx, activitylog.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left+got.res.Deleted != int64(len(es)) {
+		t.Fatalf("Purge cut off by its context reported %+v deleted; %d of %d events are left", got.res, left, len(es))
 	}
 }
