@@ -100,4 +100,23 @@
 // that an edit of either is reported. Purge never deletes a sealed
 // event; Prune deletes a chain's oldest events at a signed checkpoint,
 // after storing a signed pruning record (integrity.RunPrune).
+//
+// # Locks
+//
+// Store.TryLock takes a named lock of the server (GET_LOCK with no
+// wait) for a job that must run on one replica at a time, as the
+// postgres store's advisory lock does: replicas that share a database
+// contend for it, and the same name in another database is another
+// lock. The server-side name is "activitylog.lock." and a SHA-256 hash
+// of the database and the name (Lock.Key), within the 64 characters
+// that the server allows. The lock is held by a connection of the pool
+// that the Lock keeps (a *sql.Conn, one of Options.MaxConns) until
+// Release, which runs RELEASE_LOCK and gives the connection back. Two
+// TryLocks of one name exclude each other even in one store, as each
+// runs on its own connection (GET_LOCK is reentrant only within a
+// connection). The server frees the lock when its connection ends: a
+// goroutine checks the connection every second (IS_USED_LOCK), closes
+// Lock.Lost when the lock is no longer the connection's, and Release
+// then returns an error wrapping ErrLockLost. A lock is not a fence:
+// the jobs it guards must be idempotent.
 package mysql

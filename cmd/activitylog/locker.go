@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/mysql"
 	"github.com/activitylog/activitylog/natsq"
 	"github.com/activitylog/activitylog/postgres"
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,8 +23,9 @@ import (
 // chains a worker claims (worker_seal.go).
 //
 // A Locker is the store's PostgreSQL advisory lock when the events go
-// to PostgreSQL, else a NATS JetStream KV lease when nats_url is set,
-// else a lock of this process only. Whichever it is, a lock is a lock
+// to PostgreSQL, its GET_LOCK named lock when they go to MySQL or
+// MariaDB, else a NATS JetStream KV lease when nats_url is set, else a
+// lock of this process only. Whichever it is, a lock is a lock
 // with a timeout, not a fence: what it guards must stay idempotent.
 
 // Locker takes named locks, each held by one holder at a time. It is
@@ -59,12 +61,15 @@ const (
 )
 
 // newLocker returns the Locker of a process whose events go to store:
-// the store's advisory locks when it is PostgreSQL, else leases in
+// the store's own locks when it is PostgreSQL or MySQL, else leases in
 // NATS when js is not nil (nats_url; prefix scopes them to the
 // deployment), else locks of this process.
 func newLocker(store activitylog.Store, js jetstream.JetStream, prefix string) Locker {
 	if pg, ok := store.(*postgres.Store); ok {
 		return pgLocker{pg}
+	}
+	if my, ok := store.(*mysql.Store); ok {
+		return mysqlLocker{my}
 	}
 	if js != nil {
 		host, _ := os.Hostname()
@@ -92,6 +97,31 @@ type pgLock struct{ *postgres.Lock }
 func (l pgLock) Release(ctx context.Context) error {
 	err := l.Lock.Release(ctx)
 	if errors.Is(err, postgres.ErrLockLost) {
+		return fmt.Errorf("%w: %w", errLockLost, err)
+	}
+	return err
+}
+
+// mysqlLocker takes GET_LOCK named locks on the store's server
+// (mysql.Store.TryLock): each held lock keeps one of the store's
+// connections.
+type mysqlLocker struct{ s *mysql.Store }
+
+func (l mysqlLocker) TryLock(ctx context.Context, name string) (HeldLock, error) {
+	lk, ok, err := l.s.TryLock(ctx, name)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return mysqlLock{lk}, nil
+}
+
+func (mysqlLocker) String() string { return "mysql named lock" }
+
+type mysqlLock struct{ *mysql.Lock }
+
+func (l mysqlLock) Release(ctx context.Context) error {
+	err := l.Lock.Release(ctx)
+	if errors.Is(err, mysql.ErrLockLost) {
 		return fmt.Errorf("%w: %w", errLockLost, err)
 	}
 	return err

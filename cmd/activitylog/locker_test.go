@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/mysql"
 	"github.com/activitylog/activitylog/postgres"
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
@@ -36,6 +37,22 @@ var lockerCases = []lockerCase{
 			}
 			t.Cleanup(func() { s.Close() })
 			return newLocker(s, nil, "x")
+		}
+		return open(), open()
+	}},
+	{"mysql", func(t *testing.T) (Locker, Locker) {
+		u := storeCaseNamed(t, "mysql").url(t) // a database of the test's own
+		open := func() Locker {
+			s, err := mysql.Open(context.Background(), u, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			l := newLocker(s, nil, "x")
+			if _, ok := l.(mysqlLocker); !ok {
+				t.Fatalf("newLocker of a MySQL store = %s, want its named locks", l)
+			}
+			return l
 		}
 		return open(), open()
 	}},
