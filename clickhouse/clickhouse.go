@@ -51,6 +51,14 @@ type Options struct {
 	// once, with an *activitylog.FieldError naming read_only. For the
 	// CLI's dry runs (cleanup, purge). Default: false.
 	ReadOnly bool
+	// MutationTimeout bounds how long Purge waits for the mutations
+	// before its own and for its own (ALTER TABLE … DELETE, which the
+	// server applies in the background) before it returns an error
+	// wrapping activitylog.ErrUnavailable that names them. ClickHouse
+	// 18.16 reports no failed mutation: it retries one that fails
+	// forever, and without this bound every later purge would wait for
+	// it. Default: 1h.
+	MutationTimeout time.Duration
 }
 
 func (o *Options) withDefaults() (Options, error) {
@@ -76,6 +84,12 @@ func (o *Options) withDefaults() (Options, error) {
 	if v.DialTimeout < 0 {
 		return v, activitylog.Invalid("dial_timeout", v.DialTimeout.String(), "must not be negative")
 	}
+	switch {
+	case v.MutationTimeout < 0:
+		return v, activitylog.Invalid("mutation_timeout", v.MutationTimeout.String(), "must not be negative")
+	case v.MutationTimeout == 0:
+		v.MutationTimeout = time.Hour
+	}
 	return v, nil
 }
 
@@ -89,7 +103,9 @@ type Store struct {
 	addr     string // the server's address, for messages
 	version  string // the server's version, as it reports it
 	readOnly bool   // Options.ReadOnly
-	closed   atomic.Bool
+
+	mutationTimeout time.Duration // Options.MutationTimeout
+	closed          atomic.Bool
 
 	mu       sync.Mutex
 	inflight map[activitylog.ID]*claim // ids that a Write is checking and storing
@@ -162,7 +178,7 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("open clickhouse: %w", activitylog.Invalid("dsn", redact(dsn), err.Error()))
 	}
 	s := &Store{conn: conn, t: newTables(db, o.Table), db: db, addr: strings.Join(co.Addr, ","),
-		readOnly: o.ReadOnly, inflight: map[activitylog.ID]*claim{}}
+		readOnly: o.ReadOnly, mutationTimeout: o.MutationTimeout, inflight: map[activitylog.ID]*claim{}}
 	if err := s.connect(ctx, db); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("open clickhouse %s: %w", s.addr, err)

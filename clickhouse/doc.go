@@ -85,8 +85,10 @@
 //     mutation is made at all.
 //   - On 18.16 system.mutations reports no failure (a newer server's is
 //     an error wrapping activitylog.ErrUnavailable): the server retries
-//     a failing mutation, and Purge waits until its context ends, which
-//     callers should bound.
+//     a failing mutation forever. Purge waits for its own mutation, and
+//     for those made before it, at most Options.MutationTimeout (1h),
+//     then fails naming them, so a stuck one does not hold every later
+//     purge.
 //
 // Counts are exact, distinct ids by kind: an event stored twice (see
 // Writes) counts once. Without transactions the count and the delete

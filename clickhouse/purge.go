@@ -565,9 +565,10 @@ func (s *Store) undoneMutations(ctx context.Context, reason string, ids []string
 }
 
 // awaitMutations polls system.mutations until none of ids is left
-// undone, or one reports a failure (an error wrapping
-// activitylog.ErrUnavailable), or ctx ends. ClickHouse 18.16 reports no
-// failure: it retries a failing mutation, and Purge waits for ctx.
+// undone, or one reports a failure, or Options.MutationTimeout passes
+// (both errors wrapping activitylog.ErrUnavailable), or ctx ends.
+// ClickHouse 18.16 reports no failure: it retries a failing mutation,
+// and only the timeout ends the wait.
 func (s *Store) awaitMutations(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
@@ -577,6 +578,7 @@ func (s *Store) awaitMutations(ctx context.Context, ids []string) error {
 		return fmt.Errorf("wait for mutations: %w", unavailable(ctx, err))
 	}
 	wait := 20 * time.Millisecond
+	deadline := time.Now().Add(s.mutationTimeout)
 	for len(ids) > 0 {
 		undone, err := s.undoneMutations(ctx, reason, ids)
 		if err != nil {
@@ -591,6 +593,10 @@ func (s *Store) awaitMutations(ctx context.Context, ids []string) error {
 		}
 		if len(ids) == 0 {
 			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("mutations %s of %s not done after %s (mutation_timeout; the server goes on with them, see system.mutations): %w",
+				strings.Join(ids, ", "), s.t.events, s.mutationTimeout, activitylog.ErrUnavailable)
 		}
 		select {
 		case <-time.After(wait):

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -666,5 +667,45 @@ func TestPurgeTenantQuoting(t *testing.T) {
 	}
 	for _, tenant := range tenants[:5] {
 		purgeAndCheck(t, s, activitylog.PurgeRequest{Before: purgeCut, Tenant: tenant}, es, left)
+	}
+}
+
+// A mutation that fails forever (18.16 retries it and reports nothing)
+// does not hold a purge past Options.MutationTimeout: the purge fails,
+// naming the mutation, with ErrUnavailable, and deletes nothing.
+func TestPurgeStuckMutation(t *testing.T) {
+	t.Parallel()
+	old := time.Now().UTC().AddDate(0, -2, 0)
+	var es []activitylog.Event
+	for i := range 6 {
+		at := old.Add(time.Duration(i) * time.Minute)
+		es = append(es, activitylog.Event{ID: activitylog.NewID(at), Time: at, Kind: activitylog.KindCRUD, Action: "update",
+			Severity: activitylog.SeverityInfo, Tenant: "acme"})
+	}
+	_, db, admin := openPurge(t, es)
+	// A mutation whose condition throws on every part: never done.
+	if err := admin.Exec(ctx, "ALTER TABLE `"+db+"`.events DELETE WHERE throwIf(time > 0) = 1"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := clickhouse.Open(ctx, testDSN(t), &clickhouse.Options{Database: db, MutationTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	res, err := s.Purge(cctx, activitylog.PurgeRequest{Before: time.Now(), Tenant: "acme"})
+	if !errors.Is(err, activitylog.ErrUnavailable) || !strings.Contains(err.Error(), "mutation_timeout") || !strings.Contains(err.Error(), "mutation_") {
+		t.Fatalf("Purge with a stuck mutation = %+v, %v; want ErrUnavailable naming the mutation and mutation_timeout", res, err)
+	}
+	if res.Deleted != 0 {
+		t.Errorf("deleted %d", res.Deleted)
+	}
+	if n, err := s.Count(ctx, activitylog.Filter{}); err != nil || n != int64(len(es)) {
+		t.Errorf("Count = %d, %v, want %d", n, err, len(es))
+	}
+	if _, err := clickhouse.Open(ctx, testDSN(t), &clickhouse.Options{Database: db, MutationTimeout: -time.Second}); !errors.Is(err, activitylog.ErrInvalid) ||
+		!strings.Contains(err.Error(), "mutation_timeout") {
+		t.Errorf("a negative MutationTimeout: %v, want a FieldError naming mutation_timeout", err)
 	}
 }
