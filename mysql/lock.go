@@ -156,9 +156,7 @@ func (l *Lock) watch() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), lockCheckTimeout)
-		err := l.Check(ctx)
-		cancel()
+		err := l.Check(context.Background()) // bounded by lockCheckTimeout
 		if errors.Is(err, ErrLockLost) {
 			return
 		}
@@ -171,13 +169,18 @@ func (l *Lock) watch() {
 // connection is then closed, which gives the lock up) or was released.
 // If ctx ends before the check was sent, Check returns ctx's error and
 // the lock is kept; if it ends while the check waits for the server,
-// the connection is closed and the lock lost.
+// the connection is closed and the lock lost. Whatever ctx allows, a
+// check that the server has not answered in 5s gives the lock up as
+// lost, as the watcher's do: a check that waited longer would keep the
+// watcher, which needs the connection, from noticing the loss.
 func (l *Lock) Check(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.conn == nil {
 		return l.gone("check")
 	}
+	ctx, cancel := context.WithTimeout(ctx, lockCheckTimeout)
+	defer cancel()
 	var held bool
 	err := l.conn.QueryRowContext(ctx, "SELECT IS_USED_LOCK(?) <=> CONNECTION_ID()", l.key).Scan(&held)
 	if err != nil && ctx.Err() != nil && valid(l.conn) {

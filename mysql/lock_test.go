@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io"
 	"log"
+	"net"
 	"runtime"
 	"strings"
 	"sync"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/activitylog/activitylog"
 	"github.com/activitylog/activitylog/mysql"
+	driver "github.com/go-sql-driver/mysql"
 )
 
 // openLockStores opens two stores on one fresh database, as two
@@ -279,6 +282,123 @@ func TestLockCheckContext(t *testing.T) {
 		t.Errorf("Check after a cancelled Check: %v", err)
 	}
 	mustTryLock(t, b, "job", false)
+}
+
+// stallProxy forwards TCP connections to addr until stall, after which
+// it holds every byte back, in both directions, without closing
+// anything: a server that stopped answering (a host gone, a network
+// partition) rather than one that refused.
+type stallProxy struct {
+	addr    string
+	stalled chan struct{} // closed by stall
+	close   func()        // closes the listener and every connection
+}
+
+func newStallProxy(t *testing.T, upstream string) *stallProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &stallProxy{addr: ln.Addr().String(), stalled: make(chan struct{})}
+	var mu sync.Mutex
+	var conns []net.Conn
+	p.close = sync.OnceFunc(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	t.Cleanup(p.close)
+	pipe := func(dst, src net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			select {
+			case <-p.stalled:
+				return // hold it back; the connections stay open until cleanup
+			default:
+			}
+			if n > 0 {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				if err != io.EOF {
+					return
+				}
+				if tc, ok := dst.(*net.TCPConn); ok {
+					tc.CloseWrite()
+				}
+				return
+			}
+		}
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", upstream)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, u)
+			mu.Unlock()
+			go pipe(u, c)
+			go pipe(c, u)
+		}
+	}()
+	return p
+}
+
+func (p *stallProxy) stall() { close(p.stalled) }
+
+// TestLockCheckStalled: a Check whose ctx has no deadline, sent when
+// the server stopped answering, gives up after the check timeout (5s)
+// and reports the lock lost, as the watcher would have: it must not
+// wait forever with the lock's connection, keeping the watcher from
+// noticing that the lock is gone.
+func TestLockCheckStalled(t *testing.T) {
+	t.Parallel()
+	cfg, err := driver.ParseDSN(newDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newStallProxy(t, cfg.Addr)
+	cfg.Addr = p.addr
+	s, err := mysql.Open(ctx, cfg.FormatDSN(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	l, ok, err := s.TryLock(ctx, "job")
+	if err != nil || !ok {
+		t.Fatalf("TryLock = %v, %v; want true, nil", ok, err)
+	}
+	t.Cleanup(func() { l.Release(context.Background()) })
+	t.Cleanup(p.close) // first: it ends a Check that still waits
+
+	p.stall()
+	checked := make(chan error, 1)
+	go func() { checked <- l.Check(context.Background()) }()
+	select {
+	case err := <-checked:
+		if !errors.Is(err, mysql.ErrLockLost) {
+			t.Errorf("Check with the server stalled = %v, want ErrLockLost", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Check with no deadline still waits 15s after the server stopped answering")
+	}
+	if !isClosed(l.Lost()) {
+		t.Error("Lost not closed after Check found the lock lost")
+	}
 }
 
 func TestLockBadInput(t *testing.T) {
