@@ -4,9 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"io"
 	"log"
-	"net"
 	"runtime"
 	"strings"
 	"sync"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/stallproxy"
 	"github.com/activitylog/activitylog/mysql"
 	driver "github.com/go-sql-driver/mysql"
 )
@@ -284,82 +283,6 @@ func TestLockCheckContext(t *testing.T) {
 	mustTryLock(t, b, "job", false)
 }
 
-// stallProxy forwards TCP connections to addr until stall, after which
-// it holds every byte back, in both directions, without closing
-// anything: a server that stopped answering (a host gone, a network
-// partition) rather than one that refused.
-type stallProxy struct {
-	addr    string
-	stalled chan struct{} // closed by stall
-	close   func()        // closes the listener and every connection
-}
-
-func newStallProxy(t *testing.T, upstream string) *stallProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &stallProxy{addr: ln.Addr().String(), stalled: make(chan struct{})}
-	var mu sync.Mutex
-	var conns []net.Conn
-	p.close = sync.OnceFunc(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	t.Cleanup(p.close)
-	pipe := func(dst, src net.Conn) {
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := src.Read(buf)
-			select {
-			case <-p.stalled:
-				return // hold it back; the connections stay open until cleanup
-			default:
-			}
-			if n > 0 {
-				if _, werr := dst.Write(buf[:n]); werr != nil {
-					return
-				}
-			}
-			if err != nil {
-				if err != io.EOF {
-					return
-				}
-				if tc, ok := dst.(*net.TCPConn); ok {
-					tc.CloseWrite()
-				}
-				return
-			}
-		}
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", upstream)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, c, u)
-			mu.Unlock()
-			go pipe(u, c)
-			go pipe(c, u)
-		}
-	}()
-	return p
-}
-
-func (p *stallProxy) stall() { close(p.stalled) }
-
 // TestLockCheckStalled: a Check whose ctx has no deadline, sent when
 // the server stopped answering, gives up after the check timeout (5s)
 // and reports the lock lost, as the watcher would have: it must not
@@ -371,8 +294,8 @@ func TestLockCheckStalled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newStallProxy(t, cfg.Addr)
-	cfg.Addr = p.addr
+	p := stallproxy.New(t, cfg.Addr)
+	cfg.Addr = p.Addr()
 	s, err := mysql.Open(ctx, cfg.FormatDSN(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -383,9 +306,9 @@ func TestLockCheckStalled(t *testing.T) {
 		t.Fatalf("TryLock = %v, %v; want true, nil", ok, err)
 	}
 	t.Cleanup(func() { l.Release(context.Background()) })
-	t.Cleanup(p.close) // first: it ends a Check that still waits
+	t.Cleanup(p.Close) // first: it ends a Check that still waits
 
-	p.stall()
+	p.Stall()
 	checked := make(chan error, 1)
 	go func() { checked <- l.Check(context.Background()) }()
 	select {

@@ -142,9 +142,7 @@ func (l *Lock) watch() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), lockCheckTimeout)
-		err := l.Check(ctx)
-		cancel()
+		err := l.Check(context.Background()) // bounded by lockCheckTimeout
 		if errors.Is(err, ErrLockLost) {
 			return
 		}
@@ -157,13 +155,18 @@ func (l *Lock) watch() {
 // then closed, which gives the lock up) or was released. If ctx ends
 // before the check was sent, Check returns ctx's error and the lock is
 // kept; if it ends while the check waits for the server, the connection
-// is closed and the lock lost.
+// is closed and the lock lost. Whatever ctx allows, a check that the
+// server has not answered in 5s gives the lock up as lost, as the
+// watcher's do: a check that waited longer would keep the watcher,
+// which needs the connection, from noticing the loss.
 func (l *Lock) Check(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.conn == nil {
 		return l.gone("check")
 	}
+	ctx, cancel := context.WithTimeout(ctx, lockCheckTimeout)
+	defer cancel()
 	var held bool
 	err := l.conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
 		AND granted AND objsubid = 1 AND classid::bigint = $1 AND objid::bigint = $2)`,

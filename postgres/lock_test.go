@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"log"
+	"net"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/stallproxy"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -260,5 +264,47 @@ func ExampleStore_TryLock() {
 	}()
 	if _, err := store.DropBefore(jobCtx, time.Now().AddDate(-1, 0, 0)); err != nil {
 		log.Print(err)
+	}
+}
+
+// TestLockCheckStalled: a Check whose ctx has no deadline, sent when
+// the server stopped answering, gives up after the check timeout (5s)
+// and reports the lock lost, as the watcher would have: it must not
+// wait forever with the lock's connection, keeping the watcher from
+// noticing that the lock is gone.
+func TestLockCheckStalled(t *testing.T) {
+	t.Parallel()
+	dsn := testDSN(t)
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := stallproxy.New(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
+	host, port, _ := net.SplitHostPort(p.Addr())
+	if strings.Contains(dsn, "://") {
+		t.Skip("the test rewrites a keyword/value DSN only; " + dsnEnv + " is a URL")
+	}
+	s, err := Open(context.Background(), dsn+" host="+host+" port="+port, &Options{Schema: randomSchema(t, dsn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	l := mustTryLock(t, s, "job", true)
+	t.Cleanup(p.Close) // first: it ends a Check that still waits
+	p.Stall()
+	checked := make(chan error, 1)
+	go func() { checked <- l.Check(context.Background()) }()
+	select {
+	case err := <-checked:
+		if !errors.Is(err, ErrLockLost) {
+			t.Errorf("Check with the server stalled = %v, want ErrLockLost", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Check with no deadline still waits 15s after the server stopped answering")
+	}
+	select {
+	case <-l.Lost():
+	default:
+		t.Error("Lost not closed after Check found the lock lost")
 	}
 }
