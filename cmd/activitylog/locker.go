@@ -23,9 +23,12 @@ import (
 // chains a worker claims (worker_seal.go).
 //
 // A Locker is the store's PostgreSQL advisory lock when the events go
-// to PostgreSQL, its GET_LOCK named lock when they go to MySQL or
-// MariaDB, else a NATS JetStream KV lease when nats_url is set, else a
-// lock of this process only. Whichever it is, a lock is a lock
+// to PostgreSQL, else a NATS JetStream KV lease when nats_url is set,
+// else the store's GET_LOCK named lock when the events go to MySQL or
+// MariaDB, else a lock of this process only. (NATS before MySQL: a
+// GET_LOCK holds on one node of a multi-primary cluster, a lease on
+// the whole deployment; and a deployment that had nats_url keeps the
+// leases it had.) Whichever it is, a lock is a lock
 // with a timeout, not a fence: what it guards must stay idempotent.
 
 // Locker takes named locks, each held by one holder at a time. It is
@@ -61,19 +64,20 @@ const (
 )
 
 // newLocker returns the Locker of a process whose events go to store:
-// the store's own locks when it is PostgreSQL or MySQL, else leases in
+// the store's advisory locks when it is PostgreSQL, else leases in
 // NATS when js is not nil (nats_url; prefix scopes them to the
-// deployment), else locks of this process.
+// deployment), else the store's named locks when it is MySQL, else
+// locks of this process.
 func newLocker(store activitylog.Store, js jetstream.JetStream, prefix string) Locker {
 	if pg, ok := store.(*postgres.Store); ok {
 		return pgLocker{pg}
 	}
-	if my, ok := store.(*mysql.Store); ok {
-		return mysqlLocker{my}
-	}
 	if js != nil {
 		host, _ := os.Hostname()
 		return &natsLocker{js: js, prefix: prefix, holder: host + "/" + strconv.Itoa(os.Getpid())}
+	}
+	if my, ok := store.(*mysql.Store); ok {
+		return mysqlLocker{my}
 	}
 	return processLocks
 }

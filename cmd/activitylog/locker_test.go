@@ -240,3 +240,30 @@ func TestLockedJobLostPostgres(t *testing.T) {
 	}
 	lb.Release(context.Background())
 }
+
+// newLocker's choice: a MySQL store's named locks without NATS, the
+// NATS leases with it (a GET_LOCK holds on one node of a multi-primary
+// cluster), PostgreSQL's advisory locks either way.
+func TestNewLockerChoice(t *testing.T) {
+	t.Parallel()
+	u := storeCaseNamed(t, "mysql").url(t)
+	my, err := mysql.Open(context.Background(), u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer my.Close()
+	js := struct{ jetstream.JetStream }{} // not used until a TryLock
+	for _, tc := range []struct {
+		store activitylog.Store
+		js    jetstream.JetStream
+		want  string
+	}{
+		{my, nil, "mysql named lock"},
+		{my, js, "nats kv lease"},
+		{nil, nil, processLocks.String()},
+	} {
+		if got := newLocker(tc.store, tc.js, "x").String(); got != tc.want {
+			t.Errorf("newLocker(%T, nats %v) = %s, want %s", tc.store, tc.js != nil, got, tc.want)
+		}
+	}
+}
