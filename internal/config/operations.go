@@ -19,7 +19,7 @@ var operationSettings = []*Setting{
 	},
 	{
 		Key: "retention_time", Arg: "HH:MM", Commands: []string{serve},
-		Usage: "Time of day (UTC) of the daily retention run. With several replicas it runs on one, under a lock (PostgreSQL advisory lock, NATS KV lease).",
+		Usage: "Time of day (UTC) of the daily retention run. With several replicas it runs on one, under a lock (PostgreSQL advisory lock, else NATS KV lease, else MySQL GET_LOCK).",
 		field: func(c *Config) any { return &c.RetentionTime },
 		check: func(c *Config) string {
 			if _, err := retention.ParseTimeOfDay(c.RetentionTime); err != nil {
