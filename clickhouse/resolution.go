@@ -69,7 +69,8 @@ func (s *Store) nextSeq() int64 {
 }
 
 // Resolution returns the last resolution stored for the event with id.
-// Its error wraps activitylog.ErrNotFound when there is no such event,
+// Its error wraps activitylog.ErrNotFound when there is no such event
+// (a purged one included, whose resolutions Purge leaves unread),
 // and also activitylog.ErrNotResolved when the event exists but has no
 // resolution.
 func (s *Store) Resolution(ctx context.Context, id activitylog.ID) (activitylog.Resolution, error) {
@@ -96,15 +97,17 @@ func (s *Store) Resolution(ctx context.Context, id activitylog.ID) (activitylog.
 	if err := rows.Err(); err != nil {
 		return activitylog.Resolution{}, fmt.Errorf("read resolution of event %s: %w", id, unavailable(ctx, err))
 	}
-	if found {
-		return r, nil
-	}
+	// The event must exist too: Purge deletes events and leaves their
+	// resolutions, which a purged event must not answer with.
 	ok, err := s.exists(ctx, id)
 	if err != nil {
 		return activitylog.Resolution{}, fmt.Errorf("read resolution of event %s: %w", id, unavailable(ctx, err))
 	}
 	if !ok {
 		return activitylog.Resolution{}, fmt.Errorf("read resolution of event %s: %w", id, activitylog.ErrNotFound)
+	}
+	if found {
+		return r, nil
 	}
 	return activitylog.Resolution{}, fmt.Errorf("read resolution of event %s: %w", id, activitylog.ErrNotResolved)
 }

@@ -92,6 +92,27 @@ func testPurge(t *testing.T, s activitylog.Store, p activitylog.Purger) {
 		left[es[i].ID] = &es[i]
 	}
 	crud, system := []activitylog.Kind{activitylog.KindCRUD}, []activitylog.Kind{activitylog.KindSystem}
+	// A resolved event that the purges delete, and one they keep: the
+	// first's resolution must go with it (Resolution then answers
+	// ErrNotFound, as for any unknown event), the second's stay.
+	res, _ := s.(activitylog.Resolver)
+	var gone, kept *activitylog.Event
+	for i := range es {
+		e := &es[i]
+		switch {
+		case gone == nil && selects(activitylog.PurgeRequest{Before: cut, Kinds: crud, Tenant: "acme"}, e):
+			gone = e
+		case kept == nil && isRetentionRecord(e): // no purge deletes it
+			kept = e
+		}
+	}
+	if res != nil {
+		for _, e := range []*activitylog.Event{gone, kept} {
+			if err := res.Resolve(ctx, activitylog.Resolution{EventID: e.ID, ResolvedBy: "auditor", ResolvedAt: time.Now(), Note: "seen"}); err != nil {
+				t.Fatalf("Resolve(%s): %v", e.ID, err)
+			}
+		}
+	}
 	for _, r := range []activitylog.PurgeRequest{
 		{Before: cut.AddDate(-10, 0, 0), AllTenants: true}, // before every event: nothing
 		{Before: cut, Kinds: crud, Tenant: "acme"},
@@ -128,6 +149,14 @@ func testPurge(t *testing.T, s activitylog.Store, p activitylog.Purger) {
 			t.Errorf("%s counted sealed or pruned events of an unsealed trail: %+v", what, res)
 		}
 		checkLeft(t, s, what, es, left)
+	}
+	if res != nil {
+		if r, err := res.Resolution(ctx, gone.ID); !errors.Is(err, activitylog.ErrNotFound) || errors.Is(err, activitylog.ErrNotResolved) {
+			t.Errorf("Resolution of a purged event = %+v, %v; want ErrNotFound (the resolution goes with the event)", r, err)
+		}
+		if r, err := res.Resolution(ctx, kept.ID); err != nil || r.ResolvedBy != "auditor" {
+			t.Errorf("Resolution of a kept event = %+v, %v; want its resolution", r, err)
+		}
 	}
 	retained := 0
 	for _, e := range left {
