@@ -51,8 +51,9 @@ type Options struct {
 	// once, with an *activitylog.FieldError naming read_only. For the
 	// CLI's dry runs (cleanup, purge). Default: false.
 	ReadOnly bool
-	// MutationTimeout bounds how long Purge waits for the mutations
-	// before its own and for its own (ALTER TABLE … DELETE, which the
+	// MutationTimeout bounds each of Purge's two waits: for the
+	// mutations undone before it counts, and for its own (and any still
+	// undone) after (ALTER TABLE … DELETE, which the
 	// server applies in the background) before it returns an error
 	// wrapping activitylog.ErrUnavailable that names them. ClickHouse
 	// 18.16 reports no failed mutation: it retries one that fails

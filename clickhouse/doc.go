@@ -74,7 +74,10 @@
 //   - When a purge is of every tenant and kind, each month (partition)
 //     that ends, in the server's time zone, at or before the cut and
 //     holds no record of a purge is counted and dropped whole (ALTER
-//     TABLE … DROP PARTITION), which costs nothing.
+//     TABLE … DROP PARTITION), which costs nothing; not one over the
+//     server's max_partition_size_to_drop, one that holds an event at
+//     or after the cut, or those from December 2099 on (the partition
+//     key caps later times there).
 //   - The rest, and every narrower purge, is counted and then deleted
 //     by one mutation (ALTER TABLE … DELETE WHERE), which Purge waits
 //     for, polling system.mutations. The server rewrites, whole, each
@@ -86,7 +89,8 @@
 //   - On 18.16 system.mutations reports no failure (a newer server's is
 //     an error wrapping activitylog.ErrUnavailable): the server retries
 //     a failing mutation forever. Purge waits for its own mutation, and
-//     for those made before it, at most Options.MutationTimeout (1h),
+//     for those made before it, each wait at most
+//     Options.MutationTimeout (1h; two waits, so up to twice that),
 //     then fails naming them, so a stuck one does not hold every later
 //     purge.
 //

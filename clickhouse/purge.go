@@ -346,8 +346,8 @@ func (s *Store) purgeGated(ctx context.Context, r activitylog.PurgeRequest, befo
 		res.ByKind[k] += n
 	}
 	res.Deleted += total
-	// Undone mutations: this one, unless already done, and any before
-	// it. Later ones, another purge's, are not waited for.
+	// Undone mutations: this one, unless already done, and any other
+	// of the table's still undone (another process's too).
 	mutations, err := s.undoneMutations(ctx, "''", nil)
 	if err != nil {
 		return nil, fmt.Errorf("list mutations: %w", unavailable(ctx, err))

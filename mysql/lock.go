@@ -29,7 +29,7 @@ const (
 
 // Lock is a named lock of the server (GET_LOCK), held by one Store (one
 // replica) at a time in a database: the guard of a job that must run on
-// one replica only (retention, health checks). Take it with
+// one replica only (retention, the router's replay). Take it with
 // Store.TryLock, give it up with Release.
 //
 // The lock lives as long as the connection that took it: when that

@@ -243,7 +243,7 @@ func TestLockedJobLostPostgres(t *testing.T) {
 
 // newLocker's choice: a MySQL store's named locks without NATS, the
 // NATS leases with it (a GET_LOCK holds on one node of a multi-primary
-// cluster), PostgreSQL's advisory locks either way.
+// cluster), a lock of the process with neither.
 func TestNewLockerChoice(t *testing.T) {
 	t.Parallel()
 	u := storeCaseNamed(t, "mysql").url(t)
