@@ -185,8 +185,10 @@ func TestServeSecondSignalSpools(t *testing.T) {
 		"--demo", "--demo-interval", "2ms")
 	time.Sleep(300 * time.Millisecond) // some events stored
 	// Another process holds the database's write lock: the store stops
-	// taking batches.
-	lock, err := sql.Open("sqlite", db)
+	// taking batches. (It waits for serve's write in progress to end:
+	// without a busy timeout, BEGIN EXCLUSIVE failed with SQLITE_BUSY
+	// when it came during one.)
+	lock, err := sql.Open("sqlite", db+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
