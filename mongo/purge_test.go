@@ -419,3 +419,31 @@ func TestPurgeCancelledWhileDeleting(t *testing.T) {
 		t.Fatalf("Purge cut off by its context reported %+v deleted; %d of %d events are left", got.res, left, len(es))
 	}
 }
+
+// TestResolutionOfGoneEvent: a latest resolution left behind for an
+// event that is gone (a Resolve that raced a Purge, or a Purge that
+// stopped between deleting the events and their resolutions) is not an
+// answer: Resolution says ErrNotFound, as for any unknown event.
+func TestResolutionOfGoneEvent(t *testing.T) {
+	uri := serverURI(t)
+	db := randomName()
+	raw := rawDatabase(t, uri, db)
+	s, err := mongo.Open(ctx, uri, &mongo.Options{Database: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e := purgeEvent(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC), activitylog.KindCRUD, "acme", "")
+	if err := s.Write(ctx, []activitylog.Event{e}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Resolve(ctx, activitylog.Resolution{EventID: e.ID, ResolvedBy: "ann", ResolvedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Collection(mongo.DefaultCollection).DeleteOne(ctx, bson.D{{Key: "_id", Value: e.ID.String()}}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Resolution(ctx, e.ID); !errors.Is(err, activitylog.ErrNotFound) || errors.Is(err, activitylog.ErrNotResolved) {
+		t.Errorf("Resolution of a gone event = %+v, %v; want ErrNotFound", r, err)
+	}
+}

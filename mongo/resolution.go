@@ -85,8 +85,9 @@ func (s *Store) Resolve(ctx context.Context, r activitylog.Resolution) error {
 }
 
 // Resolution returns the last resolution stored for the event with id.
-// Its error wraps activitylog.ErrNotFound when there is no such event,
-// and also activitylog.ErrNotResolved when the event exists but has no
+// Its error wraps activitylog.ErrNotFound when there is no such event
+// (whatever resolution a purge may have left for its id), and also
+// activitylog.ErrNotResolved when the event exists but has no
 // resolution.
 func (s *Store) Resolution(ctx context.Context, id activitylog.ID) (activitylog.Resolution, error) {
 	if s.closed.Load() {
@@ -102,6 +103,12 @@ func (s *Store) Resolution(ctx context.Context, id activitylog.ID) (activitylog.
 	}
 	if err != nil {
 		return activitylog.Resolution{}, fmt.Errorf("read resolution of event %s: %w", id, unavailable(ctx, err))
+	}
+	// The event must exist too: a resolution that a Purge left behind
+	// (one racing a Resolve, or stopped between its two deletes) is not
+	// an answer for an event that is gone.
+	if err := s.exists(ctx, id.String()); err != nil {
+		return activitylog.Resolution{}, fmt.Errorf("read resolution of event %s: %w", id, err)
 	}
 	return activitylog.Resolution{
 		EventID:    id,
