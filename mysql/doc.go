@@ -109,9 +109,10 @@
 // contend for it, and the same name in another database is another
 // lock. The server-side name is "activitylog.lock." and a SHA-256 hash
 // of the database and the name (Lock.Key), within the 64 characters
-// that the server allows. The lock is held by a connection of the pool
-// that the Lock keeps (a *sql.Conn, one of Options.MaxConns) until
-// Release, which runs RELEASE_LOCK and gives the connection back. Two
+// that the server allows. The lock is held by a connection that the
+// Lock keeps (a *sql.Conn of a pool of the locks' own, so none of
+// Options.MaxConns) until Release, which runs RELEASE_LOCK and closes
+// it. Two
 // TryLocks of one name exclude each other even in one store, as each
 // runs on its own connection (GET_LOCK is reentrant only within a
 // connection). The server frees the lock when its connection ends: a

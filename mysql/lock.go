@@ -79,11 +79,10 @@ func lockKey(database, name string) string {
 // it took it, nil and false when another connection holds it.
 //
 // The lock is a named lock of the server, GET_LOCK(Lock.Key(), 0), on a
-// connection of the store's pool that the Lock keeps for itself until
-// Release (a *sql.Conn): a held lock takes one of Options.MaxConns, and
-// TryLock waits, as long as ctx allows, for a connection when all are
-// busy. When the lock is not taken, the connection goes back to the
-// pool. Its server-side name is a hash of the database and the name
+// connection that the Lock keeps for itself until Release (a *sql.Conn
+// of a pool of the locks' own, on the store's connector, so that a held
+// lock takes none of Options.MaxConns). When the lock is not taken, the
+// connection is closed. Its server-side name is a hash of the database and the name
 // (Lock.Key), so replicas that share a database contend for it; a
 // server lists it in performance_schema.metadata_locks (MySQL, as
 // OBJECT_TYPE 'USER LEVEL LOCK') or information_schema.METADATA_LOCK_INFO
@@ -105,7 +104,7 @@ func (s *Store) TryLock(ctx context.Context, name string) (*Lock, bool, error) {
 		return nil, false, fmt.Errorf("take lock %s: %w", name, errClosed)
 	}
 	key := lockKey(s.dbName, name)
-	conn, err := s.db.Conn(ctx)
+	conn, err := s.lockPool().Conn(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("take lock %s: %w", name, unavailable(ctx, err))
 	}
@@ -196,8 +195,8 @@ func (l *Lock) Check(ctx context.Context) error {
 	return nil
 }
 
-// Release gives the lock up (RELEASE_LOCK) and returns its connection
-// to the pool. It returns an error wrapping ErrLockLost when the lock
+// Release gives the lock up (RELEASE_LOCK) and closes its connection
+// (the locks' pool keeps none idle). It returns an error wrapping ErrLockLost when the lock
 // had been lost before (the job it guarded may have overlapped with
 // another holder's), nil when it held the lock to the end or was
 // released already.
@@ -271,4 +270,17 @@ func valid(conn *sql.Conn) bool {
 		return nil
 	})
 	return ok
+}
+
+// lockPool returns the pool of the locks' connections, made on first
+// use: on the store's connector (same server, DSN and session
+// settings), unbounded, keeping no idle connection, so that a lock
+// held for hours takes none of Options.MaxConns and a refused TryLock
+// closes its connection.
+func (s *Store) lockPool() *sql.DB {
+	s.locksOnce.Do(func() {
+		s.locks = sql.OpenDB(s.connector)
+		s.locks.SetMaxIdleConns(0)
+	})
+	return s.locks
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/activitylog/activitylog"
 	"github.com/activitylog/activitylog/internal/stallproxy"
 	"github.com/activitylog/activitylog/mysql"
+	"github.com/activitylog/activitylog/storetest"
 	driver "github.com/go-sql-driver/mysql"
 )
 
@@ -416,5 +417,29 @@ func ExampleStore_TryLock() {
 	}()
 	if _, err := store.Purge(jobCtx, activitylog.PurgeRequest{Before: time.Now().AddDate(-1, 0, 0), AllTenants: true}); err != nil {
 		log.Print(err)
+	}
+}
+
+// TestLockTakesNoPoolConn: held locks keep connections of their own,
+// not the store's: with MaxConns 1 and two locks held, the store still
+// writes and reads.
+func TestLockTakesNoPoolConn(t *testing.T) {
+	t.Parallel()
+	a, _ := openLockStores(t, &mysql.Options{MaxConns: 1})
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for _, name := range []string{"job", "other"} {
+		l, ok, err := a.TryLock(wctx, name)
+		if err != nil || !ok {
+			t.Fatalf("TryLock(%q) with MaxConns 1 = %v, %v; want it taken", name, ok, err)
+		}
+		t.Cleanup(func() { l.Release(context.Background()) })
+	}
+	es := storetest.Fixture(3)
+	if err := a.Write(wctx, es); err != nil {
+		t.Fatalf("Write with two locks held and MaxConns 1: %v", err)
+	}
+	if n, err := a.Count(wctx, activitylog.Filter{}); err != nil || n != 3 {
+		t.Fatalf("Count with two locks held and MaxConns 1 = %d, %v; want 3", n, err)
 	}
 }

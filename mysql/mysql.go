@@ -3,18 +3,20 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	sqldriver "database/sql/driver"
 	"errors"
 	"fmt"
-	"github.com/activitylog/activitylog/internal/urlsecret"
 	"net"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/activitylog/activitylog"
+	"github.com/activitylog/activitylog/internal/urlsecret"
 	driver "github.com/go-sql-driver/mysql"
 )
 
@@ -98,6 +100,12 @@ type Store struct {
 	maxBytes  int         // the largest INSERT statement Write sends
 	maxPacket int         // the largest statement the server takes
 	inserts   atomic.Bool // send INSERTs, not LOAD DATA LOCAL INFILE (load.go)
+
+	// The connections of held locks (lock.go): a pool of their own on
+	// the same connector, so that a held lock takes none of MaxConns.
+	connector sqldriver.Connector
+	locksOnce sync.Once
+	locks     *sql.DB
 }
 
 var (
@@ -160,11 +168,13 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	}
 	cfg.Params["sql_mode"] = sqlMode
 	cfg.Params["max_error_count"] = strconv.Itoa(loadWarnings) // load.go reads every warning of a load
+	var connector sqldriver.Connector
 	openDB := func() (*sql.DB, error) {
 		conn, err := driver.NewConnector(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("open mysql: %w", activitylog.Invalid("dsn", redact(dsn), err.Error()))
 		}
+		connector = conn
 		db := sql.OpenDB(conn)
 		db.SetMaxOpenConns(o.MaxConns)
 		db.SetMaxIdleConns(o.MaxConns)
@@ -177,7 +187,7 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, dbName: cfg.DBName, addr: cfg.Addr}
+	s := &Store{db: db, dbName: cfg.DBName, addr: cfg.Addr, connector: connector}
 	var packet int64
 	if err := db.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&packet); err != nil {
 		db.Close()
@@ -223,6 +233,7 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 		if s.db, err = openDB(); err != nil {
 			return nil, err
 		}
+		s.connector = connector
 		if err := s.checkSchema(ctx); err != nil {
 			s.db.Close()
 			return nil, fmt.Errorf("open mysql %s/%s: %w", cfg.Addr, cfg.DBName, err)
@@ -391,6 +402,12 @@ func (s *Store) DB() *sql.DB { return s.db }
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
+	}
+	// A lock still held keeps its connection (and the lock) until its
+	// Release: closing the locks' pool closes only its idle ones.
+	s.locksOnce.Do(func() {}) // no pool made after Close
+	if s.locks != nil {
+		s.locks.Close()
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close mysql: %w", err)
