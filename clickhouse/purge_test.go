@@ -490,16 +490,20 @@ func testPurgeFarTimes(t *testing.T, dsn string) {
 
 // serverInZone starts a ClickHouse server of its own whose time zone
 // is zone, on loopback ports free now, with its files in a temporary
-// directory, stops it when t ends, and returns its DSN. It skips t when
-// clickhouse-server (Debian's package, which .ci/clickhouse.sh uses) is
-// not installed.
+// directory, stops it when t ends, and returns its DSN. The server is
+// the binary ACTIVITYLOG_TEST_CLICKHOUSE_SERVER names (.ci/run sets it
+// to Debian's /usr/sbin/clickhouse-server); t skips, naming the
+// variable, only when it is unset, and fails when it names no program.
 func serverInZone(t *testing.T, zone string) string {
 	t.Helper()
-	bin, err := exec.LookPath("clickhouse-server")
+	const env = "ACTIVITYLOG_TEST_CLICKHOUSE_SERVER"
+	name := os.Getenv(env)
+	if name == "" {
+		t.Skip("set " + env + "=/usr/sbin/clickhouse-server to start a second ClickHouse server in another time zone")
+	}
+	bin, err := exec.LookPath(name)
 	if err != nil {
-		if bin, err = exec.LookPath("/usr/sbin/clickhouse-server"); err != nil {
-			t.Skip("clickhouse-server is not installed: no server in another time zone")
-		}
+		t.Fatalf("%s=%s: %v", env, name, err)
 	}
 	freePort := func() int {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
